@@ -1,0 +1,1 @@
+//! Placeholder: the peer is built in its own issue.

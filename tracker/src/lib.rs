@@ -1,0 +1,1 @@
+//! Placeholder: the tracker is built in its own issue.
