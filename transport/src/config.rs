@@ -1,0 +1,112 @@
+//! Endpoint configuration and the QUIC transport parameters chosen for bulk transfer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::frame::DEFAULT_MAX_FRAME;
+use crate::trust::InboundTrust;
+
+/// ALPN of the peer-to-peer protocol (piece exchange).
+pub const ALPN_PEER: &[u8] = b"bytetorrent/peer/1";
+/// ALPN of the tracker protocol (peers talking to tracker nodes).
+pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/1";
+/// ALPN of the consensus protocol between tracker nodes.
+pub const ALPN_PAXOS: &[u8] = b"bytetorrent/paxos/1";
+
+/// How an [`Endpoint`](crate::Endpoint) listens, dials and whom it trusts.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// UDP address to bind; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Which clients are accepted.
+    pub inbound: InboundTrust,
+    /// The protocols (ALPNs) this endpoint serves; a client offering none of them is
+    /// refused during the handshake. Empty means the endpoint only dials.
+    pub alpns: Vec<Vec<u8>>,
+    /// Largest frame body accepted or sent, in bytes.
+    pub max_frame: usize,
+    /// How long a dial may take before it counts as failed. 5 s: a handshake on a LAN
+    /// takes about one round trip; five seconds leaves room for loss and slow CPUs while
+    /// still moving on from a dead remote quickly.
+    pub connect_timeout: Duration,
+    /// QUIC flow-control and socket tuning.
+    pub tuning: Tuning,
+}
+
+impl EndpointConfig {
+    /// A configuration that binds `bind`, serves `alpns` and accepts clients per `inbound`,
+    /// with the default limits and tuning.
+    pub fn new(bind: SocketAddr, inbound: InboundTrust, alpns: &[&[u8]]) -> Self {
+        EndpointConfig {
+            bind,
+            inbound,
+            alpns: alpns.iter().map(|a| a.to_vec()).collect(),
+            max_frame: DEFAULT_MAX_FRAME,
+            connect_timeout: Duration::from_secs(5),
+            tuning: Tuning::default(),
+        }
+    }
+}
+
+/// QUIC parameters for moving large files.
+///
+/// The windows come from the bandwidth-delay product we design for: 10 Gbit/s at 10 ms
+/// RTT is 12.5 MB in flight per connection. quinn's defaults (1.25 MB per stream) cap a
+/// single stream at 100 Mbit/s per 100 ms of RTT, which is too little for one big chunk
+/// stream on a fast LAN. The transport benchmark (`cargo bench -p transport`) compares
+/// these values with quinn's defaults.
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// Per-stream receive window: 16 MiB, so one stream alone can fill the BDP above.
+    pub stream_receive_window: u32,
+    /// Per-connection receive window: 64 MiB, room for several chunk streams at once.
+    pub receive_window: u32,
+    /// Per-connection send buffer: 64 MiB, matching the receive window.
+    pub send_window: u64,
+    /// Concurrent bidirectional streams the remote may open: 1,024. Each chunk request is
+    /// a stream, and a peer keeps tens of requests in flight per neighbour.
+    pub max_concurrent_bidi_streams: u32,
+    /// Keep-alive: 5 s, well inside the idle timeout and NAT binding lifetimes.
+    pub keep_alive_interval: Duration,
+    /// Idle timeout: 30 s without any packet closes the connection.
+    pub idle_timeout: Duration,
+    /// UDP socket send and receive buffers: 4 MiB (Linux caps them at
+    /// `net.core.{r,w}mem_max`), so bursts at multi-Gbit/s are not dropped by the kernel.
+    pub socket_buffer: usize,
+    /// Round-robin between streams of equal priority. Off: each stream is sent to the end
+    /// before the next, so chunks complete one after another (earliest completion) instead
+    /// of all finishing late together.
+    pub send_fairness: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            stream_receive_window: 16 << 20,
+            receive_window: 64 << 20,
+            send_window: 64 << 20,
+            max_concurrent_bidi_streams: 1024,
+            keep_alive_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            socket_buffer: 4 << 20,
+            send_fairness: false,
+        }
+    }
+}
+
+impl Tuning {
+    /// The quinn transport configuration for these values.
+    pub(crate) fn transport_config(&self) -> Arc<quinn::TransportConfig> {
+        let mut t = quinn::TransportConfig::default();
+        t.stream_receive_window(self.stream_receive_window.into())
+            .receive_window(self.receive_window.into())
+            .send_window(self.send_window)
+            .max_concurrent_bidi_streams(self.max_concurrent_bidi_streams.into())
+            .max_concurrent_uni_streams(0u32.into())
+            .keep_alive_interval(Some(self.keep_alive_interval))
+            .max_idle_timeout(quinn::IdleTimeout::try_from(self.idle_timeout).ok())
+            .send_fairness(self.send_fairness);
+        Arc::new(t)
+    }
+}
