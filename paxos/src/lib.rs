@@ -1,0 +1,1 @@
+//! A generic Multi-Paxos library (being built).
