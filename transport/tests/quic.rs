@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use certs::{ClusterCa, Identity};
@@ -568,14 +568,12 @@ async fn a_dead_remote_is_backed_off_then_tried_again_after_the_window() {
         .backed_off_until(dead)
         .expect("backed off after a failure");
 
-    // Inside the window: refused without an attempt (fast: no handshake timeout).
-    let started = Instant::now();
+    // Inside the window: refused without an attempt.
     let second = dialer.dial(dead, &expect, ALPN_PEER).await.unwrap_err();
     assert!(
         matches!(second, TransportError::BackedOff { failures: 1, .. }),
         "{second}"
     );
-    assert!(started.elapsed() < Duration::from_millis(200));
 
     // After the window: attempted again (it times out again), and backed off for longer.
     tokio::time::sleep_until(until.into()).await;
