@@ -20,7 +20,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Identity::generate_self_signed("leecher")?,
         EndpointConfig::new(local, InboundTrust::Open, &[]),
     )?;
-    println!("seeder  {} at {}", server.fingerprint(), server.local_addr());
+    println!(
+        "seeder  {} at {}",
+        server.fingerprint(),
+        server.local_addr()
+    );
     println!("leecher {}", client.fingerprint());
 
     let (addr, fingerprint) = (server.local_addr(), server.fingerprint());
@@ -47,7 +51,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let connection = client
         .connect(addr, &Expect::Fingerprint(fingerprint), ALPN_PEER)
         .await?;
-    println!("leecher: connected, seeder proved {}", connection.remote_fingerprint());
+    println!(
+        "leecher: connected, seeder proved {}",
+        connection.remote_fingerprint()
+    );
     let reply: String = connection.request("leecher").await?;
     println!("leecher: {reply}");
 
