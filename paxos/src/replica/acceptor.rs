@@ -1,0 +1,171 @@
+//! Acceptor side: promises, accepts, and following a leader.
+
+use crate::ballot::{Ballot, NodeId, Slot};
+use crate::message::{Message, PromisedEntry, Value};
+use crate::state_machine::StateMachine;
+use crate::storage::Record;
+
+use super::{Replica, Role};
+
+impl<S: StateMachine> Replica<S> {
+    /// Whether this replica must refuse to promise `candidate` now: it heard
+    /// from a live leader (other than the candidate) within the election
+    /// timeout, it leads with a recent quorum itself, or it restarted less than
+    /// an election timeout ago. This both protects leader leases and keeps a
+    /// rejoining or partially connected replica from disrupting a healthy leader.
+    pub(super) fn refuses_promise(&self, candidate: NodeId) -> bool {
+        if candidate == self.id {
+            return false;
+        }
+        #[cfg(feature = "planted-bugs")]
+        if self.config.planted.no_stickiness {
+            return false;
+        }
+        let eto = self.config.election_timeout;
+        if self.now < self.started_at + eto {
+            return true;
+        }
+        if let Role::Leader(l) = &self.role
+            && self.now < l.last_quorum + eto
+        {
+            return true;
+        }
+        match (self.leader, self.last_heard) {
+            (Some((l, _)), Some(t)) => l != candidate && self.now < t + eto,
+            _ => false,
+        }
+    }
+
+    pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, slot: Slot) {
+        if ballot.leader != from {
+            return;
+        }
+        self.max_round = self.max_round.max(ballot.round);
+        if ballot < self.promised {
+            self.send(
+                from,
+                Message::Nack {
+                    ballot: self.promised,
+                },
+            );
+            return;
+        }
+        if self.refuses_promise(from) {
+            return;
+        }
+        if ballot > self.promised {
+            self.promised = ballot;
+            self.persist(Record::Promise(ballot));
+            let stale_role = match &self.role {
+                Role::Leader(l) => l.ballot < ballot,
+                Role::Candidate(c) => c.ballot < ballot,
+                Role::Follower => false,
+            };
+            if stale_role {
+                self.become_follower();
+            } else if from != self.id {
+                // Granting a promise: give the candidate time to finish.
+                self.reset_election_timer();
+            }
+        }
+        let entries = self
+            .log
+            .range_from(slot)
+            .map(|(s, e)| PromisedEntry {
+                slot: *s,
+                ballot: e.ballot,
+                value: e.value.clone(),
+                chosen: e.chosen,
+            })
+            .collect();
+        let msg = Message::Promise {
+            ballot,
+            entries,
+            snapshot_slot: self.log.start,
+        };
+        self.send_durable(from, msg);
+    }
+
+    /// A message from the leader of `ballot` arrived. Returns false (after
+    /// answering with a nack) if the ballot is stale.
+    fn follow(&mut self, from: NodeId, ballot: Ballot) -> bool {
+        if ballot.leader != from {
+            return false;
+        }
+        self.max_round = self.max_round.max(ballot.round);
+        // Never fall back to a leader older than the one we follow: heartbeats
+        // do not raise `promised`, so without this a deposed leader could
+        // regain a follower (and, re-preparing, its promise) during the
+        // current leader's lease.
+        let floor = match self.leader {
+            Some((_, b)) if b > self.promised => b,
+            _ => self.promised,
+        };
+        if ballot < floor {
+            self.send(from, Message::Nack { ballot: floor });
+            return false;
+        }
+        let own = match &self.role {
+            Role::Leader(l) => Some(l.ballot),
+            Role::Candidate(c) => Some(c.ballot),
+            Role::Follower => None,
+        };
+        if let Some(b) = own
+            && b < ballot
+        {
+            self.leader = Some((from, ballot));
+            self.become_follower();
+        }
+        if from != self.id {
+            self.leader = Some((from, ballot));
+            self.last_heard = Some(self.now);
+            self.prevote = None;
+            if matches!(self.role, Role::Follower) {
+                self.reset_election_timer();
+            }
+        }
+        true
+    }
+
+    pub(super) fn on_accept(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        slot: Slot,
+        value: Value<S::Command>,
+        commit: Slot,
+    ) {
+        if slot == 0 || !self.follow(from, ballot) {
+            return;
+        }
+        if slot <= self.log.start {
+            // Already chosen and snapshotted: acknowledging is harmless.
+            self.send(from, Message::Accepted { ballot, slot });
+        } else {
+            self.promised = ballot;
+            self.log.accept(slot, ballot, value.clone());
+            self.persist(Record::Accept {
+                slot,
+                ballot,
+                value,
+            });
+            self.send_durable(from, Message::Accepted { ballot, slot });
+        }
+        self.learn_commit(from, ballot, commit);
+    }
+
+    pub(super) fn on_heartbeat(&mut self, from: NodeId, ballot: Ballot, round: u64, commit: Slot) {
+        if !self.follow(from, ballot) {
+            return;
+        }
+        self.send(from, Message::HeartbeatAck { ballot, round });
+        self.learn_commit(from, ballot, commit);
+    }
+
+    pub(super) fn on_commit(&mut self, from: NodeId, ballot: Ballot, commit: Slot) {
+        if !self.follow(from, ballot) {
+            return;
+        }
+        self.learn_commit(from, ballot, commit);
+    }
+}

@@ -1,0 +1,227 @@
+//! Learner side: learning chosen values, catch-up, applying, sessions and snapshots.
+
+use rand::Rng;
+
+use crate::ballot::{Ballot, NodeId, Slot};
+use crate::message::{Entry, Message, Snapshot, Value};
+use crate::session::{SessionCheck, Sessions};
+use crate::state_machine::StateMachine;
+use crate::storage::Record;
+
+use super::{Output, Replica};
+
+impl<S: StateMachine> Replica<S> {
+    /// The leader of `ballot` says all slots up to `commit` are chosen.
+    pub(super) fn learn_commit(&mut self, from: NodeId, ballot: Ballot, commit: Slot) {
+        if from == self.id {
+            return;
+        }
+        self.commit_hint = self.commit_hint.max(commit);
+        if commit > self.log.decided {
+            // A value accepted at the committing leader's own ballot is the
+            // one it proposed, hence the chosen one.
+            self.log
+                .choose_range_if_ballot(self.log.decided + 1, commit, ballot);
+            self.log.advance();
+        }
+        if self.log.decided < commit {
+            self.maybe_request_catchup(Some(from));
+        }
+    }
+
+    /// Asks `target` (or the leader) for missing chosen slots, at most once
+    /// per heartbeat interval.
+    pub(super) fn maybe_request_catchup(&mut self, target: Option<NodeId>) {
+        if self.log.decided >= self.commit_hint {
+            return;
+        }
+        if let Some(t) = self.last_catchup
+            && self.now < t + self.config.heartbeat_interval
+        {
+            return;
+        }
+        let leader = self.leader.map(|(l, _)| l).filter(|l| *l != self.id);
+        let to = match target.or(leader) {
+            Some(t) if t != self.id => t,
+            // Leading (or leaderless) and behind: ask a random peer.
+            _ => {
+                let peers: Vec<NodeId> = self
+                    .config
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|m| *m != self.id)
+                    .collect();
+                if peers.is_empty() {
+                    return;
+                }
+                peers[self.rng.random_range(0..peers.len())]
+            }
+        };
+        self.last_catchup = Some(self.now);
+        self.send(
+            to,
+            Message::CatchUpRequest {
+                from: self.log.decided + 1,
+            },
+        );
+    }
+
+    pub(super) fn on_catchup_request(&mut self, from: NodeId, slot: Slot) {
+        if slot == 0 {
+            return;
+        }
+        if slot <= self.log.start {
+            if let Some(snap) = &self.snapshot {
+                let msg = Message::InstallSnapshot {
+                    snapshot: snap.clone(),
+                };
+                self.send(from, msg);
+            }
+            return;
+        }
+        let end = self
+            .log
+            .decided
+            .min(slot.saturating_add(self.config.catchup_batch as u64 - 1));
+        if end < slot {
+            return;
+        }
+        let entries: Vec<(Slot, Value<S::Command>)> = self
+            .log
+            .range_from(slot)
+            .take_while(|(s, _)| **s <= end)
+            .map(|(s, e)| (*s, e.value.clone()))
+            .collect();
+        self.send(from, Message::CatchUp { entries });
+    }
+
+    pub(super) fn on_catchup(&mut self, entries: Vec<(Slot, Value<S::Command>)>) {
+        for (slot, value) in entries {
+            if slot > self.log.decided {
+                self.log.choose(slot, value);
+            }
+        }
+        self.log.advance();
+        // Ask for the next chunk straight away if still behind.
+        self.last_catchup = None;
+    }
+
+    pub(super) fn on_install_snapshot(&mut self, snap: Snapshot<S::Output>) {
+        if snap.slot <= self.applied {
+            return;
+        }
+        if self.sm.restore(&snap.state).is_err() {
+            return;
+        }
+        self.sessions = Sessions::from_list(snap.sessions.clone());
+        self.applied = snap.slot;
+        self.log.truncate(snap.slot);
+        self.commit_hint = self.commit_hint.max(snap.slot);
+        // Answer clients whose commands the snapshot covers.
+        let waiting: Vec<_> = self.waiting.iter().copied().collect();
+        for (client, seq) in waiting {
+            let result = match self.sessions.check(client, seq) {
+                SessionCheck::Duplicate(o) => Some(Ok(o.clone())),
+                SessionCheck::Stale => Some(Err(crate::ClientError::Stale)),
+                SessionCheck::New => None,
+            };
+            if let Some(result) = result {
+                self.waiting.remove(&(client, seq));
+                self.reply(client, seq, result);
+            }
+        }
+        self.persist(Record::Snapshot(snap.clone()));
+        self.snapshot = Some(snap);
+        self.last_catchup = None;
+    }
+
+    /// Applies every chosen slot not yet applied, in order.
+    pub(super) fn apply_chosen(&mut self) {
+        while self.applied < self.log.decided {
+            let slot = self.applied + 1;
+            let Some(entry) = self.log.get(slot) else {
+                break;
+            };
+            let value = &entry.value;
+            for e in value {
+                match e {
+                    Entry::Command(c) => {
+                        let check = self.sessions.check(c.client, c.seq);
+                        #[cfg(feature = "planted-bugs")]
+                        let check = match check {
+                            SessionCheck::Duplicate(_) if self.config.planted.apply_retry_twice => {
+                                SessionCheck::New
+                            }
+                            other => other,
+                        };
+                        let result = match check {
+                            SessionCheck::New => {
+                                let out = self.sm.apply(slot, &c.op);
+                                self.sessions.record(c.client, c.seq, out.clone(), slot);
+                                Ok(out)
+                            }
+                            SessionCheck::Duplicate(o) => Ok(o.clone()),
+                            SessionCheck::Stale => Err(crate::ClientError::Stale),
+                        };
+                        if self.waiting.remove(&(c.client, c.seq)) {
+                            self.outputs.push_back(Output::Reply {
+                                client: c.client,
+                                seq: c.seq,
+                                result,
+                            });
+                        }
+                    }
+                    Entry::Read { origin, client, id } => {
+                        if *origin == self.id
+                            && let Some(q) = self.pending_reads.remove(&(*client, *id))
+                        {
+                            let out = self.sm.query(&q);
+                            self.outputs.push_back(Output::ReadReply {
+                                client: *client,
+                                id: *id,
+                                result: Ok(out),
+                            });
+                        }
+                    }
+                }
+            }
+            self.applied = slot;
+            if slot.is_multiple_of(64) {
+                self.sessions.expire(slot, self.config.session_expiry_slots);
+            }
+        }
+        if !self.lease_reads.is_empty() {
+            let applied = self.applied;
+            let ready: Vec<_> = self
+                .lease_reads
+                .iter()
+                .filter(|r| r.0 <= applied)
+                .cloned()
+                .collect();
+            self.lease_reads.retain(|r| r.0 > applied);
+            for (_, client, id, q) in ready {
+                let out = self.sm.query(&q);
+                self.outputs.push_back(Output::ReadReply {
+                    client,
+                    id,
+                    result: Ok(out),
+                });
+            }
+        }
+        if self.applied >= self.log.start + self.config.snapshot_log_len {
+            self.take_snapshot();
+        }
+    }
+
+    fn take_snapshot(&mut self) {
+        let snap = Snapshot {
+            slot: self.applied,
+            state: self.sm.snapshot(),
+            sessions: self.sessions.to_list(),
+        };
+        self.log.truncate(self.applied);
+        self.persist(Record::Snapshot(snap.clone()));
+        self.snapshot = Some(snap);
+    }
+}

@@ -1,0 +1,588 @@
+//! The sans-IO replica: acceptor, leader and learner in one state machine.
+//!
+//! Inputs: [`Replica::handle_message`], [`Replica::tick`], [`Replica::propose`],
+//! [`Replica::read`], [`Replica::persisted`]. Every input takes the caller's
+//! current time. Outputs are drained with [`Replica::poll_output`].
+
+mod acceptor;
+mod leader;
+mod learner;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::ballot::{Ballot, ClientId, NodeId, Slot};
+use crate::config::Config;
+use crate::error::{ClientError, ConfigError, RestoreError};
+use crate::log::Log;
+use crate::message::{Command, Entry, Message, Snapshot};
+use crate::session::{SessionCheck, Sessions};
+use crate::state_machine::StateMachine;
+use crate::storage::{DurableState, Record};
+
+pub(crate) use leader::{Candidate, Leader};
+
+/// Identifies one [`Output::Persist`] batch. Tokens increase by one per batch.
+pub type PersistToken = u64;
+
+/// Shorthand for the message type of a state machine.
+pub type MessageOf<S> = Message<<S as StateMachine>::Command, <S as StateMachine>::Output>;
+/// Shorthand for the output type of a state machine.
+pub type OutputOf<S> = Output<<S as StateMachine>::Command, <S as StateMachine>::Output>;
+/// Shorthand for the record type of a state machine.
+pub type RecordOf<S> = Record<<S as StateMachine>::Command, <S as StateMachine>::Output>;
+/// Shorthand for the durable state type of a state machine.
+pub type DurableStateOf<S> =
+    DurableState<<S as StateMachine>::Command, <S as StateMachine>::Output>;
+
+/// A message with its destination.
+type Addressed<S> = (NodeId, MessageOf<S>);
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output<C, O> {
+    /// Send `message` to replica `to` (best effort; loss is tolerated).
+    Send {
+        /// Destination replica.
+        to: NodeId,
+        /// The message.
+        message: Message<C, O>,
+    },
+    /// Durably append `records`, in order, then call
+    /// [`Replica::persisted`] with `token`. Persist batches must complete in
+    /// token order (an append-only log does this naturally). Messages that
+    /// depend on these records are withheld until then.
+    Persist {
+        /// The batch's token.
+        token: PersistToken,
+        /// The records.
+        records: Vec<Record<C, O>>,
+    },
+    /// The answer to [`Replica::propose`].
+    Reply {
+        /// The client.
+        client: ClientId,
+        /// The command's sequence number.
+        seq: u64,
+        /// The command's output (the original output for a retry).
+        result: Result<O, ClientError>,
+    },
+    /// The answer to [`Replica::read`].
+    ReadReply {
+        /// The client.
+        client: ClientId,
+        /// The read's id.
+        id: u64,
+        /// The query's output.
+        result: Result<O, ClientError>,
+    },
+}
+
+/// Current role of the replica.
+#[derive(Debug)]
+pub(crate) enum Role<C> {
+    Follower,
+    Candidate(Candidate<C>),
+    Leader(Leader<C>),
+}
+
+/// A Multi-Paxos replica over state machine `S`. See the crate docs.
+pub struct Replica<S: StateMachine> {
+    id: NodeId,
+    config: Config,
+    sm: S,
+    sessions: Sessions<S::Output>,
+    log: Log<S::Command>,
+    applied: Slot,
+    snapshot: Option<Snapshot<S::Output>>,
+    promised: Ballot,
+    max_round: u64,
+    role: Role<S::Command>,
+    /// The leader this replica follows and when it last heard from it.
+    leader: Option<(NodeId, Ballot)>,
+    last_heard: Option<Duration>,
+    /// A pre-vote in progress: its ballot and the replicas that granted it.
+    prevote: Option<(Ballot, BTreeSet<NodeId>)>,
+    election_deadline: Duration,
+    started_at: Duration,
+    now: Duration,
+    rng: ChaCha8Rng,
+    /// Highest commit index heard of.
+    commit_hint: Slot,
+    last_catchup: Option<Duration>,
+    /// Entries waiting to be proposed (leader or candidate).
+    queue: VecDeque<Entry<S::Command>>,
+    /// Commands submitted here whose reply is pending.
+    waiting: BTreeSet<(ClientId, u64)>,
+    /// Reads submitted here, waiting for their marker to be applied.
+    pending_reads: BTreeMap<(ClientId, u64), S::Query>,
+    /// Lease reads waiting for `applied >= index`.
+    lease_reads: Vec<(Slot, ClientId, u64, S::Query)>,
+    // I/O plumbing.
+    outputs: VecDeque<OutputOf<S>>,
+    inbox: VecDeque<MessageOf<S>>,
+    pending_records: Vec<RecordOf<S>>,
+    step_held: Vec<Addressed<S>>,
+    held: VecDeque<(PersistToken, Vec<Addressed<S>>)>,
+    next_token: PersistToken,
+    decided_before_step: Slot,
+}
+
+impl<S: StateMachine> std::fmt::Debug for Replica<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("id", &self.id)
+            .field("promised", &self.promised)
+            .field("role", &self.role_name())
+            .field("decided", &self.log.decided)
+            .field("applied", &self.applied)
+            .finish()
+    }
+}
+
+impl<S: StateMachine> Replica<S> {
+    /// Creates a replica from its durable state (empty for a new replica).
+    /// `state_machine` must be in its initial state; it is restored from the
+    /// snapshot in `durable`, if any. `now` is the caller's clock.
+    ///
+    /// A restarted replica refuses to promise any other replica for one
+    /// election timeout after `now`, because it may have acknowledged a
+    /// leader's lease before crashing.
+    pub fn new(
+        config: Config,
+        mut state_machine: S,
+        durable: DurableStateOf<S>,
+        now: Duration,
+    ) -> Result<Self, ReplicaError> {
+        config.validate()?;
+        let mut sessions = Sessions::new();
+        let mut start = 0;
+        if let Some(snap) = &durable.snapshot {
+            state_machine.restore(&snap.state)?;
+            sessions = Sessions::from_list(snap.sessions.clone());
+            start = snap.slot;
+        }
+        let mut log = Log::new(start);
+        let mut promised = durable.promised;
+        for (slot, (ballot, value)) in durable.accepted {
+            promised = promised.max(ballot);
+            log.accept(slot, ballot, value);
+        }
+        let rng =
+            ChaCha8Rng::seed_from_u64(config.seed ^ config.id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut r = Replica {
+            id: config.id,
+            sm: state_machine,
+            sessions,
+            log,
+            applied: start,
+            snapshot: durable.snapshot,
+            promised,
+            max_round: promised.round,
+            role: Role::Follower,
+            leader: None,
+            last_heard: None,
+            prevote: None,
+            election_deadline: now,
+            started_at: now,
+            now,
+            rng,
+            commit_hint: start,
+            last_catchup: None,
+            queue: VecDeque::new(),
+            waiting: BTreeSet::new(),
+            pending_reads: BTreeMap::new(),
+            lease_reads: Vec::new(),
+            outputs: VecDeque::new(),
+            inbox: VecDeque::new(),
+            pending_records: Vec::new(),
+            step_held: Vec::new(),
+            held: VecDeque::new(),
+            next_token: 1,
+            decided_before_step: start,
+            config,
+        };
+        r.reset_election_timer();
+        Ok(r)
+    }
+
+    // ----- public inputs -------------------------------------------------
+
+    /// Handles a message from replica `from`. Messages from non-members and
+    /// nonsensical messages are ignored.
+    pub fn handle_message(&mut self, from: NodeId, message: MessageOf<S>, now: Duration) {
+        self.begin(now);
+        if from != self.id && self.config.members.contains(&from) && message.is_well_formed() {
+            self.dispatch(from, message);
+        }
+        self.finish();
+    }
+
+    /// Advances time: elections, heartbeats, retransmissions, catch-up.
+    pub fn tick(&mut self, now: Duration) {
+        self.begin(now);
+        self.on_tick();
+        self.finish();
+    }
+
+    /// Submits a client command. The answer comes as [`Output::Reply`] from
+    /// this replica (possibly after forwarding to the leader), or not at all if
+    /// the command is lost; the client then retries with the same `seq`.
+    pub fn propose(&mut self, command: Command<S::Command>, now: Duration) {
+        self.begin(now);
+        let (client, seq) = (command.client, command.seq);
+        match self.sessions.check(client, seq) {
+            SessionCheck::Duplicate(out) => {
+                let out = out.clone();
+                self.reply(client, seq, Ok(out));
+            }
+            SessionCheck::Stale => self.reply(client, seq, Err(ClientError::Stale)),
+            SessionCheck::New => {
+                // A new sequence number supersedes the client's older ones.
+                let older: Vec<_> = self
+                    .waiting
+                    .range((client, 0)..(client, seq))
+                    .copied()
+                    .collect();
+                for k in older {
+                    self.waiting.remove(&k);
+                }
+                self.waiting.insert((client, seq));
+                if let Err(e) = self.submit(Entry::Command(command)) {
+                    self.waiting.remove(&(client, seq));
+                    self.reply(client, seq, Err(e));
+                }
+            }
+        }
+        self.finish();
+    }
+
+    /// Submits a linearizable read. A leader holding a lease answers without a
+    /// log write; otherwise a read marker goes through the log. The answer
+    /// comes as [`Output::ReadReply`].
+    pub fn read(&mut self, client: ClientId, id: u64, query: S::Query, now: Duration) {
+        self.begin(now);
+        #[cfg(feature = "planted-bugs")]
+        if self.config.planted.local_reads {
+            let out = self.sm.query(&query);
+            self.outputs.push_back(Output::ReadReply {
+                client,
+                id,
+                result: Ok(out),
+            });
+            self.finish();
+            return;
+        }
+        if let Some(index) = self.lease_read_index() {
+            if self.applied >= index {
+                let out = self.sm.query(&query);
+                self.outputs.push_back(Output::ReadReply {
+                    client,
+                    id,
+                    result: Ok(out),
+                });
+            } else {
+                self.lease_reads.push((index, client, id, query));
+            }
+        } else {
+            // A client has one read outstanding: a newer id supersedes older ones.
+            let older: Vec<_> = self
+                .pending_reads
+                .range((client, 0)..(client, id))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in older {
+                self.pending_reads.remove(&k);
+            }
+            self.pending_reads.insert((client, id), query);
+            let marker = Entry::Read {
+                origin: self.id,
+                client,
+                id,
+            };
+            if let Err(e) = self.submit(marker) {
+                self.pending_reads.remove(&(client, id));
+                self.outputs.push_back(Output::ReadReply {
+                    client,
+                    id,
+                    result: Err(e),
+                });
+            }
+        }
+        self.finish();
+    }
+
+    /// Reports that every [`Output::Persist`] batch up to `token` is durable.
+    /// Releases the promises and acknowledgements that waited for it.
+    /// Tokens belong to this `Replica` value: after a restart (a new
+    /// `Replica`), completions of the old instance's batches must be dropped.
+    pub fn persisted(&mut self, token: PersistToken, now: Duration) {
+        self.begin(now);
+        while self.held.front().is_some_and(|(t, _)| *t <= token) {
+            if let Some((_, msgs)) = self.held.pop_front() {
+                for (to, m) in msgs {
+                    self.send(to, m);
+                }
+            }
+        }
+        self.finish();
+    }
+
+    /// Takes the next output, if any. Call until it returns `None` after each input.
+    pub fn poll_output(&mut self) -> Option<OutputOf<S>> {
+        self.outputs.pop_front()
+    }
+
+    // ----- observation ----------------------------------------------------
+
+    /// This replica's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Whether this replica is the leader (phase 1 complete).
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+
+    /// The leader this replica believes in, if any.
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        if self.is_leader() {
+            Some(self.id)
+        } else {
+            self.leader.map(|(n, _)| n)
+        }
+    }
+
+    /// The highest promised ballot.
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+
+    /// All slots up to this one are known chosen here.
+    pub fn decided(&self) -> Slot {
+        self.log.decided
+    }
+
+    /// All slots up to this one are applied to the state machine.
+    pub fn applied(&self) -> Slot {
+        self.applied
+    }
+
+    /// The slot of the latest snapshot (0 if none).
+    pub fn snapshot_slot(&self) -> Slot {
+        self.log.start
+    }
+
+    /// The value chosen at `slot`, if this replica knows it and has not
+    /// truncated it behind a snapshot (for inspection and testing).
+    pub fn chosen_value(&self, slot: Slot) -> Option<&crate::message::Value<S::Command>> {
+        self.log.get(slot).filter(|e| e.chosen).map(|e| &e.value)
+    }
+
+    /// The state machine (read-only).
+    pub fn state_machine(&self) -> &S {
+        &self.sm
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn role_name(&self) -> &'static str {
+        match self.role {
+            Role::Follower => "follower",
+            Role::Candidate(_) => "candidate",
+            Role::Leader(_) => "leader",
+        }
+    }
+
+    // ----- plumbing --------------------------------------------------------
+
+    fn begin(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+        self.decided_before_step = self.log.decided;
+    }
+
+    /// Processes self-addressed messages, then groups this step's records into
+    /// one persist batch and withholds the messages that depend on it.
+    fn finish(&mut self) {
+        loop {
+            while let Some(m) = self.inbox.pop_front() {
+                self.dispatch(self.id, m);
+            }
+            self.after_step();
+            if self.inbox.is_empty() {
+                break;
+            }
+        }
+        if !self.pending_records.is_empty() {
+            let token = self.next_token;
+            self.next_token += 1;
+            let records = std::mem::take(&mut self.pending_records);
+            self.outputs.push_back(Output::Persist { token, records });
+            let msgs = std::mem::take(&mut self.step_held);
+            self.held.push_back((token, msgs));
+        } else if !self.step_held.is_empty() {
+            let msgs = std::mem::take(&mut self.step_held);
+            match self.held.back_mut() {
+                // Earlier records are not durable yet: wait for them too.
+                Some((_, v)) => v.extend(msgs),
+                None => {
+                    for (to, m) in msgs {
+                        self.send(to, m);
+                    }
+                    // Self-addressed messages released here are handled now.
+                    if !self.inbox.is_empty() {
+                        self.finish();
+                    }
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, from: NodeId, m: MessageOf<S>) {
+        match m {
+            Message::PreVote { ballot } => self.on_prevote(from, ballot),
+            Message::PreVoteGranted { ballot } => self.on_prevote_granted(from, ballot),
+            Message::Prepare { ballot, from: slot } => self.on_prepare(from, ballot, slot),
+            Message::Promise {
+                ballot,
+                entries,
+                snapshot_slot,
+            } => self.on_promise(from, ballot, entries, snapshot_slot),
+            Message::Nack { ballot } => self.on_nack(ballot),
+            Message::Accept {
+                ballot,
+                slot,
+                value,
+                commit,
+            } => self.on_accept(from, ballot, slot, value, commit),
+            Message::Accepted { ballot, slot } => self.on_accepted(from, ballot, slot),
+            Message::Heartbeat {
+                ballot,
+                round,
+                commit,
+            } => self.on_heartbeat(from, ballot, round, commit),
+            Message::HeartbeatAck { ballot, round } => self.on_heartbeat_ack(from, ballot, round),
+            Message::Commit { ballot, commit } => self.on_commit(from, ballot, commit),
+            Message::Forward { entries } => self.on_forward(entries),
+            Message::CatchUpRequest { from: slot } => self.on_catchup_request(from, slot),
+            Message::CatchUp { entries } => self.on_catchup(entries),
+            Message::InstallSnapshot { snapshot } => self.on_install_snapshot(snapshot),
+        }
+    }
+
+    /// Sends a message (to self: queued for local handling).
+    fn send(&mut self, to: NodeId, message: MessageOf<S>) {
+        if to == self.id {
+            self.inbox.push_back(message);
+        } else {
+            self.outputs.push_back(Output::Send { to, message });
+        }
+    }
+
+    /// Sends a message only after this step's records (and all earlier ones)
+    /// are durable: the API-level guarantee that no promise or accepted
+    /// acknowledgement precedes its record.
+    fn send_durable(&mut self, to: NodeId, message: MessageOf<S>) {
+        #[cfg(feature = "planted-bugs")]
+        if self.config.planted.ack_before_persist {
+            self.send(to, message);
+            return;
+        }
+        self.step_held.push((to, message));
+    }
+
+    fn persist(&mut self, record: RecordOf<S>) {
+        self.pending_records.push(record);
+    }
+
+    fn broadcast(&mut self, message: MessageOf<S>, include_self: bool) {
+        let members = self.config.members.clone();
+        for m in members {
+            if m != self.id || include_self {
+                self.send(m, message.clone());
+            }
+        }
+    }
+
+    fn reply(&mut self, client: ClientId, seq: u64, result: Result<S::Output, ClientError>) {
+        self.outputs.push_back(Output::Reply {
+            client,
+            seq,
+            result,
+        });
+    }
+
+    fn random_timeout(&mut self) -> Duration {
+        let base = self.config.election_timeout.as_micros() as u64;
+        Duration::from_micros(base + self.rng.random_range(0..base.max(1)))
+    }
+
+    fn reset_election_timer(&mut self) {
+        self.election_deadline = self.now + self.random_timeout();
+    }
+
+    /// Routes an entry: queue it if leading, forward it to the leader, or fail.
+    fn submit(&mut self, entry: Entry<S::Command>) -> Result<(), ClientError> {
+        match &self.role {
+            Role::Leader(_) | Role::Candidate(_) => {
+                self.queue.push_back(entry);
+                Ok(())
+            }
+            Role::Follower => match self.leader {
+                Some((l, _)) if l != self.id => {
+                    self.send(
+                        l,
+                        Message::Forward {
+                            entries: vec![entry],
+                        },
+                    );
+                    Ok(())
+                }
+                _ => Err(ClientError::NotLeader { hint: None }),
+            },
+        }
+    }
+
+    fn on_forward(&mut self, entries: Vec<Entry<S::Command>>) {
+        if matches!(self.role, Role::Follower) {
+            // Not leading (any more): drop; the client will retry.
+            return;
+        }
+        self.queue.extend(entries);
+    }
+
+    fn become_follower(&mut self) {
+        if !matches!(self.role, Role::Follower) {
+            self.role = Role::Follower;
+            let queued: Vec<_> = self.queue.drain(..).collect();
+            if let Some((l, _)) = self.leader
+                && l != self.id
+                && !queued.is_empty()
+            {
+                self.send(l, Message::Forward { entries: queued });
+            }
+        }
+        self.reset_election_timer();
+    }
+}
+
+/// Error creating a replica.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// Invalid configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The durable snapshot could not be restored.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+}
+
+#[cfg(test)]
+mod tests;
