@@ -178,18 +178,21 @@
 pub mod ballot;
 pub mod config;
 pub mod error;
+mod file_storage;
 mod log;
 pub mod message;
 pub mod replica;
 pub mod session;
 pub mod state_machine;
 pub mod storage;
+pub mod wal;
 
 pub use ballot::{Ballot, ClientId, NodeId, Slot};
 pub use config::Config;
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBugs;
 pub use error::{ClientError, ConfigError, RestoreError, StorageError};
+pub use file_storage::FileStorage;
 pub use message::{Command, Entry, MAX_ROUND, MAX_SLOT, Message, PromisedEntry, Snapshot, Value};
 pub use replica::{
     DurableStateOf, MessageOf, Output, OutputOf, PersistToken, RecordOf, Replica, ReplicaError,

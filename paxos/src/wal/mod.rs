@@ -1,0 +1,576 @@
+//! A durable, file-backed write-ahead log of byte records.
+//!
+//! The log is a sequence of records numbered by a monotonic index starting at
+//! 1, stored in segment files in one directory, plus at most one snapshot that
+//! stands in for every record up to its index. It knows nothing about what the
+//! records mean; the paxos storage adapter serializes its own records on top.
+//!
+//! # Durability contract
+//!
+//! [`Wal::append`] only buffers. [`Wal::sync`] writes everything buffered and
+//! issues **one** `fdatasync` for all of it (group commit); once `sync` returns
+//! `Ok`, every record appended before it survives any crash of the process
+//! (`kill -9`) or of the machine. Records appended but not yet synced may or
+//! may not survive; if some do, they are a gap-free prefix of what was
+//! appended. [`Wal::open`] makes whatever it recovers durable before returning
+//! it, so a record seen once after a restart is never lost later.
+//!
+//! If a write or `fdatasync` fails, the [`Wal`] refuses all further work
+//! ([`WalError::Poisoned`]); reopen it, which re-reads what is really on disk.
+//! Only one [`Wal`] may have a directory open at a time (not enforced).
+//!
+//! # On-disk format
+//!
+//! All integers are little-endian. CRCs are CRC-32 (IEEE) from `crc32fast`.
+//!
+//! * **Segments** are named after the index of their first record, as 20
+//!   decimal digits: `00000000000000000001.wal`. A segment starts with a
+//!   24-byte header `[magic "BTWALSEG" 8][version u32 = 1][first index u64]
+//!   [crc u32 of the preceding 20 bytes]`, followed by records with
+//!   consecutive indexes. A new segment is started when the next record would
+//!   take the active one past [`WalOptions::segment_bytes`] (a segment holds
+//!   at least one record, so one huge record may make it bigger). Before a new
+//!   segment is created the old one is `fdatasync`ed, and the new one's header
+//!   is fsynced together with the directory before any record goes into it.
+//! * **A record** is a 16-byte header `[len u32][crc u32][index u64]` followed
+//!   by `len` payload bytes; the CRC covers `len`, `index` and the payload.
+//!   Payloads are at most [`WalOptions::max_record_bytes`] (at most
+//!   [`MAX_RECORD_BYTES_LIMIT`]). Reading never allocates more than the file's
+//!   size, whatever a damaged length field says.
+//! * **The snapshot** is the file `snapshot`: `[magic "BTWALSNP" 8]
+//!   [version u32 = 1][crc u32][last included index u64][len u64][data]`, the CRC
+//!   covering index, length and data. It is replaced atomically: written to
+//!   `snapshot.tmp`, fsynced, renamed over `snapshot`, directory fsynced.
+//!   Afterwards every segment whose records all have indexes `<=` the snapshot's
+//!   is deleted.
+//!
+//! # Recovery: torn tail versus corruption
+//!
+//! [`Wal::open`] reads every segment and verifies every record. A *defect* at
+//! some offset is: fewer than 16 bytes left for a header, a length that runs
+//! past the end of the file, or a checksum mismatch (zero-filled space is
+//! therefore a defect too).
+//!
+//! * In the **last** segment, a defect is a **torn tail** if no *valid record*
+//!   starts at any later byte offset of that file, where a valid record is one
+//!   whose checksum verifies and whose index is at least the index expected at
+//!   the defect. A torn tail is cut: the file is truncated at the defect and
+//!   fsynced, and the cut is reported in [`Recovered::cut_tails`]. A crash can
+//!   only leave a torn tail behind (a `kill -9` leaves a prefix of what was
+//!   written), so acknowledged records are never cut.
+//! * A defect that **is followed by a valid record**, or any defect in a
+//!   segment that is **not the last**, is corruption: `open` fails with
+//!   [`WalError::Corrupt`] naming the file and the defect's offset. Nothing is
+//!   ever skipped.
+//! * A record whose checksum verifies but whose index is not the expected one,
+//!   a segment whose first index does not continue the previous segment, a
+//!   first segment that starts after the snapshot's index + 1, and a bad
+//!   segment header are corruption too. The one exception is the header of the
+//!   last segment: if it is damaged or missing and no valid record follows
+//!   it, the process died while creating that segment, and the file is
+//!   removed (also reported in [`Recovered::cut_tails`]).
+//!
+//! Known limit: after a *power failure* (not a process crash) a disk may have
+//! persisted a later page of an unsynced batch but not an earlier one. That
+//! leaves a hole followed by valid (never acknowledged) records, which this
+//! log reports as corruption rather than guess; no acknowledged record is
+//! lost either way.
+
+mod error;
+mod record;
+mod segment;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+pub use error::WalError;
+
+use error::io_err;
+use record::RECORD_HEADER_LEN;
+use segment::{LastHeader, SEGMENT_HEADER_LEN, SegmentFile};
+
+/// The largest record size [`WalOptions::max_record_bytes`] may be set to.
+pub const MAX_RECORD_BYTES_LIMIT: usize = 1 << 30;
+
+/// Tuning for a [`Wal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalOptions {
+    /// A new segment is started when the next record would make the active
+    /// one larger than this. Default 64 MiB: big enough that starting a
+    /// segment (an extra `fdatasync`, a file creation and a directory fsync)
+    /// is rare, small enough that a snapshot soon frees disk space, since only
+    /// whole segments behind the snapshot are deleted.
+    pub segment_bytes: u64,
+    /// The largest payload [`Wal::append`] accepts. Default 64 MiB: far above
+    /// any paxos record (a batch of commands), yet it keeps one record within
+    /// one default-sized segment. At most [`MAX_RECORD_BYTES_LIMIT`].
+    pub max_record_bytes: usize,
+    /// Appended records are handed to the OS (without `fdatasync`) once this
+    /// many bytes are buffered, so a huge group commit does not hold
+    /// everything in memory until [`Wal::sync`]. Default 1 MiB: large writes
+    /// are efficient, and the memory is negligible.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_bytes: 64 << 20,
+            max_record_bytes: 64 << 20,
+            write_buffer_bytes: 1 << 20,
+        }
+    }
+}
+
+impl WalOptions {
+    fn validate(&self) -> Result<(), WalError> {
+        if self.segment_bytes == 0 {
+            return Err(WalError::InvalidOptions("segment_bytes must be positive"));
+        }
+        if self.max_record_bytes > MAX_RECORD_BYTES_LIMIT {
+            return Err(WalError::InvalidOptions(
+                "max_record_bytes exceeds MAX_RECORD_BYTES_LIMIT",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A damaged tail that [`Wal::open`] removed (see the [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutTail {
+    /// The segment file.
+    pub file: PathBuf,
+    /// Where the cut started (0 if the whole file was removed).
+    pub offset: u64,
+    /// How many bytes were removed.
+    pub bytes_removed: u64,
+    /// Whether the whole file was removed (its header was torn while it was
+    /// being created).
+    pub segment_removed: bool,
+    /// Why the data at `offset` was not a valid record.
+    pub reason: &'static str,
+}
+
+/// What [`Wal::open`] found on disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The latest snapshot: its last included index and its data.
+    pub snapshot: Option<(u64, Vec<u8>)>,
+    /// Every record after the snapshot's index, in index order, gap-free.
+    pub records: Vec<(u64, Vec<u8>)>,
+    /// Torn tails that were cut; empty after a clean shutdown.
+    pub cut_tails: Vec<CutTail>,
+}
+
+/// An open write-ahead log. See the [module docs](self).
+#[derive(Debug)]
+pub struct Wal {
+    dir: PathBuf,
+    options: WalOptions,
+    /// Every segment on disk, by first index; the last one is active.
+    segments: Vec<SegmentFile>,
+    /// The active segment, opened for appending.
+    active: File,
+    /// Bytes in the active segment's file (written, maybe not yet synced).
+    active_len: u64,
+    /// Framed records appended but not yet written to the file.
+    buf: Vec<u8>,
+    /// The index the next appended record gets.
+    next_index: u64,
+    /// Every record up to this index is durable.
+    durable_index: u64,
+    /// Bytes were written to the active file since its last `fdatasync`.
+    unsynced: bool,
+    /// The current snapshot's last included index (0 if none).
+    snapshot_index: u64,
+    /// A write or `fdatasync` failed.
+    poisoned: bool,
+}
+
+impl Wal {
+    /// Opens the log in `dir`, creating the directory and an empty log if
+    /// needed, and recovers: verifies every record, cuts a torn tail of the
+    /// last segment, fails with [`WalError::Corrupt`] (naming file and offset)
+    /// on any other damage, deletes segments left behind a snapshot, and makes
+    /// everything it returns durable.
+    ///
+    /// Returns the log, ready to append after the last surviving record, and
+    /// the snapshot plus every surviving record after it.
+    pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
+        options.validate()?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                segment::sync_dir(parent)?;
+            }
+        }
+        snapshot::remove_stale_tmp(dir)?;
+        // Make the previous run's renames and file creations durable before
+        // trusting (and returning) what they contain.
+        segment::sync_dir(dir)?;
+        let snapshot = snapshot::read_snapshot(dir)?;
+        let snapshot_index = snapshot.as_ref().map_or(0, |(index, _)| *index);
+        let mut segments = segment::list_segments(dir)?;
+        let mut cut_tails = Vec::new();
+
+        // A last segment whose header never made it to disk.
+        if let Some(last) = segments.last()
+            && let LastHeader::TornCreation = segment::check_last_header(last)?
+        {
+            let len = fs::metadata(&last.path)
+                .map_err(io_err("stat", &last.path))?
+                .len();
+            fs::remove_file(&last.path).map_err(io_err("remove", &last.path))?;
+            cut_tails.push(CutTail {
+                file: last.path.clone(),
+                offset: 0,
+                bytes_removed: len,
+                segment_removed: true,
+                reason: "segment header torn while the segment was being created",
+            });
+            segments.pop();
+            segment::sync_dir(dir)?;
+        }
+
+        // Segments wholly behind the snapshot (a cleanup a crash interrupted)
+        // are deleted unread.
+        let covered = count_covered(&segments, snapshot_index);
+        remove_segments(dir, &mut segments, covered)?;
+
+        if let Some(first) = segments.first() {
+            if first.first_index == 0 {
+                return Err(WalError::Corrupt {
+                    file: first.path.clone(),
+                    offset: 0,
+                    reason: "segment named after index 0; indexes start at 1".to_owned(),
+                });
+            }
+            if first.first_index > snapshot_index + 1 {
+                return Err(WalError::Corrupt {
+                    file: first.path.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "the log starts at record {} but the snapshot only covers records \
+                         through {snapshot_index}: records {}..={} are missing",
+                        first.first_index,
+                        snapshot_index + 1,
+                        first.first_index - 1
+                    ),
+                });
+            }
+        }
+
+        let mut records = Vec::new();
+        let mut log_next: Option<u64> = None;
+        let mut last_scan = None;
+        for (i, seg) in segments.iter().enumerate() {
+            if let Some(expected) = log_next
+                && seg.first_index != expected
+            {
+                return Err(WalError::Corrupt {
+                    file: seg.path.clone(),
+                    offset: 0,
+                    reason: format!(
+                        "segment starts at record {} but the previous segment ends before record {expected}",
+                        seg.first_index
+                    ),
+                });
+            }
+            let is_last = i + 1 == segments.len();
+            let scan = segment::scan_segment(seg, is_last, snapshot_index)?;
+            log_next = Some(scan.next_index);
+            records.extend(scan.records);
+            if is_last {
+                last_scan = Some((scan.valid_len, scan.file_len, scan.torn));
+            }
+        }
+
+        let next_index = log_next.unwrap_or(1).max(snapshot_index + 1);
+        let mut wal = match (segments.last(), last_scan) {
+            (Some(last), Some((valid_len, file_len, torn))) if log_next == Some(next_index) => {
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(&last.path)
+                    .map_err(io_err("open", &last.path))?;
+                if let Some((offset, defect)) = torn {
+                    file.set_len(valid_len)
+                        .map_err(io_err("truncate", &last.path))?;
+                    cut_tails.push(CutTail {
+                        file: last.path.clone(),
+                        offset,
+                        bytes_removed: file_len - valid_len,
+                        segment_removed: false,
+                        reason: defect.describe(),
+                    });
+                }
+                // Records that were written but not synced before the crash
+                // are returned below; make them durable first.
+                file.sync_all().map_err(io_err("fsync", &last.path))?;
+                Wal::new(dir, options, segments, file, valid_len, next_index)
+            }
+            _ => {
+                // No segment, or the log ends before the snapshot's index: start
+                // a fresh segment after the snapshot. Older segments are then
+                // wholly covered and deleted below.
+                let (file, path) = segment::create_segment(dir, next_index)?;
+                segments.push(SegmentFile {
+                    first_index: next_index,
+                    path,
+                });
+                Wal::new(
+                    dir,
+                    options,
+                    segments,
+                    file,
+                    SEGMENT_HEADER_LEN as u64,
+                    next_index,
+                )
+            }
+        };
+        wal.snapshot_index = snapshot_index;
+        wal.delete_covered()?;
+        Ok((
+            wal,
+            Recovered {
+                snapshot,
+                records,
+                cut_tails,
+            },
+        ))
+    }
+
+    fn new(
+        dir: &Path,
+        options: WalOptions,
+        segments: Vec<SegmentFile>,
+        active: File,
+        active_len: u64,
+        next_index: u64,
+    ) -> Wal {
+        Wal {
+            dir: dir.to_path_buf(),
+            options,
+            segments,
+            active,
+            active_len,
+            buf: Vec::new(),
+            next_index,
+            durable_index: next_index - 1,
+            unsynced: false,
+            snapshot_index: 0,
+            poisoned: false,
+        }
+    }
+
+    /// Buffers `record` and returns its index (one more than the previous
+    /// record's). The record is durable only after the next [`Wal::sync`].
+    pub fn append(&mut self, record: &[u8]) -> Result<u64, WalError> {
+        self.check_usable()?;
+        if record.len() > self.options.max_record_bytes {
+            return Err(WalError::RecordTooLarge {
+                len: record.len(),
+                max: self.options.max_record_bytes,
+            });
+        }
+        let framed = (RECORD_HEADER_LEN + record.len()) as u64;
+        let active_has_records = self.next_index > self.active_first_index();
+        if active_has_records
+            && self.active_len + self.buf.len() as u64 + framed > self.options.segment_bytes
+        {
+            let rolled = self.roll();
+            self.poison_on_err(rolled)?;
+        }
+        let index = self.next_index;
+        record::encode(&mut self.buf, index, record);
+        self.next_index += 1;
+        if self.buf.len() >= self.options.write_buffer_bytes {
+            let written = self.write_buffered();
+            self.poison_on_err(written)?;
+        }
+        Ok(index)
+    }
+
+    /// Writes every buffered record and makes all of them durable with one
+    /// `fdatasync` (group commit). When it returns `Ok`, every record appended
+    /// so far survives any crash.
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        self.check_usable()?;
+        let synced = self.sync_inner();
+        self.poison_on_err(synced)
+    }
+
+    /// Durably replaces the snapshot with `snapshot`, which stands for every
+    /// record up to and including `last_included_index`, then deletes the
+    /// segments whose records are all covered by it.
+    ///
+    /// Syncs the log first. The snapshot file is replaced atomically (temp
+    /// file, fsync, rename, directory fsync): after a crash [`Wal::open`] sees
+    /// either the old snapshot or the new one. `last_included_index` must not
+    /// be below the current snapshot's nor above the last appended index.
+    pub fn save_snapshot(
+        &mut self,
+        last_included_index: u64,
+        snapshot: &[u8],
+    ) -> Result<(), WalError> {
+        self.check_usable()?;
+        if last_included_index < self.snapshot_index {
+            return Err(WalError::SnapshotRegression {
+                index: last_included_index,
+                current: self.snapshot_index,
+            });
+        }
+        let last = self.last_index();
+        if last_included_index > last {
+            return Err(WalError::SnapshotBeyondLog {
+                index: last_included_index,
+                last,
+            });
+        }
+        self.sync()?;
+        snapshot::write_snapshot(&self.dir, last_included_index, snapshot)?;
+        self.snapshot_index = last_included_index;
+        if last_included_index == last && self.next_index > self.active_first_index() {
+            // Everything is covered: start a fresh segment so that the active
+            // one can be deleted too.
+            let rolled = self.roll();
+            self.poison_on_err(rolled)?;
+        }
+        self.delete_covered()
+    }
+
+    /// The index the next appended record will get.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    /// The index of the last appended record (synced or not), or of the
+    /// snapshot if nothing was appended after it; 0 for an empty log.
+    pub fn last_index(&self) -> u64 {
+        self.next_index - 1
+    }
+
+    /// Every record up to this index is durable.
+    pub fn durable_index(&self) -> u64 {
+        self.durable_index
+    }
+
+    /// The current snapshot's last included index, if there is a snapshot.
+    pub fn snapshot_index(&self) -> u64 {
+        self.snapshot_index
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_usable(&self) -> Result<(), WalError> {
+        if self.poisoned {
+            Err(WalError::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn poison_on_err<T>(&mut self, result: Result<T, WalError>) -> Result<T, WalError> {
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn active_segment(&self) -> &SegmentFile {
+        // Invariant: there is always an active segment.
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_first_index(&self) -> u64 {
+        self.active_segment().first_index
+    }
+
+    /// Hands the buffered records to the OS (no `fdatasync`).
+    fn write_buffered(&mut self) -> Result<(), WalError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        // Mark first: after a failed, partial write the bytes may be on disk.
+        self.unsynced = true;
+        let path = &self.segments[self.segments.len() - 1].path;
+        self.active
+            .write_all(&self.buf)
+            .map_err(io_err("write", path))?;
+        self.active_len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn sync_inner(&mut self) -> Result<(), WalError> {
+        self.write_buffered()?;
+        if self.unsynced {
+            let path = &self.segments[self.segments.len() - 1].path;
+            self.active.sync_data().map_err(io_err("fdatasync", path))?;
+            self.unsynced = false;
+        }
+        self.durable_index = self.next_index - 1;
+        Ok(())
+    }
+
+    /// Syncs the active segment and starts a new one at `next_index`.
+    fn roll(&mut self) -> Result<(), WalError> {
+        self.sync_inner()?;
+        let (file, path) = segment::create_segment(&self.dir, self.next_index)?;
+        self.segments.push(SegmentFile {
+            first_index: self.next_index,
+            path,
+        });
+        self.active = file;
+        self.active_len = SEGMENT_HEADER_LEN as u64;
+        Ok(())
+    }
+
+    /// Deletes the segments whose records are all covered by the snapshot.
+    fn delete_covered(&mut self) -> Result<(), WalError> {
+        let covered = count_covered(&self.segments, self.snapshot_index);
+        remove_segments(&self.dir, &mut self.segments, covered)
+    }
+}
+
+/// How many leading segments hold only records `<= snapshot_index`. The last
+/// segment never counts: its end is not known from the names alone.
+fn count_covered(segments: &[SegmentFile], snapshot_index: u64) -> usize {
+    segments
+        .windows(2)
+        .take_while(|pair| pair[1].first_index <= snapshot_index + 1)
+        .count()
+}
+
+/// Deletes the first `count` segments and fsyncs the directory.
+fn remove_segments(
+    dir: &Path,
+    segments: &mut Vec<SegmentFile>,
+    count: usize,
+) -> Result<(), WalError> {
+    if count == 0 {
+        return Ok(());
+    }
+    // Oldest first, so that a crash part-way leaves a gap-free suffix.
+    for removed in 0..count {
+        let path = &segments[removed].path;
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                let err = io_err("remove", path)(e);
+                segments.drain(..removed);
+                return Err(err);
+            }
+        }
+    }
+    segments.drain(..count);
+    segment::sync_dir(dir)
+}
