@@ -182,6 +182,8 @@ mod file_storage;
 mod log;
 pub mod message;
 pub mod replica;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod session;
 pub mod state_machine;
 pub mod storage;
