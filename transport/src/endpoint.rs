@@ -45,6 +45,34 @@ fn bind_socket(addr: SocketAddr, buffer: usize) -> Result<std::net::UdpSocket, T
     Ok(socket.into())
 }
 
+/// An endpoint configuration whose connection-ID and stateless-reset keys are derived
+/// from the node's private key instead of being random per process.
+///
+/// QUIC lets an endpoint that lost a connection's state (a process killed and restarted
+/// on the same port) tell the remote so with a stateless reset, which the remote accepts
+/// only if its token matches the one issued with the connection. quinn sends one only for
+/// a connection ID its generator recognises, and computes the token from its reset key.
+/// With both keys stable across restarts, the restarted process answers packets of its
+/// predecessor's connections with a valid reset: its peers drop the dead connection at
+/// once and dial again, instead of sending into it until the idle timeout.
+fn restart_aware_config(identity: &Identity) -> quinn::EndpointConfig {
+    let key = identity.private_key();
+    let reset = blake3::derive_key(
+        "bytetorrent 2026 quic stateless reset key",
+        key.secret_der(),
+    );
+    let cid = blake3::derive_key("bytetorrent 2026 quic connection id key", key.secret_der());
+    let cid_key = u64::from_le_bytes(cid[..8].try_into().expect("8 bytes"));
+    let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        &reset,
+    )));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
+}
+
 impl Endpoint {
     /// Binds a UDP socket and starts an endpoint that serves `config.alpns` (if any) and
     /// can dial. Must be called inside a tokio runtime.
@@ -62,7 +90,7 @@ impl Endpoint {
         };
         let socket = bind_socket(config.bind, config.tuning.socket_buffer)?;
         let inner = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
+            restart_aware_config(&identity),
             server_config,
             socket,
             Arc::new(quinn::TokioRuntime),

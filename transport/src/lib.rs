@@ -55,6 +55,8 @@ mod dialer;
 mod endpoint;
 mod error;
 mod frame;
+#[cfg(feature = "paxos")]
+pub mod paxos_network;
 mod trust;
 
 pub use backoff::{Backoff, BackoffState};
