@@ -1,0 +1,77 @@
+//! A replicated key-value store: the state machine the cross-crate Paxos tests and the
+//! benchmark servers replicate.
+
+use std::collections::BTreeMap;
+
+use paxos::{RestoreError, Slot, StateMachine};
+use serde::{Deserialize, Serialize};
+
+/// A write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvCommand {
+    /// Sets `key` to `value`.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+}
+
+/// A read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvQuery {
+    /// The value of `key`.
+    Get(String),
+    /// The number of keys.
+    Len,
+}
+
+/// The result of a command or a query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KvOutput {
+    /// A put was applied at this slot.
+    Written(Slot),
+    /// The value read.
+    Value(Option<Vec<u8>>),
+    /// The number of keys.
+    Len(u64),
+}
+
+/// The store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Kv {
+    map: BTreeMap<String, Vec<u8>>,
+}
+
+impl StateMachine for Kv {
+    type Command = KvCommand;
+    type Output = KvOutput;
+    type Query = KvQuery;
+
+    fn apply(&mut self, slot: Slot, command: &KvCommand) -> KvOutput {
+        match command {
+            KvCommand::Put { key, value } => {
+                self.map.insert(key.clone(), value.clone());
+                KvOutput::Written(slot)
+            }
+        }
+    }
+
+    fn query(&self, query: &KvQuery) -> KvOutput {
+        match query {
+            KvQuery::Get(key) => KvOutput::Value(self.map.get(key).cloned()),
+            KvQuery::Len => KvOutput::Len(self.map.len() as u64),
+        }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        rmp_serde::to_vec(&self.map).unwrap_or_default()
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
+        self.map = rmp_serde::from_slice(snapshot)
+            .map_err(|e| RestoreError(format!("not a key-value snapshot: {e}")))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! A key-value client with fail-over: it tries the servers in turn, retrying a put with
+//! the same sequence number so that it is applied exactly once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use certs::Fingerprint;
+use transport::{Backoff, Dialer, Endpoint, EndpointConfig, Expect, InboundTrust, TransportError};
+
+use crate::kv_service::{ALPN_KV, KvRequest, KvResponse};
+
+/// Why a request failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum KvClientError {
+    /// No server answered successfully before the deadline.
+    #[error("no server answered within {0:?}; last error: {1}")]
+    Timeout(Duration, String),
+    /// A server refused the request for good.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The local endpoint could not be created.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// A client session against a key-value cluster.
+#[derive(Debug)]
+pub struct KvClient {
+    dialer: Dialer,
+    servers: Vec<SocketAddr>,
+    expect: Expect,
+    current: usize,
+    id: u64,
+    next_seq: u64,
+    /// Per-attempt timeout.
+    pub attempt_timeout: Duration,
+    /// Overall deadline of one request.
+    pub deadline: Duration,
+}
+
+impl KvClient {
+    /// A client for `servers`, which must prove membership of the cluster whose CA has
+    /// fingerprint `ca`. Must be called inside a tokio runtime.
+    pub fn new(servers: Vec<SocketAddr>, ca: Fingerprint) -> Result<Self, KvClientError> {
+        let identity = certs::Identity::generate_self_signed("kv-client")
+            .map_err(|e| KvClientError::Refused(e.to_string()))?;
+        let mut config = EndpointConfig::new(
+            "127.0.0.1:0".parse().expect("constant address"),
+            InboundTrust::Open,
+            &[],
+        );
+        config.connect_timeout = Duration::from_millis(500);
+        let endpoint = Endpoint::bind(identity, config)?;
+        Ok(Self::with_endpoint(endpoint, servers, ca))
+    }
+
+    /// A client sharing an existing endpoint (many clients, one socket).
+    pub fn with_endpoint(endpoint: Endpoint, servers: Vec<SocketAddr>, ca: Fingerprint) -> Self {
+        // Connections are reused; a server that does not answer is skipped for a short
+        // while, so fail-over moves on without waiting for its timeout again.
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        Self::with_dialer(Dialer::new(endpoint, backoff), servers, ca)
+    }
+
+    /// A client sharing a dialer (many clients, shared connections).
+    pub fn with_dialer(dialer: Dialer, servers: Vec<SocketAddr>, ca: Fingerprint) -> Self {
+        KvClient {
+            dialer,
+            servers,
+            expect: Expect::ClusterMember(ca),
+            current: 0,
+            id: rand::random(),
+            next_seq: 1,
+            attempt_timeout: Duration::from_secs(3),
+            deadline: Duration::from_secs(30),
+        }
+    }
+
+    /// Prefers server `index` for the next request.
+    pub fn prefer(&mut self, index: usize) {
+        self.current = index % self.servers.len().max(1);
+    }
+
+    /// The servers this client knows.
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
+    }
+
+    async fn attempt(&self, addr: SocketAddr, request: &KvRequest) -> Result<KvResponse, String> {
+        let work = async {
+            let connection = self
+                .dialer
+                .dial(addr, &self.expect, ALPN_KV)
+                .await
+                .map_err(|e| e.to_string())?;
+            connection
+                .request::<_, KvResponse>(request)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match tokio::time::timeout(self.attempt_timeout, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.dialer.report_failure(addr);
+                Err(format!(
+                    "{addr}: no answer within {:?}",
+                    self.attempt_timeout
+                ))
+            }
+        }
+    }
+
+    /// Sends `request` to the current server, moving to the next one on any failure, until
+    /// an answer that is not `Retry` arrives or the deadline passes.
+    async fn call(&mut self, request: &KvRequest) -> Result<KvResponse, KvClientError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let addr = self.servers[self.current];
+            let last_error = match self.attempt(addr, request).await {
+                Ok(KvResponse::Retry(reason)) => format!("{addr}: {reason}"),
+                Ok(KvResponse::Error(reason)) => return Err(KvClientError::Refused(reason)),
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            self.current = (self.current + 1) % self.servers.len();
+            if started.elapsed() >= self.deadline {
+                return Err(KvClientError::Timeout(self.deadline, last_error));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Writes `key`; returns the slot it was applied at. Retried across servers with one
+    /// sequence number, so it is applied once.
+    pub async fn put(&mut self, key: String, value: Vec<u8>) -> Result<u64, KvClientError> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let request = KvRequest::Put {
+            client: self.id,
+            seq,
+            key,
+            value,
+        };
+        match self.call(&request).await? {
+            KvResponse::Written(slot) => Ok(slot),
+            other => Err(KvClientError::Refused(format!(
+                "unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// Reads `key` (linearizable).
+    pub async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvClientError> {
+        match self.call(&KvRequest::Get { key }).await? {
+            KvResponse::Value(v) => Ok(v),
+            other => Err(KvClientError::Refused(format!(
+                "unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// The status of one server, in one attempt.
+    pub async fn status(&self, addr: SocketAddr) -> Result<KvResponse, String> {
+        self.attempt(addr, &KvRequest::Status).await
+    }
+}
