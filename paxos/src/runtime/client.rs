@@ -14,8 +14,9 @@ use crate::state_machine::StateMachine;
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// How long to wait for one attempt before retrying with the same sequence number.
-    /// 1 s: twice the default election timeout, so an attempt that was lost in a leader
-    /// change is retried once the new leader is in place.
+    /// 1 s: longer than a worst-case election with the default timeouts (2 × 200 ms plus
+    /// two round trips), so an attempt lost in a leader change is retried once the new
+    /// leader is in place, and not retried needlessly before.
     pub attempt_timeout: Duration,
     /// How long to keep retrying before giving up. 10 s.
     pub deadline: Duration,
