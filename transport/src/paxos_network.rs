@@ -69,6 +69,11 @@ pub const PAXOS_MAX_FRAME: usize = 256 << 20;
 /// Messages queued per remote replica before new ones are dropped: 65,536.
 const QUEUE_LEN: usize = 65_536;
 
+/// How long one batch may take to hand to QUIC. A connection that cannot take a batch in
+/// this time (its remote stopped granting stream credit: it died or restarted) is closed
+/// and redialled; paxos messages that old are worthless anyway.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A replica of the cluster: the name in its certificate and its paxos address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterMember {
@@ -93,6 +98,10 @@ pub fn cluster_endpoint_config(
     config.max_frame = PAXOS_MAX_FRAME;
     // A replica that does not answer within 1 s is as good as dead for an election.
     config.connect_timeout = Duration::from_secs(1);
+    // Notice a vanished replica within seconds, not the default 30 s: its connection is
+    // dropped and redialled, which is what lets a restarted replica be reached again.
+    config.tuning.keep_alive_interval = Duration::from_millis(500);
+    config.tuning.idle_timeout = Duration::from_secs(3);
     config
 }
 
@@ -166,9 +175,17 @@ async fn send_loop<M: Serialize>(
                 continue;
             }
         };
-        if let Err(e) = connection.send_message(&batch).await {
-            tracing::debug!(to = %member.name, "paxos send failed: {e}");
-            if e.is_remote_failure() {
+        match tokio::time::timeout(SEND_TIMEOUT, connection.send_message(&batch)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(to = %member.name, "paxos send failed: {e}");
+                if e.is_remote_failure() {
+                    dialer.report_failure(member.addr);
+                }
+            }
+            Err(_) => {
+                tracing::debug!(to = %member.name, "paxos send stalled; redialling");
+                connection.close(2, "send stalled");
                 dialer.report_failure(member.addr);
             }
         }
