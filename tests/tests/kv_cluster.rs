@@ -81,16 +81,33 @@ async fn killing_the_leader_20_times_under_load_loses_no_acknowledged_write() {
         let victim = leader(&cluster).await;
         cluster.servers[victim as usize - 1].kill();
         let before = acknowledged.lock().unwrap().len();
+        let killed = std::time::Instant::now();
         // Writes resume: wait for acknowledgements after the kill.
-        tokio::time::timeout(Cluster::PATIENCE, async {
-            while acknowledged.lock().unwrap().len() < before + 4 {
-                acked.notified().await;
+        let resumed = tokio::time::timeout(Cluster::PATIENCE, async {
+            loop {
+                let notified = acked.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if acknowledged.lock().unwrap().len() >= before + 4 {
+                    return;
+                }
+                notified.await;
             }
         })
-        .await
-        .unwrap_or_else(|_| {
-            panic!("round {round}: writes did not resume after killing node {victim}")
-        });
+        .await;
+        if resumed.is_err() {
+            let mut statuses = Vec::new();
+            for id in (1..=3).filter(|id| *id != victim) {
+                statuses.push(status(&cluster, id).await);
+            }
+            panic!(
+                "round {round}: writes did not resume after killing node {victim}: {statuses:?}"
+            );
+        }
+        eprintln!(
+            "round {round}: killed node {victim}, writes resumed after {:?}",
+            killed.elapsed()
+        );
         cluster.restart(victim).unwrap();
     }
     stop_tx.send(true).unwrap();
