@@ -205,10 +205,9 @@ async fn put(
             let mut histogram =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("constant bounds");
             let value = vec![b'v'; val_size];
-            let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let key = format!("{:08}", (c as u64 * 7919 + i) % 100_000);
-                i += 1;
+                // Keys drawn at random from 100,000, as the etcd load generator does.
+                let key = format!("{:08}", rand::random_range(0..100_000u32));
                 let started = Instant::now();
                 let result = client.put(key, value.clone()).await;
                 if measuring.load(Ordering::Relaxed) {
@@ -258,11 +257,12 @@ async fn failover(target: Target, pid: u32, probe_ms: u64, max_s: u64) -> anyhow
         warm.prefer(i);
         warm.put(format!("warm-{i}"), vec![0]).await?;
     }
+    // The clock starts before the kill is issued: never in our favour.
+    let killed = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()
         .context("running kill")?;
-    let killed = Instant::now();
     if !status.success() {
         bail!("kill -9 {pid} failed");
     }
