@@ -29,9 +29,19 @@
 //! must be completed in token order (an append-only log does this naturally;
 //! one fsync may cover many batches).
 //!
-//! Storage is behind the [`Storage`] trait ([`MemStorage`] in memory); records
-//! and messages are serde types, so a file-backed log and a network transport
-//! (MessagePack) plug in without touching the core.
+//! Storage is behind the [`Storage`] trait: [`MemStorage`] in memory, or
+//! [`FileStorage`] on disk (a checksummed, segmented write-ahead log in
+//! [`wal`] with group commit, torn-tail recovery and atomic snapshots).
+//!
+//! # Running it for real
+//!
+//! The `runtime` feature adds the `runtime` module: a tokio driver with timers, storage
+//! on its own thread (one `fdatasync` for every batch queued meanwhile), a
+//! `runtime::Network` trait, client sessions (`propose`, `read`) with
+//! timeouts and retries, and metrics. The ByteTorrent `transport` crate
+//! implements the network over QUIC with mutual TLS (its `paxos` feature,
+//! module `transport::paxos_network`); the workspace's `kv-server` binary is a
+//! complete three-process example.
 //!
 //! # The protocol
 //!
@@ -172,8 +182,7 @@
 //!
 //! # Not (yet) included
 //!
-//! Membership changes; durable file storage, an async runtime and a network
-//! transport (they plug into [`Storage`], [`Replica`] and [`Message`]).
+//! Membership changes.
 
 pub mod ballot;
 pub mod config;

@@ -1,4 +1,4 @@
-//! A tokio runtime that drives a [`Replica`]: timers, storage on its own thread, a
+//! A tokio runtime that drives a [`Replica`](crate::Replica): timers, storage on its own thread, a
 //! [`Network`] to reach the other replicas, and client handles with timeouts.
 //!
 //! Enabled by the `runtime` feature. The replica stays sans-IO; this module is the only
