@@ -251,6 +251,7 @@ impl ClientCertVerifier for AnyKeyClientVerifier {
 struct ClusterClientVerifier {
     chain: Arc<dyn ClientCertVerifier>,
     members: Vec<String>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl ClientCertVerifier for ClusterClientVerifier {
@@ -278,27 +279,7 @@ impl ClientCertVerifier for ClusterClientVerifier {
         Ok(verified)
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(tls12_refused())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
-    }
+    proof_of_possession_tls13_only!();
 }
 
 fn config_error(e: impl fmt::Display) -> TransportError {
@@ -330,6 +311,7 @@ pub(crate) fn server_config(
             .build()
             .map_err(config_error)?,
             members: members.clone(),
+            algorithms: provider.signature_verification_algorithms,
         }),
     };
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
