@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::driver::Input;
+use super::driver::{Input, Reply};
 use crate::ballot::ClientId;
 use crate::error::ClientError;
 use crate::message::Command;
@@ -99,32 +99,36 @@ where
             op,
         };
         let deadline = tokio::time::Instant::now() + self.config.deadline;
-        loop {
-            let (tx, rx) = oneshot::channel();
-            self.inputs
-                .send(Input::Propose(command.clone(), tx))
-                .await
-                .map_err(|_| RequestError::Stopped)?;
-            match self.await_attempt(rx, deadline).await? {
-                Some(Ok(output)) => return Ok(output),
-                Some(Err(ClientError::NotLeader { .. })) | None => {
-                    self.pause_before_retry(deadline).await?;
-                }
-                Some(Err(e)) => return Err(e.into()),
-            }
-        }
+        self.until_answered(deadline, |reply| Input::Propose(command.clone(), reply))
+            .await
     }
 
     /// A linearizable read: answered under the leader's lease without a log write when one
     /// holds, otherwise through the log.
     pub async fn read(&mut self, query: S::Query) -> Result<S::Output, RequestError> {
         let deadline = tokio::time::Instant::now() + self.config.deadline;
+        let (client, mut id) = (self.id, self.next_read);
+        let answer = self
+            .until_answered(deadline, |reply| {
+                id += 1;
+                Input::Read(client, id - 1, query.clone(), reply)
+            })
+            .await;
+        self.next_read = id;
+        answer
+    }
+
+    /// Sends `input(reply)` and waits for the answer, sending again after an attempt
+    /// timeout or a "no leader yet" until the deadline.
+    async fn until_answered(
+        &self,
+        deadline: tokio::time::Instant,
+        mut input: impl FnMut(Reply<S>) -> Input<S>,
+    ) -> Result<S::Output, RequestError> {
         loop {
-            let id = self.next_read;
-            self.next_read += 1;
             let (tx, rx) = oneshot::channel();
             self.inputs
-                .send(Input::Read(self.id, id, query.clone(), tx))
+                .send(input(tx))
                 .await
                 .map_err(|_| RequestError::Stopped)?;
             match self.await_attempt(rx, deadline).await? {

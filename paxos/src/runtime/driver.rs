@@ -120,16 +120,8 @@ where
         command: Command<S::Command>,
         timeout: Duration,
     ) -> Result<S::Output, RequestError> {
-        let (tx, rx) = oneshot::channel();
-        self.inputs
-            .send(Input::Propose(command, tx))
+        self.ask_once(|reply| Input::Propose(command, reply), timeout)
             .await
-            .map_err(|_| RequestError::Stopped)?;
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(answer)) => Ok(answer?),
-            Ok(Err(_)) => Err(RequestError::Stopped),
-            Err(_) => Err(RequestError::Timeout(timeout)),
-        }
     }
 
     /// A linearizable read in one attempt, for servers answering remote clients.
@@ -138,12 +130,24 @@ where
         query: S::Query,
         timeout: Duration,
     ) -> Result<S::Output, RequestError> {
-        let (tx, rx) = oneshot::channel();
         let id = self
             .next_read
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.ask_once(
+            |reply| Input::Read(self.reader_id, id, query, reply),
+            timeout,
+        )
+        .await
+    }
+
+    async fn ask_once(
+        &self,
+        input: impl FnOnce(Reply<S>) -> Input<S>,
+        timeout: Duration,
+    ) -> Result<S::Output, RequestError> {
+        let (tx, rx) = oneshot::channel();
         self.inputs
-            .send(Input::Read(self.reader_id, id, query, tx))
+            .send(input(tx))
             .await
             .map_err(|_| RequestError::Stopped)?;
         match tokio::time::timeout(timeout, rx).await {
