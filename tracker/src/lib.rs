@@ -1,1 +1,35 @@
-//! Placeholder: the tracker is built in its own issue.
+//! The ByteTorrent tracker and the torrent-file format.
+//!
+//! For now this crate holds the [`torrent`] module: reading, checking, writing and making
+//! torrent files (name, files, piece length and BLAKE3 piece hashes, the tracker nodes and
+//! the fingerprint of the cluster CA that authenticates them). It needs none of the
+//! tracker's server parts, which are behind the default feature `server`; a peer depends
+//! on this crate with `default-features = false`.
+//!
+//! ```
+//! use tracker::torrent::{Torrent, create};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let root = dir.path().join("album");
+//! std::fs::create_dir_all(root.join("disc 1")).unwrap();
+//! std::fs::write(root.join("cover.jpg"), vec![1u8; 50_000]).unwrap();
+//! std::fs::write(root.join("disc 1").join("track.flac"), vec![2u8; 30_000]).unwrap();
+//!
+//! let ca = certs::Fingerprint::from_bytes([9; 32]);
+//! let trackers = vec!["192.0.2.10:7000".parse().unwrap()];
+//! let torrent = create::from_path(&root, 16 * 1024, trackers, ca, Some("hi".into())).unwrap();
+//! assert_eq!(torrent.total_length(), 80_000);
+//! assert_eq!(torrent.piece_count(), 5);
+//!
+//! let bytes = torrent.encode();
+//! let parsed = Torrent::parse(&bytes).unwrap();
+//! assert_eq!(parsed.info_hash(), torrent.info_hash());
+//! assert_eq!(parsed.display_path(1).unwrap(), "album/disc 1/track.flac");
+//! let downloads = std::path::Path::new("/srv/downloads");
+//! assert_eq!(
+//!     parsed.output_path(downloads, 0).unwrap(),
+//!     downloads.join("album").join("cover.jpg"),
+//! );
+//! ```
+
+pub mod torrent;
