@@ -13,7 +13,9 @@ pub enum KvCommand {
     Put {
         /// The key.
         key: String,
-        /// The value.
+        /// The value. Encoded as MessagePack bin (one memcpy), not as an array of
+        /// integers (one call per byte); an array still decodes.
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
 }
@@ -66,12 +68,25 @@ impl StateMachine for Kv {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        rmp_serde::to_vec(&self.map).unwrap_or_default()
+        // A map of key to bin: values are copied, not encoded byte by byte.
+        let map = BytesValues(&self.map);
+        rmp_serde::to_vec(&map).unwrap_or_default()
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
-        self.map = rmp_serde::from_slice(snapshot)
+        // `ByteBuf` also accepts values written as arrays of integers (older snapshots).
+        let map: BTreeMap<String, serde_bytes::ByteBuf> = rmp_serde::from_slice(snapshot)
             .map_err(|e| RestoreError(format!("not a key-value snapshot: {e}")))?;
+        self.map = map.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
         Ok(())
+    }
+}
+
+/// Serializes the store's map with its values as MessagePack bin.
+struct BytesValues<'a>(&'a BTreeMap<String, Vec<u8>>);
+
+impl Serialize for BytesValues<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, serde_bytes::Bytes::new(v))))
     }
 }
