@@ -209,18 +209,19 @@ impl Mux {
             connection.remote_address(),
             connection.quinn().stable_id(),
         );
-        if let Some(mux) = MUXES.lock().expect("mux registry").get(&key) {
-            if !mux.dead.load(Ordering::Acquire) && !connection.is_closed() {
-                return Ok(mux.clone());
-            }
+        if let Some(mux) = MUXES.lock().expect("mux registry").get(&key)
+            && !mux.dead.load(Ordering::Acquire)
+            && !connection.is_closed()
+        {
+            return Ok(mux.clone());
         }
         let (send, recv) = connection.open_channel().await?;
         let mut muxes = MUXES.lock().expect("mux registry");
-        if let Some(mux) = muxes.get(&key) {
-            if !mux.dead.load(Ordering::Acquire) {
-                // Another client opened one meanwhile; ours is dropped (finished).
-                return Ok(mux.clone());
-            }
+        if let Some(mux) = muxes.get(&key)
+            && !mux.dead.load(Ordering::Acquire)
+        {
+            // Another client opened one meanwhile; ours is dropped (finished).
+            return Ok(mux.clone());
         }
         let (requests, queue) = mpsc::unbounded_channel();
         let mux = Arc::new(Mux {
@@ -314,14 +315,10 @@ async fn read_loop(
     pending: Pending,
     dead: Arc<AtomicBool>,
 ) {
-    loop {
-        match recv.recv::<(u64, KvResponse)>().await {
-            Ok(Some((id, response))) => {
-                if let Some(tx) = pending.lock().expect("pending").remove(&id) {
-                    let _ = tx.send(response);
-                }
-            }
-            Ok(None) | Err(_) => break,
+    // Ends at the end of the channel or on any error.
+    while let Ok(Some((id, response))) = recv.recv::<(u64, KvResponse)>().await {
+        if let Some(tx) = pending.lock().expect("pending").remove(&id) {
+            let _ = tx.send(response);
         }
     }
     fail_all(key, &pending, &dead);

@@ -31,10 +31,10 @@ fn serve(server: Endpoint) -> mpsc::UnboundedReceiver<TransportError> {
                 while let Ok(stream) = connection.accept().await {
                     let errors_tx = errors_tx.clone();
                     tokio::spawn(async move {
-                        if let Ok(Received::Channel(send, recv)) = stream.read::<()>().await {
-                            if let Err(e) = echo(send, recv).await {
-                                let _ = errors_tx.send(e);
-                            }
+                        if let Ok(Received::Channel(send, recv)) = stream.read::<()>().await
+                            && let Err(e) = echo(send, recv).await
+                        {
+                            let _ = errors_tx.send(e);
                         }
                     });
                 }
