@@ -244,7 +244,7 @@ where
                     _ => None,
                 });
                 let count = records.len() as u64;
-                let result = storage.append(&records);
+                let result = storage.append_owned(records);
                 let input = match result {
                     Ok(()) => {
                         if let Some(bytes) = snapshot_bytes {
