@@ -33,6 +33,8 @@ pub struct FileStorage<C, O> {
     wal: Wal,
     /// The durable state as of the last append (what `load` returns).
     state: DurableState<C, O>,
+    /// Reused encoding buffer for records.
+    scratch: Vec<u8>,
 }
 
 impl<C, O> std::fmt::Debug for FileStorage<C, O> {
@@ -71,7 +73,11 @@ where
         for (index, bytes) in &recovered.records {
             state.apply(decode::<Record<C, O>>(bytes, "record", *index)?);
         }
-        Ok(FileStorage { wal, state })
+        Ok(FileStorage {
+            wal,
+            state,
+            scratch: Vec::new(),
+        })
     }
 }
 
@@ -99,6 +105,29 @@ where
                 }
             }
         }
+        self.wal.sync()?;
+        Ok(())
+    }
+
+    /// Like `append`, but moves the records into the in-memory state instead of cloning
+    /// them (every accepted value would otherwise be copied once more per node), and
+    /// encodes them through one reused buffer.
+    fn append_owned(&mut self, records: Vec<Record<C, O>>) -> Result<(), StorageError> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        for record in records {
+            if let Record::Snapshot(_) = record {
+                self.state.apply(record);
+                let last = self.wal.last_index();
+                self.wal.save_snapshot(last, &encode(&self.state)?)?;
+            } else {
+                buf.clear();
+                rmp_serde::encode::write(&mut buf, &record)
+                    .map_err(|e| StorageError::Corrupt(format!("cannot encode: {e}")))?;
+                self.wal.append(&buf)?;
+                self.state.apply(record);
+            }
+        }
+        self.scratch = buf;
         self.wal.sync()?;
         Ok(())
     }

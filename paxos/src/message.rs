@@ -48,7 +48,9 @@ pub type Value<C> = Vec<Entry<C>>;
 pub struct Snapshot<O> {
     /// The last slot whose effects are included.
     pub slot: Slot,
-    /// The state machine's serialised state.
+    /// The state machine's serialised state. Encoded as MessagePack bin (a copy), not
+    /// as an array of integers (a call per byte, for megabytes); an array still decodes.
+    #[serde(with = "serde_bytes")]
     pub state: Vec<u8>,
     /// The client sessions at `slot`.
     pub sessions: Vec<(ClientId, Session<O>)>,

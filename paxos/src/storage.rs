@@ -92,6 +92,13 @@ pub trait Storage<C, O> {
     fn load(&self) -> Result<DurableState<C, O>, StorageError>;
     /// Durably appends records, in order.
     fn append(&mut self, records: &[Record<C, O>]) -> Result<(), StorageError>;
+
+    /// [`Storage::append`] for a caller that no longer needs the records: an
+    /// implementation that keeps them in memory may move them instead of cloning.
+    /// Same durability contract.
+    fn append_owned(&mut self, records: Vec<Record<C, O>>) -> Result<(), StorageError> {
+        self.append(&records)
+    }
 }
 
 /// Storage kept in memory: survives a simulated crash of the replica (the

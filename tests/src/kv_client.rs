@@ -1,11 +1,18 @@
 //! A key-value client with fail-over: it tries the servers in turn, retrying a put with
 //! the same sequence number so that it is applied exactly once.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use certs::Fingerprint;
-use transport::{Backoff, Dialer, Endpoint, EndpointConfig, Expect, InboundTrust, TransportError};
+use tokio::sync::{mpsc, oneshot};
+use transport::{
+    Backoff, ChannelReceiver, ChannelSender, Connection, Dialer, Endpoint, EndpointConfig, Expect,
+    InboundTrust, TransportError,
+};
 
 use crate::kv_service::{ALPN_KV, KvRequest, KvResponse};
 
@@ -96,10 +103,10 @@ impl KvClient {
                 .dial(addr, &self.expect, ALPN_KV)
                 .await
                 .map_err(|e| e.to_string())?;
-            connection
-                .request::<_, KvResponse>(request)
+            let mux = Mux::for_connection(&self.dialer, connection)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            mux.call(request.clone()).await
         };
         match tokio::time::timeout(self.attempt_timeout, work).await {
             Ok(result) => result,
@@ -166,4 +173,153 @@ impl KvClient {
     pub async fn status(&self, addr: SocketAddr) -> Result<KvResponse, String> {
         self.attempt(addr, &KvRequest::Status).await
     }
+}
+
+/// Request channels in use, one per connection, shared by every client of the process
+/// that dials through the same endpoint: keyed by (local endpoint address, server
+/// address, quinn's id of the connection within its endpoint).
+static MUXES: LazyLock<Mutex<HashMap<MuxKey, Arc<Mux>>>> = LazyLock::new(Default::default);
+
+type MuxKey = (SocketAddr, SocketAddr, usize);
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<KvResponse>>>>;
+
+/// One request channel over one connection. Callers register a oneshot under a fresh
+/// request id and queue the request; a writer task sends everything queued in one write,
+/// a reader task hands each tagged response to its caller. When the channel fails, every
+/// pending caller sees an error (and retries, with the same sequence number).
+struct Mux {
+    key: MuxKey,
+    requests: mpsc::UnboundedSender<(u64, KvRequest)>,
+    pending: Pending,
+    next_id: AtomicU64,
+    dead: Arc<AtomicBool>,
+}
+
+/// Most requests written in one flush.
+const MUX_BATCH: usize = 1024;
+
+impl Mux {
+    async fn for_connection(
+        dialer: &Dialer,
+        connection: Connection,
+    ) -> Result<Arc<Mux>, TransportError> {
+        let key = (
+            dialer.endpoint().local_addr(),
+            connection.remote_address(),
+            connection.quinn().stable_id(),
+        );
+        if let Some(mux) = MUXES.lock().expect("mux registry").get(&key)
+            && !mux.dead.load(Ordering::Acquire)
+            && !connection.is_closed()
+        {
+            return Ok(mux.clone());
+        }
+        let (send, recv) = connection.open_channel().await?;
+        let mut muxes = MUXES.lock().expect("mux registry");
+        if let Some(mux) = muxes.get(&key)
+            && !mux.dead.load(Ordering::Acquire)
+        {
+            // Another client opened one meanwhile; ours is dropped (finished).
+            return Ok(mux.clone());
+        }
+        let (requests, queue) = mpsc::unbounded_channel();
+        let mux = Arc::new(Mux {
+            key,
+            requests,
+            pending: Pending::default(),
+            next_id: AtomicU64::new(1),
+            dead: Arc::new(AtomicBool::new(false)),
+        });
+        tokio::spawn(write_loop(
+            send,
+            queue,
+            mux.pending.clone(),
+            mux.dead.clone(),
+        ));
+        tokio::spawn(read_loop(recv, key, mux.pending.clone(), mux.dead.clone()));
+        muxes.insert(key, mux.clone());
+        Ok(mux)
+    }
+
+    /// Sends `request` and waits for its answer. Dropping the future forgets the request.
+    async fn call(&self, request: KvRequest) -> Result<KvResponse, String> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending").insert(id, tx);
+        let forget = Forget {
+            pending: &self.pending,
+            id,
+        };
+        if self.dead.load(Ordering::Acquire) || self.requests.send((id, request)).is_err() {
+            return Err(format!("{}: request channel closed", self.key.1));
+        }
+        let answer = rx
+            .await
+            .map_err(|_| format!("{}: request channel failed", self.key.1));
+        drop(forget);
+        answer
+    }
+}
+
+/// Removes a request's entry when its caller stops waiting (answer, error or timeout).
+struct Forget<'a> {
+    pending: &'a Pending,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.pending.lock().expect("pending").remove(&self.id);
+    }
+}
+
+fn fail_all(key: MuxKey, pending: &Pending, dead: &AtomicBool) {
+    dead.store(true, Ordering::Release);
+    // Dropping the senders wakes every caller with an error.
+    pending.lock().expect("pending").clear();
+    let mut muxes = MUXES.lock().expect("mux registry");
+    if muxes
+        .get(&key)
+        .is_some_and(|m| m.dead.load(Ordering::Acquire))
+    {
+        muxes.remove(&key);
+    }
+}
+
+async fn write_loop(
+    mut send: ChannelSender,
+    mut queue: mpsc::UnboundedReceiver<(u64, KvRequest)>,
+    pending: Pending,
+    dead: Arc<AtomicBool>,
+) {
+    let mut batch = Vec::new();
+    while queue.recv_many(&mut batch, MUX_BATCH).await > 0 {
+        for (id, request) in batch.drain(..) {
+            if send.push(&(id, &request)).is_err() {
+                // Cannot happen for our own types; the caller would wait for its timeout.
+                pending.lock().expect("pending").remove(&id);
+            }
+        }
+        if send.flush().await.is_err() || dead.load(Ordering::Acquire) {
+            break;
+        }
+    }
+    dead.store(true, Ordering::Release);
+    pending.lock().expect("pending").clear();
+}
+
+async fn read_loop(
+    mut recv: ChannelReceiver,
+    key: MuxKey,
+    pending: Pending,
+    dead: Arc<AtomicBool>,
+) {
+    // Ends at the end of the channel or on any error.
+    while let Ok(Some((id, response))) = recv.recv::<(u64, KvResponse)>().await {
+        if let Some(tx) = pending.lock().expect("pending").remove(&id) {
+            let _ = tx.send(response);
+        }
+    }
+    fail_all(key, &pending, &dead);
 }

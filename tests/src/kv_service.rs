@@ -1,12 +1,22 @@
 //! The key-value service: the wire protocol between `kv-load` and `kv-server`, and the
 //! server side that turns requests into Paxos proposals and reads.
+//!
+//! Clients send requests on a long-lived channel (stream kind `0x04`, see PROTOCOL.md
+//! section 2): each request frame is `[id, KvRequest]` and each response frame is
+//! `[id, KvResponse]`, answered in any order. One channel carries the requests of every
+//! client sharing a connection; the server proposes what arrives together and sends the
+//! answers that are ready together, in one write. A one-request stream (kind `0x01`)
+//! carrying a bare `KvRequest` is still answered.
 
 use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use paxos::runtime::{Node, RequestError};
 use paxos::{ClientError, Command, NodeId, Slot};
 use serde::{Deserialize, Serialize};
-use transport::{Connection, Endpoint, Received};
+use transport::{ChannelReceiver, ChannelSender, Connection, Endpoint, Received, TransportError};
 
 use crate::kv::{Kv, KvCommand, KvOutput, KvQuery};
 
@@ -80,12 +90,79 @@ async fn serve_connection(connection: Connection, node: Node<Kv>) {
     while let Ok(stream) = connection.accept().await {
         let node = node.clone();
         tokio::spawn(async move {
-            if let Ok(Received::Request(request, responder)) = stream.read::<KvRequest>().await {
-                let response = answer(&node, request).await;
-                let _ = responder.respond(&response).await;
+            match stream.read::<KvRequest>().await {
+                Ok(Received::Request(request, responder)) => {
+                    let response = answer(&node, request).await;
+                    let _ = responder.respond(&response).await;
+                }
+                Ok(Received::Channel(send, recv)) => serve_channel(node, send, recv).await,
+                _ => {}
             }
         });
     }
+}
+
+/// Most requests taken off a channel before the answers ready so far are written.
+const CHANNEL_BATCH: usize = 1024;
+
+/// Serves one request channel in one task: every request already received is started
+/// at once (puts reach the driver together and are proposed in one batch), and every
+/// answer that is ready is written in one flush.
+async fn serve_channel(node: Node<Kv>, mut send: ChannelSender, mut recv: ChannelReceiver) {
+    let mut inflight = FuturesUnordered::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            // `recv` is cancel-safe: a frame half received stays buffered.
+            request = recv.recv::<(u64, KvRequest)>(), if open => {
+                match request {
+                    Ok(Some((id, request))) => {
+                        inflight.push(tagged(node.clone(), id, request));
+                        let mut taken = 1;
+                        while taken < CHANNEL_BATCH {
+                            match recv.try_recv::<(u64, KvRequest)>() {
+                                Ok(Some((id, request))) => {
+                                    inflight.push(tagged(node.clone(), id, request));
+                                    taken += 1;
+                                }
+                                Ok(None) => break,
+                                Err(e) => {
+                                    refused(send, e);
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => open = false,
+                    Err(e) => {
+                        refused(send, e);
+                        return;
+                    }
+                }
+            }
+            Some((id, response)) = inflight.next(), if !inflight.is_empty() => {
+                let mut ok = send.push(&(id, &response)).is_ok();
+                while let Some(Some((id, response))) = inflight.next().now_or_never() {
+                    ok &= send.push(&(id, &response)).is_ok();
+                }
+                if !ok || send.flush().await.is_err() {
+                    return;
+                }
+            }
+            else => break,
+        }
+    }
+    let _ = send.finish();
+}
+
+fn refused(send: ChannelSender, e: TransportError) {
+    if let TransportError::BadFrame { code, .. } = e {
+        send.reset(code);
+    }
+}
+
+async fn tagged(node: Node<Kv>, id: u64, request: KvRequest) -> (u64, KvResponse) {
+    (id, answer(&node, request).await)
 }
 
 async fn answer(node: &Node<Kv>, request: KvRequest) -> KvResponse {

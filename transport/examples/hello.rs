@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(Received::Chunk(_, responder)) => {
                     let _ = responder.respond(&CHUNK, body.clone()).await;
                 }
-                Ok(Received::Message(_)) => {}
+                Ok(Received::Message(_) | Received::Channel(..)) => {}
                 Err(e) => eprintln!("seeder: bad stream: {e}"),
             }
         }

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use certs::Fingerprint;
 use quinn::{RecvStream, SendStream};
 use serde::Serialize;
@@ -135,6 +135,20 @@ impl Connection {
         Ok((header, ChunkReader { recv }))
     }
 
+    /// Opens a long-lived framed channel: a stream of kind `0x04` on which both sides send
+    /// any number of frames, each checked against the maximum frame size like any other.
+    /// Frames pushed with [`ChannelSender::push`] are coalesced and handed to QUIC in one
+    /// write by [`ChannelSender::flush`], so many small messages cost one stream and few
+    /// packets. The remote sees the channel as [`Received::Channel`] as soon as it is
+    /// opened (the kind byte is sent at once). What the frames mean, and how requests are
+    /// matched to responses, belongs to the protocol using the channel.
+    pub async fn open_channel(&self) -> Result<(ChannelSender, ChannelReceiver), TransportError> {
+        let (mut send, recv) = self.open().await?;
+        send.write_chunk(Bytes::from_static(&[StreamKind::Channel as u8]))
+            .await?;
+        Ok(channel(send, recv, self.max_frame))
+    }
+
     /// Waits for the next stream the remote opens. Errors only when the connection is gone;
     /// read the stream with [`IncomingStream::read`], typically in a task of its own so
     /// that a slow stream does not hold up the others.
@@ -165,6 +179,8 @@ pub enum Received<T> {
     Message(T),
     /// A chunk request; answer with a header and raw bytes through the [`ChunkResponder`].
     Chunk(T, ChunkResponder),
+    /// A channel opened with [`Connection::open_channel`]; no frame has been read yet.
+    Channel(ChannelSender, ChannelReceiver),
 }
 
 impl IncomingStream {
@@ -173,6 +189,10 @@ impl IncomingStream {
     /// [`StreamErrorCode`] (the remote sees it) and the error is returned here.
     pub async fn read<T: DeserializeOwned>(mut self) -> Result<Received<T>, TransportError> {
         let kind = frame::read_kind(&mut self.send, &mut self.recv).await?;
+        if kind == StreamKind::Channel {
+            let (send, recv) = channel(self.send, self.recv, self.max_frame);
+            return Ok(Received::Channel(send, recv));
+        }
         let value = frame::read_frame(Some(&mut self.send), &mut self.recv, self.max_frame).await?;
         let max_frame = self.max_frame;
         Ok(match kind {
@@ -191,6 +211,7 @@ impl IncomingStream {
                     max_frame,
                 },
             ),
+            StreamKind::Channel => unreachable!("handled above"),
         })
     }
 }
@@ -319,5 +340,153 @@ impl ChunkReader {
     /// Tells the sender to stop: we no longer want the rest.
     pub fn cancel(&mut self) {
         let _ = self.recv.stop(StreamErrorCode::Cancelled.var_int());
+    }
+}
+
+fn channel(
+    send: SendStream,
+    recv: RecvStream,
+    max_frame: usize,
+) -> (ChannelSender, ChannelReceiver) {
+    (
+        ChannelSender {
+            send,
+            max_frame,
+            buf: BytesMut::new(),
+        },
+        ChannelReceiver {
+            recv,
+            max_frame,
+            buf: BytesMut::new(),
+        },
+    )
+}
+
+/// The sending half of a channel: frames are queued with [`ChannelSender::push`] and
+/// handed to QUIC together by [`ChannelSender::flush`].
+#[derive(Debug)]
+pub struct ChannelSender {
+    send: SendStream,
+    max_frame: usize,
+    buf: BytesMut,
+}
+
+impl ChannelSender {
+    /// Encodes `value` as one frame and queues it; nothing is sent until
+    /// [`ChannelSender::flush`]. A frame over the maximum is refused here, before sending,
+    /// and the frames queued before it stay queued.
+    pub fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TransportError> {
+        frame::encode_into(&mut self.buf, value, self.max_frame)
+    }
+
+    /// Bytes queued and not yet flushed.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Hands every queued frame to QUIC in one write.
+    pub async fn flush(&mut self) -> Result<(), TransportError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let bytes = self.buf.split().freeze();
+        Ok(self.send.write_chunk(bytes).await?)
+    }
+
+    /// Queues `value` and flushes.
+    pub async fn send<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TransportError> {
+        self.push(value)?;
+        self.flush().await
+    }
+
+    /// Ends our half of the channel (after what was flushed): the remote's
+    /// [`ChannelReceiver::recv`] then returns `None`.
+    pub fn finish(mut self) -> Result<(), TransportError> {
+        self.send
+            .finish()
+            .map_err(|e| TransportError::StreamEnded(e.to_string()))
+    }
+
+    /// Abandons our half with `code`. The owner of the sending half calls this with the
+    /// code of a [`TransportError::BadFrame`] returned by its receiving half, so the remote
+    /// sees the code whichever half it is waiting on.
+    pub fn reset(mut self, code: StreamErrorCode) {
+        let _ = self.send.reset(code.var_int());
+    }
+}
+
+/// The receiving half of a channel. It reads whatever QUIC has delivered at once and
+/// decodes the frames from its buffer, so a burst of frames costs one read.
+#[derive(Debug)]
+pub struct ChannelReceiver {
+    recv: RecvStream,
+    max_frame: usize,
+    buf: BytesMut,
+}
+
+impl ChannelReceiver {
+    /// The next frame as a `T`, or `None` when the remote finished its half between
+    /// frames. A frame over the maximum, a body that is not a `T`, or a stream that ends
+    /// inside a frame stops the stream with `FRAME_TOO_LARGE` / `MALFORMED_FRAME` (the
+    /// remote's writes fail with that code) and returns [`TransportError::BadFrame`]; the
+    /// caller should then [`ChannelSender::reset`] its sending half with the same code.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, TransportError> {
+        loop {
+            if let Some(value) = self.try_decode()? {
+                return Ok(Some(value));
+            }
+            match self.recv.read_chunk(usize::MAX, true).await? {
+                Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
+                None if self.buf.is_empty() => return Ok(None),
+                None => {
+                    let detail = format!(
+                        "channel finished inside a frame ({} byte(s) pending)",
+                        self.buf.len()
+                    );
+                    return Err(self.refuse(StreamErrorCode::MalformedFrame, detail));
+                }
+            }
+        }
+    }
+
+    /// The next frame if a whole one is already buffered, without waiting.
+    pub fn try_recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, TransportError> {
+        self.try_decode()
+    }
+
+    fn try_decode<T: DeserializeOwned>(&mut self) -> Result<Option<T>, TransportError> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if len > self.max_frame {
+            let detail = format!(
+                "frame of {len} bytes exceeds the maximum of {} bytes",
+                self.max_frame
+            );
+            return Err(self.refuse(StreamErrorCode::FrameTooLarge, detail));
+        }
+        if self.buf.len() < 4 + len {
+            self.buf.reserve(4 + len - self.buf.len());
+            return Ok(None);
+        }
+        let decoded = rmp_serde::from_slice(&self.buf[4..4 + len]);
+        self.buf.advance(4 + len);
+        match decoded {
+            Ok(value) => Ok(Some(value)),
+            Err(e) => {
+                let detail = format!(
+                    "cannot decode a {} from {len} bytes: {e}",
+                    std::any::type_name::<T>()
+                );
+                Err(self.refuse(StreamErrorCode::MalformedFrame, detail))
+            }
+        }
+    }
+
+    fn refuse(&mut self, code: StreamErrorCode, detail: String) -> TransportError {
+        frame::refuse(None, &mut self.recv, code);
+        self.buf.clear();
+        TransportError::BadFrame { code, detail }
     }
 }

@@ -24,6 +24,9 @@ pub enum StreamKind {
     /// One request frame; the response is a header frame and then raw bytes to the end
     /// of the stream.
     Chunk = 3,
+    /// A long-lived channel: any number of frames in each direction, until either side
+    /// finishes its half. See [`crate::Connection::open_channel`].
+    Channel = 4,
 }
 
 impl StreamKind {
@@ -32,6 +35,7 @@ impl StreamKind {
             1 => Some(StreamKind::Request),
             2 => Some(StreamKind::Message),
             3 => Some(StreamKind::Chunk),
+            4 => Some(StreamKind::Channel),
             _ => None,
         }
     }
@@ -43,21 +47,38 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     value: &T,
     max: usize,
 ) -> Result<Bytes, TransportError> {
-    let body = rmp_serde::to_vec_named(value).map_err(|e| TransportError::Encode(e.to_string()))?;
-    if body.len() > max {
-        return Err(TransportError::FrameTooLarge {
-            len: body.len(),
-            max,
-        });
-    }
-    let mut out = BytesMut::with_capacity(body.len() + 5);
+    let mut out = BytesMut::new();
     if let Some(kind) = kind {
         out.put_u8(kind as u8);
     }
-    // `max` is far below u32::MAX, so the length always fits.
-    out.put_u32(body.len() as u32);
-    out.put_slice(&body);
+    encode_into(&mut out, value, max)?;
     Ok(out.freeze())
+}
+
+/// Appends `value` as a length-prefixed frame to `out`, serializing in place (no
+/// intermediate body buffer). On error `out` is left as it was.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    out: &mut BytesMut,
+    value: &T,
+    max: usize,
+) -> Result<(), TransportError> {
+    let start = out.len();
+    out.put_u32(0);
+    let mut writer = out.writer();
+    let encoded = rmp_serde::encode::write_named(&mut writer, value);
+    let out = writer.into_inner();
+    if let Err(e) = encoded {
+        out.truncate(start);
+        return Err(TransportError::Encode(e.to_string()));
+    }
+    let len = out.len() - start - 4;
+    if len > max {
+        out.truncate(start);
+        return Err(TransportError::FrameTooLarge { len, max });
+    }
+    // `max` is far below u32::MAX, so the length always fits.
+    out[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
 }
 
 /// Refuses a stream: stops reading and resets our sending side with `code`, so the remote

@@ -62,7 +62,8 @@ mod trust;
 pub use backoff::{Backoff, BackoffState};
 pub use config::{ALPN_PAXOS, ALPN_PEER, ALPN_TRACKER, EndpointConfig, Tuning};
 pub use connection::{
-    ChunkReader, ChunkResponder, ChunkWriter, Connection, IncomingStream, Received, Responder,
+    ChannelReceiver, ChannelSender, ChunkReader, ChunkResponder, ChunkWriter, Connection,
+    IncomingStream, Received, Responder,
 };
 pub use dialer::Dialer;
 pub use endpoint::Endpoint;

@@ -8,8 +8,9 @@
 //!
 //! * [`QuicNetwork`] implements [`paxos::runtime::Network`]: one queue and one sending
 //!   task per remote replica. The task keeps a connection (through the [`Dialer`], so a
-//!   dead replica is backed off), drains everything queued and sends it as one frame on
-//!   one stream. A full queue drops messages, which Paxos tolerates.
+//!   dead replica is backed off) and one long-lived channel on it, drains everything
+//!   queued and sends it as one frame in one write. A full queue drops messages, which
+//!   Paxos tolerates.
 //! * [`serve`] accepts connections from the other replicas and hands their messages to
 //!   the local [`paxos::runtime::Node`].
 //!
@@ -58,8 +59,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::{
-    ALPN_PAXOS, Backoff, Connection, Dialer, Endpoint, EndpointConfig, Expect, InboundTrust,
-    Received,
+    ALPN_PAXOS, Backoff, ChannelReceiver, ChannelSender, Connection, Dialer, Endpoint,
+    EndpointConfig, Expect, InboundTrust, Received,
 };
 
 /// Largest paxos frame: 256 MiB, because a snapshot sent to a lagging replica travels as
@@ -158,7 +159,9 @@ impl<M: Serialize + Send + Sync + 'static> Network<M> for QuicNetwork<M> {
     }
 }
 
-/// Sends everything queued for one member, batch by batch, over one connection.
+/// Sends everything queued for one member, batch by batch, on one long-lived channel
+/// (stream kind 0x04) of one connection: each batch is one frame and one write, with no
+/// stream to open per batch and no task for the receiver to spawn.
 async fn send_loop<M: Serialize>(
     dialer: Dialer,
     member: ClusterMember,
@@ -166,6 +169,7 @@ async fn send_loop<M: Serialize>(
 ) {
     let expect = Expect::ClusterNode(member.name.clone());
     let mut batch = Vec::new();
+    let mut channel: Option<(Connection, ChannelSender, ChannelReceiver)> = None;
     while queue.recv_many(&mut batch, 4096).await > 0 {
         let connection = match dialer.dial(member.addr, &expect, ALPN_PAXOS).await {
             Ok(c) => c,
@@ -175,16 +179,34 @@ async fn send_loop<M: Serialize>(
                 continue;
             }
         };
-        match tokio::time::timeout(SEND_TIMEOUT, connection.send_message(&batch)).await {
+        let current = channel.as_ref().is_some_and(|(c, _, _)| {
+            !c.is_closed() && c.quinn().stable_id() == connection.quinn().stable_id()
+        });
+        if !current {
+            channel = None;
+        }
+        let result = tokio::time::timeout(SEND_TIMEOUT, async {
+            if channel.is_none() {
+                let (send, recv) = connection.open_channel().await?;
+                channel = Some((connection.clone(), send, recv));
+            }
+            let (_, send, _) = channel.as_mut().expect("opened above");
+            send.push(&batch)?;
+            send.flush().await
+        })
+        .await;
+        match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(to = %member.name, "paxos send failed: {e}");
+                channel = None;
                 if e.is_remote_failure() {
                     dialer.report_failure(member.addr);
                 }
             }
             Err(_) => {
                 tracing::debug!(to = %member.name, "paxos send stalled; redialling");
+                channel = None;
                 connection.close(2, "send stalled");
                 dialer.report_failure(member.addr);
             }
@@ -240,6 +262,23 @@ where
         let node = node.clone();
         tokio::spawn(async move {
             match stream.read::<Vec<MessageOf<S>>>().await {
+                Ok(Received::Channel(send, mut recv)) => loop {
+                    match recv.recv::<Vec<MessageOf<S>>>().await {
+                        Ok(Some(batch)) => {
+                            for message in batch {
+                                node.deliver(from, message);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(from, "bad paxos frame: {e}");
+                            if let crate::TransportError::BadFrame { code, .. } = e {
+                                send.reset(code);
+                            }
+                            break;
+                        }
+                    }
+                },
                 Ok(Received::Message(batch)) => {
                     for message in batch {
                         node.deliver(from, message);

@@ -213,6 +213,9 @@ where
     })
 }
 
+/// Most inputs handled before the replica's outputs are flushed.
+const MAX_DRAIN: usize = 4096;
+
 type Batch<S> = (PersistToken, Vec<RecordOf<S>>);
 
 /// Runs storage on its own thread: takes every batch queued so far, appends them with one
@@ -245,7 +248,7 @@ where
                     _ => None,
                 });
                 let count = records.len() as u64;
-                let result = storage.append(&records);
+                let result = storage.append_owned(records);
                 let input = match result {
                     Ok(()) => {
                         if let Some(bytes) = snapshot_bytes {
@@ -298,11 +301,15 @@ where
                     if !self.handle(input) {
                         return;
                     }
-                    // Drain what else is queued before flushing outputs: batching.
-                    while let Ok(input) = inbox.try_recv() {
+                    // Drain what else is queued before flushing outputs: batching. Bounded
+                    // so that replies and heartbeats are not held back by a flood.
+                    let mut taken = 1;
+                    while taken < MAX_DRAIN {
+                        let Ok(input) = inbox.try_recv() else { break };
                         if !self.handle(input) {
                             return;
                         }
+                        taken += 1;
                     }
                 }
                 _ = ticker.tick() => {
@@ -339,8 +346,9 @@ where
                 return false;
             }
         }
-        // Outputs are drained after every input so replies are never held back.
-        self.flush();
+        // Outputs are not flushed here but once the inbox is drained (see `run`): a burst
+        // of proposals then leaves as one batch of Accepts (one network frame per peer and
+        // one group commit), instead of one per input.
         true
     }
 
