@@ -4,11 +4,6 @@
 //! * `failover`: kills the leader's process and times the first acknowledged write after;
 //! * `leader`: which node leads.
 
-/// mimalloc instead of glibc malloc: the servers allocate and free many small buffers
-/// per request across threads, and glibc's malloc/free/consolidate were ~10 % of CPU.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

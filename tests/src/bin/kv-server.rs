@@ -7,11 +7,6 @@
 //!     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --listen 127.0.0.1:8001
 //! ```
 
-/// mimalloc instead of glibc malloc: the servers allocate and free many small buffers
-/// per request across threads, and glibc's malloc/free/consolidate were ~10 % of CPU.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
