@@ -45,20 +45,35 @@ pub struct KvClient {
     pub deadline: Duration,
 }
 
+/// A dial-only loopback endpoint with a fresh self-signed identity named `name`, for
+/// key-value clients. A server that does not answer the handshake within 500 ms counts as
+/// down, so fail-over moves on quickly.
+pub fn client_endpoint(name: &str) -> Result<Endpoint, KvClientError> {
+    let identity = certs::Identity::generate_self_signed(name)
+        .map_err(|e| KvClientError::Refused(e.to_string()))?;
+    let mut config = EndpointConfig::new(
+        "127.0.0.1:0".parse().expect("constant address"),
+        InboundTrust::Open,
+        &[],
+    );
+    config.connect_timeout = Duration::from_millis(500);
+    Ok(Endpoint::bind(identity, config)?)
+}
+
+/// The fingerprint of the cluster CA certificate in `path`: what clients check servers by.
+pub fn ca_fingerprint(path: &std::path::Path) -> Result<Fingerprint, certs::CertError> {
+    Fingerprint::of_certificate(&certs::ClusterCa::load_certificate(path)?)
+}
+
 impl KvClient {
     /// A client for `servers`, which must prove membership of the cluster whose CA has
     /// fingerprint `ca`. Must be called inside a tokio runtime.
     pub fn new(servers: Vec<SocketAddr>, ca: Fingerprint) -> Result<Self, KvClientError> {
-        let identity = certs::Identity::generate_self_signed("kv-client")
-            .map_err(|e| KvClientError::Refused(e.to_string()))?;
-        let mut config = EndpointConfig::new(
-            "127.0.0.1:0".parse().expect("constant address"),
-            InboundTrust::Open,
-            &[],
-        );
-        config.connect_timeout = Duration::from_millis(500);
-        let endpoint = Endpoint::bind(identity, config)?;
-        Ok(Self::with_endpoint(endpoint, servers, ca))
+        Ok(Self::with_endpoint(
+            client_endpoint("kv-client")?,
+            servers,
+            ca,
+        ))
     }
 
     /// A client sharing an existing endpoint (many clients, one socket).

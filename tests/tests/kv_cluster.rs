@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use certs::{ClusterCa, Fingerprint};
+use certs::Fingerprint;
 use tests::cluster::Cluster;
 use tests::kv_client::KvClient;
 use tests::kv_service::KvResponse;
@@ -19,7 +19,7 @@ const SERVER: &str = env!("CARGO_BIN_EXE_kv-server");
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn ca_fingerprint(cluster: &Cluster) -> Fingerprint {
-    Fingerprint::of_certificate(&ClusterCa::load_certificate(&cluster.ca).unwrap()).unwrap()
+    tests::kv_client::ca_fingerprint(&cluster.ca).unwrap()
 }
 
 fn client(cluster: &Cluster) -> KvClient {

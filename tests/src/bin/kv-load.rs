@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use certs::{ClusterCa, Fingerprint};
+use certs::Fingerprint;
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
-use tests::kv_client::KvClient;
+use tests::kv_client::{KvClient, client_endpoint};
 use tests::kv_service::KvResponse;
-use transport::{Backoff, Dialer, Endpoint, EndpointConfig, InboundTrust};
+use transport::{Backoff, Dialer};
 
 #[derive(Parser)]
 #[command(about = "Load and probes for the replicated key-value server")]
@@ -81,19 +81,15 @@ enum Cmd {
 }
 
 fn ca_fingerprint(path: &std::path::Path) -> anyhow::Result<Fingerprint> {
-    let ca = ClusterCa::load_certificate(path)?;
-    Ok(Fingerprint::of_certificate(&ca)?)
+    Ok(tests::kv_client::ca_fingerprint(path)?)
 }
 
 fn dialer() -> anyhow::Result<Dialer> {
-    let identity = certs::Identity::generate_self_signed("kv-load")?;
-    let mut config = EndpointConfig::new("127.0.0.1:0".parse()?, InboundTrust::Open, &[]);
-    config.connect_timeout = Duration::from_millis(500);
     let backoff = Backoff {
         initial: Duration::from_millis(50),
         max: Duration::from_millis(500),
     };
-    Ok(Dialer::new(Endpoint::bind(identity, config)?, backoff))
+    Ok(Dialer::new(client_endpoint("kv-load")?, backoff))
 }
 
 #[tokio::main]
