@@ -1,1 +1,6 @@
-//! Placeholder: the peer is built in its own issue.
+//! The ByteTorrent peer: the swarm engine that trades pieces with a few neighbours, the
+//! piece storage that writes only verified pieces and resumes after a crash, and (in later
+//! modules) the runtime and the `bt` CLI.
+
+pub mod storage;
+pub mod swarm;

@@ -32,4 +32,7 @@
 //! );
 //! ```
 
+pub mod bitfield;
 pub mod torrent;
+
+pub use bitfield::Bitfield;

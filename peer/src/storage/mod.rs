@@ -1,0 +1,1 @@
+//! Piece storage: see the module docs once written.

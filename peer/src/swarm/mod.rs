@@ -1,0 +1,1 @@
+//! The swarm core (sans-IO): see the module docs once written.

@@ -1,0 +1,236 @@
+//! Which pieces someone has: one bit per piece, the same type on the wire (peer to peer,
+//! peer to tracker), in the tracker's replicated state and in a peer's resume file.
+//!
+//! Bit `i` is bit `7 - i % 8` of byte `i / 8` (most significant bit first, as in
+//! BitTorrent); the spare bits of the last byte are always zero. On the wire a bitfield is
+//! a MessagePack array `[len, bin]` and decoding checks both rules, so a bitfield received
+//! from a remote never claims a piece beyond the torrent's end.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A set of piece indices `0..len`.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct Bitfield {
+    len: u32,
+    bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Bitfield {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bitfield({}/{})", self.count(), self.len)
+    }
+}
+
+/// Why bytes are not a bitfield of the given length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BitfieldError {
+    /// The byte count does not match the piece count.
+    #[error("a bitfield of {len} pieces needs {expected} bytes, got {got}")]
+    WrongLength {
+        /// Pieces.
+        len: u32,
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// A bit past the last piece is set.
+    #[error("a bitfield of {len} pieces has bits set past its end")]
+    SpareBitsSet {
+        /// Pieces.
+        len: u32,
+    },
+}
+
+impl Bitfield {
+    /// No pieces out of `len`.
+    pub fn new(len: u32) -> Self {
+        Bitfield {
+            len,
+            bytes: vec![0; byte_len(len)],
+        }
+    }
+
+    /// Every piece out of `len`.
+    pub fn full(len: u32) -> Self {
+        let mut b = Bitfield {
+            len,
+            bytes: vec![0xff; byte_len(len)],
+        };
+        b.clear_spare_bits();
+        b
+    }
+
+    /// A bitfield from its packed bytes, checking the length and the spare bits.
+    pub fn from_bytes(len: u32, bytes: Vec<u8>) -> Result<Self, BitfieldError> {
+        let expected = byte_len(len);
+        if bytes.len() != expected {
+            return Err(BitfieldError::WrongLength {
+                len,
+                expected,
+                got: bytes.len(),
+            });
+        }
+        let b = Bitfield { len, bytes };
+        let mut cleared = b.clone();
+        cleared.clear_spare_bits();
+        if cleared.bytes != b.bytes {
+            return Err(BitfieldError::SpareBitsSet { len });
+        }
+        Ok(b)
+    }
+
+    /// The packed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Number of pieces the bitfield covers.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether it covers no pieces at all.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether piece `i` is present (false past the end).
+    pub fn get(&self, i: u32) -> bool {
+        i < self.len && self.bytes[(i / 8) as usize] & mask(i) != 0
+    }
+
+    /// Marks piece `i` present; returns whether it was absent. Ignores `i` past the end.
+    pub fn set(&mut self, i: u32) -> bool {
+        if i >= self.len {
+            return false;
+        }
+        let byte = &mut self.bytes[(i / 8) as usize];
+        let was_absent = *byte & mask(i) == 0;
+        *byte |= mask(i);
+        was_absent
+    }
+
+    /// Marks piece `i` absent; returns whether it was present. Ignores `i` past the end.
+    pub fn clear(&mut self, i: u32) -> bool {
+        if i >= self.len {
+            return false;
+        }
+        let byte = &mut self.bytes[(i / 8) as usize];
+        let was_present = *byte & mask(i) != 0;
+        *byte &= !mask(i);
+        was_present
+    }
+
+    /// Number of pieces present.
+    pub fn count(&self) -> u32 {
+        self.bytes.iter().map(|b| b.count_ones()).sum()
+    }
+
+    /// Whether every piece is present.
+    pub fn is_full(&self) -> bool {
+        self.count() == self.len
+    }
+
+    /// The present pieces, ascending.
+    pub fn ones(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.len).filter(|&i| self.get(i))
+    }
+
+    /// The absent pieces, ascending.
+    pub fn zeros(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.len).filter(|&i| !self.get(i))
+    }
+
+    /// Number of pieces present here and absent in `other` (same length assumed; extra
+    /// pieces of either side are ignored).
+    pub fn count_missing_from(&self, other: &Bitfield) -> u32 {
+        self.bytes
+            .iter()
+            .zip(&other.bytes)
+            .map(|(a, b)| (a & !b).count_ones())
+            .sum()
+    }
+
+    fn clear_spare_bits(&mut self) {
+        let spare = self.bytes.len() as u64 * 8 - u64::from(self.len);
+        if spare > 0
+            && let Some(last) = self.bytes.last_mut()
+        {
+            *last &= 0xffu8 << spare;
+        }
+    }
+}
+
+fn byte_len(len: u32) -> usize {
+    len.div_ceil(8) as usize
+}
+
+fn mask(i: u32) -> u8 {
+    0x80 >> (i % 8)
+}
+
+impl Serialize for Bitfield {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.len, serde_bytes::Bytes::new(&self.bytes)).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bitfield {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (len, bytes): (u32, serde_bytes::ByteBuf) = Deserialize::deserialize(deserializer)?;
+        Bitfield::from_bytes(len, bytes.into_vec()).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_clear_count_and_spare_bits() {
+        let mut b = Bitfield::new(10);
+        assert_eq!(b.as_bytes().len(), 2);
+        assert!(b.set(0));
+        assert!(!b.set(0));
+        assert!(b.set(9));
+        assert!(!b.set(10), "past the end is ignored");
+        assert_eq!(b.ones().collect::<Vec<_>>(), vec![0, 9]);
+        assert_eq!(b.as_bytes(), &[0x80, 0x40]);
+        assert!(b.clear(9));
+        assert_eq!(b.count(), 1);
+        assert_eq!(Bitfield::full(10).as_bytes(), &[0xff, 0xc0]);
+        assert!(Bitfield::full(10).is_full());
+        assert_eq!(Bitfield::full(16).count(), 16);
+    }
+
+    #[test]
+    fn decoding_refuses_wrong_length_and_spare_bits() {
+        assert!(matches!(
+            Bitfield::from_bytes(10, vec![0xff]),
+            Err(BitfieldError::WrongLength { .. })
+        ));
+        assert!(matches!(
+            Bitfield::from_bytes(10, vec![0xff, 0xe0]),
+            Err(BitfieldError::SpareBitsSet { len: 10 })
+        ));
+        let full = Bitfield::full(10);
+        let wire = rmp_serde::to_vec(&full).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Bitfield>(&wire).unwrap(), full);
+        let bad = rmp_serde::to_vec(&(10u32, serde_bytes::Bytes::new(&[0xff, 0xff]))).unwrap();
+        let err = rmp_serde::from_slice::<Bitfield>(&bad).unwrap_err();
+        assert!(err.to_string().contains("past its end"), "{err}");
+    }
+
+    #[test]
+    fn count_missing_from_counts_what_the_other_lacks() {
+        let mut a = Bitfield::new(20);
+        let mut b = Bitfield::new(20);
+        for i in [1, 5, 17] {
+            a.set(i);
+        }
+        b.set(5);
+        assert_eq!(a.count_missing_from(&b), 2);
+        assert_eq!(b.count_missing_from(&a), 0);
+    }
+}
