@@ -1,10 +1,15 @@
-//! The ByteTorrent tracker and the torrent-file format.
+//! The ByteTorrent tracker: a cluster of nodes holding the same torrents, swarms and users
+//! through Multi-Paxos, serving peers over QUIC and people over HTTP.
 //!
-//! For now this crate holds the [`torrent`] module: reading, checking, writing and making
-//! torrent files (name, files, piece length and BLAKE3 piece hashes, the tracker nodes and
-//! the fingerprint of the cluster CA that authenticates them). It needs none of the
-//! tracker's server parts, which are behind the default feature `server`; a peer depends
-//! on this crate with `default-features = false`.
+//! Layers, by feature:
+//! * always: [`torrent`] (the torrent-file format), [`bitfield`] (pieces held) and [`api`]
+//!   (the peer-facing protocol's types);
+//! * `client`: the tracker client library peers use (fail-over between nodes, exactly-once
+//!   writes);
+//! * `server` (default): the replicated state machine, the QUIC service, the node runtime,
+//!   the HTTP endpoints and the `bt-tracker` CLI.
+//!
+//! A peer depends on this crate with `default-features = false, features = ["client"]`.
 //!
 //! ```
 //! use tracker::torrent::{Torrent, create};
@@ -32,7 +37,11 @@
 //! );
 //! ```
 
+pub mod api;
 pub mod bitfield;
 pub mod torrent;
+
+#[cfg(feature = "server")]
+pub mod state;
 
 pub use bitfield::Bitfield;

@@ -1,0 +1,251 @@
+//! The peer-facing tracker protocol (`bytetorrent/tracker/1`): one definition of every
+//! request and response, shared by the tracker's service and its client library.
+//!
+//! Each request travels on its own request stream (stream kind `0x01`, see PROTOCOL.md
+//! section 2) as a MessagePack [`Request`] and is answered with one [`Response`]. The
+//! peer's identity is the fingerprint of the key it proved in the TLS handshake; no
+//! request names it, so no peer can speak for another.
+//!
+//! Writes carry the client's session id and a sequence number (`client`, `seq`): a write
+//! retried with the same pair, through any tracker node, is applied once and answered with
+//! the first answer.
+
+use std::net::SocketAddr;
+
+use certs::Fingerprint;
+use serde::{Deserialize, Serialize};
+
+use crate::bitfield::Bitfield;
+use crate::torrent::InfoHash;
+
+/// ALPN of the peer-facing protocol.
+pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/1";
+
+/// ALPN of the operator protocol, served on the cluster address to holders of a
+/// certificate from the cluster CA.
+pub const ALPN_TRACKER_ADMIN: &[u8] = b"bytetorrent/tracker-admin/1";
+
+/// Neighbours a joining peer is given unless it asks for another number.
+pub const DEFAULT_NEIGHBOURS: u32 = 5;
+
+/// Most neighbours or peers returned by one request.
+pub const MAX_PEERS_PER_ANSWER: u32 = 50;
+
+/// Results per search page.
+pub const SEARCH_PAGE_LEN: u32 = 50;
+
+/// A write's exactly-once identity: the client's session id and sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteId {
+    /// The client's session id, random per client process.
+    pub client: u64,
+    /// Starts at 1, one more per new write; a retry reuses it.
+    pub seq: u64,
+}
+
+/// Another peer in a swarm, as the tracker tells it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The fingerprint to expect when dialling it.
+    pub fingerprint: Fingerprint,
+    /// Where it accepts connections.
+    pub addr: SocketAddr,
+    /// Pieces it holds, as last reported.
+    pub pieces: u32,
+}
+
+/// A torrent in a list of results.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorrentSummary {
+    /// Its name.
+    pub info_hash: InfoHash,
+    /// The torrent's name.
+    pub name: String,
+    /// Total bytes.
+    pub size: u64,
+    /// Pieces.
+    pub piece_count: u32,
+    /// Peers holding every piece.
+    pub seeders: u32,
+    /// Peers still downloading.
+    pub leechers: u32,
+    /// Peers that completed a download (each counted once).
+    pub completed: u64,
+    /// When it was published, milliseconds since the Unix epoch.
+    pub added_ms: u64,
+    /// Who published it.
+    pub uploader: String,
+}
+
+/// One page of search results, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPage {
+    /// Matching torrents in all pages.
+    pub total: u64,
+    /// This page's torrents.
+    pub hits: Vec<TorrentSummary>,
+}
+
+/// What a tracker node says about itself and the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// This node's id.
+    pub id: u64,
+    /// Whether it leads.
+    pub is_leader: bool,
+    /// The leader it believes in.
+    pub leader: Option<u64>,
+    /// Highest log slot known chosen here.
+    pub decided: u64,
+    /// Highest log slot applied here.
+    pub applied: u64,
+}
+
+/// A request from a peer (or a CLI) to any tracker node.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Stores a torrent file; needs an API token. Answer: [`Response::Published`].
+    Publish {
+        /// Exactly-once identity.
+        id: WriteId,
+        /// The API token, as created by `bt-tracker token create` or on the web site.
+        token: String,
+        /// The torrent file, byte for byte.
+        #[serde(with = "serde_bytes")]
+        torrent: Vec<u8>,
+    },
+    /// The torrent file, byte for byte as uploaded. Answer: [`Response::Torrent`].
+    GetTorrent {
+        /// Which torrent.
+        info_hash: InfoHash,
+    },
+    /// Torrents whose names contain every word (case-insensitive), newest first.
+    /// Answer: [`Response::Search`].
+    Search {
+        /// Words separated by white space; empty lists everything.
+        words: String,
+        /// Page number from 0, [`SEARCH_PAGE_LEN`] results per page.
+        page: u32,
+    },
+    /// Joins (or re-joins) a swarm. Answer: [`Response::Joined`].
+    Join {
+        /// Exactly-once identity.
+        id: WriteId,
+        /// Which swarm.
+        info_hash: InfoHash,
+        /// Where this peer accepts connections from others.
+        addr: SocketAddr,
+        /// Pieces it holds now.
+        have: Bitfield,
+        /// Neighbours wanted, at most [`MAX_PEERS_PER_ANSWER`].
+        want: u32,
+    },
+    /// Pieces gained since the last report. Answer: [`Response::Done`].
+    Have {
+        /// Exactly-once identity.
+        id: WriteId,
+        /// Which swarm.
+        info_hash: InfoHash,
+        /// The new pieces.
+        pieces: Vec<u32>,
+    },
+    /// Pieces this peer was thought to have but does not (lost, changed on disk).
+    /// The record is corrected at once. Answer: [`Response::Done`].
+    NotHave {
+        /// Exactly-once identity.
+        id: WriteId,
+        /// Which swarm.
+        info_hash: InfoHash,
+        /// The pieces it lacks.
+        pieces: Vec<u32>,
+    },
+    /// Leaves a swarm. Answer: [`Response::Done`].
+    Leave {
+        /// Exactly-once identity.
+        id: WriteId,
+        /// Which swarm.
+        info_hash: InfoHash,
+    },
+    /// "Still here", for every swarm this peer is in. Answer: [`Response::Done`].
+    Heartbeat {
+        /// Exactly-once identity.
+        id: WriteId,
+    },
+    /// More neighbours, other than the ones named. Answer: [`Response::Peers`].
+    MorePeers {
+        /// Which swarm.
+        info_hash: InfoHash,
+        /// Peers the asker already has or does not want.
+        exclude: Vec<Fingerprint>,
+        /// How many, at most [`MAX_PEERS_PER_ANSWER`].
+        want: u32,
+    },
+    /// Peers holding `piece`, for when no neighbour has it. Answer: [`Response::Peers`].
+    PeersWithPiece {
+        /// Which swarm.
+        info_hash: InfoHash,
+        /// The piece.
+        piece: u32,
+        /// How many, at most [`MAX_PEERS_PER_ANSWER`].
+        want: u32,
+    },
+    /// The node's view of the cluster. Answer: [`Response::Status`].
+    Status,
+}
+
+/// A tracker node's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// The torrent is stored (or already was) under this info hash.
+    Published(InfoHash),
+    /// The torrent file.
+    Torrent(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Search results.
+    Search(SearchPage),
+    /// Joined: the neighbours to dial, and how often to send heartbeats.
+    Joined {
+        /// Neighbours, each with its fingerprint.
+        neighbours: Vec<PeerInfo>,
+        /// A peer not heard from for this long is removed from its swarms.
+        ttl_ms: u64,
+    },
+    /// The write was applied.
+    Done,
+    /// Peers.
+    Peers(Vec<PeerInfo>),
+    /// The node's view.
+    Status(NodeStatus),
+    /// Refused for good: retrying the same request cannot succeed.
+    Error(ApiError),
+    /// Not done; retry the same request (same [`WriteId`]), here later or at another node.
+    Unavailable(String),
+}
+
+/// Why a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApiError {
+    /// The API token is missing, unknown, revoked, or its user is disabled.
+    #[error("the API token is not valid (unknown, revoked, or its user is disabled)")]
+    Unauthorized,
+    /// The torrent file is not valid.
+    #[error("invalid torrent file: {0}")]
+    InvalidTorrent(String),
+    /// No torrent has this info hash.
+    #[error("no torrent {0} on this tracker")]
+    UnknownTorrent(InfoHash),
+    /// A piece index beyond the torrent's end, or a bitfield of the wrong length.
+    #[error("{0}")]
+    BadPieces(String),
+    /// The request is malformed or out of bounds.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A user with this name exists.
+    #[error("user {0:?} already exists")]
+    UserExists(String),
+    /// No user has this name.
+    #[error("no user {0:?}")]
+    UnknownUser(String),
+    /// The write's sequence number is older than one already applied for this client.
+    #[error("stale request: a newer write of this client was already applied")]
+    Stale,
+}

@@ -1,0 +1,3 @@
+//! `bt-tracker`: run and manage a tracker cluster.
+
+fn main() {}
