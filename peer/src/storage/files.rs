@@ -1,0 +1,347 @@
+//! The data files: creating them where the torrent says, and positional reads and writes
+//! of pieces that may span several of them, through a bounded set of open handles.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tracker::torrent::{FileSpan, Torrent};
+
+use super::StorageError;
+use super::resume::FileStamp;
+
+/// What a file looked like before the store touched it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prepared {
+    /// Its length if it existed as a regular file, before it was created or resized.
+    pub(crate) existed_len: Option<u64>,
+    /// Its stamp now, after it was created or resized.
+    pub(crate) stamp: FileStamp,
+    /// Whether the store created or resized it.
+    pub(crate) changed: bool,
+}
+
+/// Why a piece could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// The bytes are gone: the file was truncated or removed.
+    Lost {
+        /// The file.
+        path: PathBuf,
+        /// What was found, for people.
+        what: String,
+    },
+    /// Anything else (a disk error, permissions).
+    Other(StorageError),
+}
+
+/// A torrent's data files below a download directory.
+#[derive(Debug)]
+pub(crate) struct DataFiles {
+    paths: Vec<PathBuf>,
+    cache: Mutex<Cache>,
+    max_open: usize,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    open: HashMap<usize, Entry>,
+    tick: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    file: Arc<File>,
+    writable: bool,
+    used: u64,
+}
+
+impl DataFiles {
+    /// The files of `torrent` below `root`, keeping at most `max_open` (at least 1) open.
+    pub(crate) fn new(
+        torrent: &Torrent,
+        root: &Path,
+        max_open: usize,
+    ) -> Result<DataFiles, StorageError> {
+        let paths = (0..torrent.files().len())
+            .map(|file| {
+                torrent
+                    .output_path(root, file)
+                    .ok_or_else(|| StorageError::Io {
+                        action: "finding the path of a file of",
+                        path: root.to_path_buf(),
+                        source: io::Error::new(io::ErrorKind::InvalidInput, "invalid file path"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DataFiles {
+            paths,
+            cache: Mutex::new(Cache::default()),
+            max_open: max_open.max(1),
+        })
+    }
+
+    /// The path of file number `file`.
+    pub(crate) fn path(&self, file: usize) -> &Path {
+        self.paths.get(file).map_or(Path::new(""), PathBuf::as_path)
+    }
+
+    /// Number of files.
+    pub(crate) fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Makes every file exist with its length, creating directories below `root` and
+    /// refusing symbolic links, directories and special files where files go. With
+    /// `must_exist`, creates and resizes nothing and fails on a missing or wrongly sized
+    /// file instead.
+    pub(crate) fn prepare(
+        &self,
+        torrent: &Torrent,
+        root: &Path,
+        must_exist: bool,
+    ) -> Result<Vec<Prepared>, StorageError> {
+        if !must_exist {
+            fs::create_dir_all(root).map_err(StorageError::io_with("creating", root))?;
+        }
+        let mut dirs_ok = HashSet::new();
+        let mut out = Vec::with_capacity(self.paths.len());
+        for (file, entry) in torrent.files().iter().enumerate() {
+            let path = self.path(file);
+            // The directories between the root and the file.
+            let mut dir = root.to_path_buf();
+            let parents = path
+                .strip_prefix(root)
+                .ok()
+                .and_then(|rel| rel.parent())
+                .map(|p| p.components().collect::<Vec<_>>())
+                .unwrap_or_default();
+            for component in parents {
+                dir.push(component);
+                if !dirs_ok.contains(&dir) {
+                    ensure_dir(&dir, must_exist)?;
+                    dirs_ok.insert(dir.clone());
+                }
+            }
+            out.push(prepare_file(path, entry.length, must_exist)?);
+        }
+        Ok(out)
+    }
+
+    /// A handle on file number `file`, opened read-write if possible (read-only when the
+    /// file or its file system allows nothing else); an error when `write` is asked of a
+    /// file that cannot be written.
+    fn handle(&self, file: usize, write: bool) -> Result<Arc<File>, StorageError> {
+        let path = self.path(file);
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some(entry) = cache.open.get_mut(&file) {
+            if write && !entry.writable {
+                return Err(StorageError::PermissionDenied {
+                    action: "writing",
+                    path: path.to_path_buf(),
+                });
+            }
+            entry.used = tick;
+            return Ok(Arc::clone(&entry.file));
+        }
+        let (handle, writable) = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => (f, true),
+            Err(e)
+                if !write
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                    ) =>
+            {
+                let f = File::open(path).map_err(StorageError::io_with("opening", path))?;
+                (f, false)
+            }
+            Err(e) => return Err(StorageError::io("opening", path, e)),
+        };
+        if cache.open.len() >= self.max_open
+            && let Some(oldest) = cache
+                .open
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(&k, _)| k)
+        {
+            // Handles still in use elsewhere stay open until their users drop them.
+            cache.open.remove(&oldest);
+        }
+        let handle = Arc::new(handle);
+        cache.open.insert(
+            file,
+            Entry {
+                file: Arc::clone(&handle),
+                writable,
+                used: tick,
+            },
+        );
+        Ok(handle)
+    }
+
+    /// Writes `data` (a whole piece) to its spans.
+    pub(crate) fn write_spans(&self, spans: &[FileSpan], data: &[u8]) -> Result<(), StorageError> {
+        let mut at = 0usize;
+        for span in spans {
+            let len = usize::try_from(span.len).unwrap_or(usize::MAX);
+            let path = self.path(span.file);
+            let chunk = data
+                .get(at..at.saturating_add(len))
+                .ok_or_else(|| StorageError::Io {
+                    action: "writing",
+                    path: path.to_path_buf(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "piece shorter than its spans",
+                    ),
+                })?;
+            self.handle(span.file, true)?
+                .write_all_at(chunk, span.offset)
+                .map_err(StorageError::io_with("writing", path))?;
+            at += len;
+        }
+        Ok(())
+    }
+
+    /// Reads the bytes of `spans` into `buf` (their total length).
+    pub(crate) fn read_spans(&self, spans: &[FileSpan], buf: &mut [u8]) -> Result<(), ReadFailure> {
+        let mut at = 0usize;
+        for span in spans {
+            let len = usize::try_from(span.len).unwrap_or(usize::MAX);
+            let path = self.path(span.file);
+            let Some(chunk) = buf.get_mut(at..at.saturating_add(len)) else {
+                return Err(ReadFailure::Other(StorageError::Io {
+                    action: "reading",
+                    path: path.to_path_buf(),
+                    source: io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "buffer shorter than the spans",
+                    ),
+                }));
+            };
+            let handle = match self.handle(span.file, false) {
+                Ok(handle) => handle,
+                Err(StorageError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound =>
+                {
+                    return Err(ReadFailure::Lost {
+                        path: path.to_path_buf(),
+                        what: "the file was removed".into(),
+                    });
+                }
+                Err(e) => return Err(ReadFailure::Other(e)),
+            };
+            match handle.read_exact_at(chunk, span.offset) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(ReadFailure::Lost {
+                        path: path.to_path_buf(),
+                        what: "the file is shorter than the torrent says: it was truncated".into(),
+                    });
+                }
+                Err(e) => return Err(ReadFailure::Other(StorageError::io("reading", path, e))),
+            }
+            at += len;
+        }
+        Ok(())
+    }
+
+    /// Makes file number `file`'s data durable (fdatasync) and returns its stamp.
+    ///
+    /// The handle may be a fresh one if the one that wrote was closed: on the systems this
+    /// runs on, syncing any handle of a file syncs all of its data.
+    pub(crate) fn sync(&self, file: usize) -> Result<FileStamp, StorageError> {
+        let path = self.path(file);
+        let handle = self.handle(file, false)?;
+        handle
+            .sync_data()
+            .map_err(StorageError::io_with("syncing", path))?;
+        let metadata = handle
+            .metadata()
+            .map_err(StorageError::io_with("examining", path))?;
+        Ok(FileStamp::of(&metadata))
+    }
+}
+
+/// Makes sure `dir` is a real directory (not a link), creating it unless `must_exist`.
+fn ensure_dir(dir: &Path, must_exist: bool) -> Result<(), StorageError> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(m) if m.file_type().is_symlink() => Err(StorageError::Symlink {
+            path: dir.to_path_buf(),
+        }),
+        Ok(_) => Err(StorageError::NotDirectory {
+            path: dir.to_path_buf(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !must_exist => match fs::create_dir(dir) {
+            Ok(()) => Ok(()),
+            // Someone else made it meanwhile: check what it is.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => ensure_dir(dir, true),
+            Err(e) => Err(StorageError::io("creating directory", dir, e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StorageError::ExistingFileMismatch {
+            path: dir.to_path_buf(),
+            found: "is missing".into(),
+            expected: 0,
+        }),
+        Err(e) => Err(StorageError::io("examining", dir, e)),
+    }
+}
+
+/// Makes `path` a regular file of `len` bytes; see [`DataFiles::prepare`].
+fn prepare_file(path: &Path, len: u64, must_exist: bool) -> Result<Prepared, StorageError> {
+    let existed_len = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => Some(m.len()),
+        Ok(m) if m.is_dir() => {
+            return Err(StorageError::IsDirectory {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(StorageError::Symlink {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(_) => {
+            return Err(StorageError::NotRegular {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(StorageError::io("examining", path, e)),
+    };
+    let changed = existed_len != Some(len);
+    if changed {
+        if must_exist {
+            return Err(StorageError::ExistingFileMismatch {
+                path: path.to_path_buf(),
+                found: match existed_len {
+                    Some(n) => format!("has {n} bytes"),
+                    None => "is missing".into(),
+                },
+                expected: len,
+            });
+        }
+        // Sparse: the file system allocates blocks as pieces arrive.
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(StorageError::io_with("creating", path))?;
+        file.set_len(len)
+            .map_err(StorageError::io_with("setting the length of", path))?;
+    }
+    let metadata = fs::symlink_metadata(path).map_err(StorageError::io_with("examining", path))?;
+    Ok(Prepared {
+        existed_len,
+        stamp: FileStamp::of(&metadata),
+        changed,
+    })
+}
