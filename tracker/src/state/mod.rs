@@ -6,6 +6,21 @@
 //! (`now_ms`) and any randomness a command needs is derived from its content and slot, so
 //! applying it gives the same result on every replica.
 
+mod machine;
+mod neighbours;
+mod search;
+mod snapshot;
+mod swarms;
+mod torrents;
+mod users;
+
+#[cfg(test)]
+mod tests;
+
+pub use machine::TrackerState;
+pub use search::{MAX_SEARCH_PER_PAGE, MAX_SEARCH_WORDS};
+pub use snapshot::SNAPSHOT_VERSION;
+
 use std::net::SocketAddr;
 
 use certs::Fingerprint;

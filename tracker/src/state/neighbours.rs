@@ -1,0 +1,211 @@
+//! Choosing neighbours: which peers of a swarm a peer should connect to.
+//!
+//! The goal, as in Uber's Kraken, is a *random regular graph*: every peer asks for about
+//! K neighbours and is asked for by about K others. Such a graph is connected with high
+//! probability and has a diameter of O(log n), so a piece spreads through a swarm of
+//! 10,000 peers in a handful of hops, and no peer (least of all the first seeder) is
+//! swamped with connections.
+//!
+//! The tracker cannot see connections, so it balances what it controls: each peer's
+//! *in-degree*, the number of joiners it was handed to. A joiner's neighbours are picked
+//! from a random pool of candidates by the key
+//!
+//! 1. `in_degree / DEGREE_BAND`: lightly loaded peers first, in bands, so degrees stay
+//!    within about one band of each other;
+//! 2. whether the candidate has a piece the joiner lacks: within a band, peers that can
+//!    help first (a seeder is preferred until it is one band busier than the rest);
+//! 3. the exact in-degree;
+//! 4. a random number, so that equals are picked at random and the graph stays random.
+//!
+//! The pool is the whole swarm when it is small, and otherwise a random sample of
+//! [`pool_size`] peers visited in a random order ([`Walk`]), so that a join costs the same
+//! in a swarm of 10,000 peers as in one of 300, and a filter that few peers pass (say,
+//! "holds piece 7") still finds every one of them.
+//!
+//! Everything is deterministic: the randomness of a `Join` comes from its log slot and the
+//! joiner's fingerprint, that of a query from its seed, and the numbers are drawn from
+//! ChaCha8's output stream with arithmetic written here, so every replica (and every
+//! version of the `rand` crates) picks the same neighbours.
+
+use certs::Fingerprint;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+use crate::bitfield::Bitfield;
+
+use super::swarms::Member;
+
+/// Width of an in-degree band: peers whose in-degrees differ by less than this are
+/// treated as equally loaded, so that usefulness decides between them.
+pub(crate) const DEGREE_BAND: u32 = 4;
+
+/// Swarms up to this size are considered whole; beyond it, a sample is taken.
+pub(crate) const CONSIDER_ALL_UP_TO: usize = 256;
+
+/// Candidates sampled from a large swarm for a request of `want`: enough that the least
+/// loaded peers of the sample are among the least loaded of the swarm, few enough that a
+/// join stays in the microseconds.
+pub(crate) fn pool_size(want: usize) -> usize {
+    (want * 8).max(64)
+}
+
+/// The random numbers of a `Join` at `slot` by `fingerprint`.
+pub(crate) fn join_rng(slot: u64, fingerprint: &Fingerprint) -> ChaCha8Rng {
+    let mut h = blake3::Hasher::new();
+    h.update(b"bytetorrent tracker join neighbours v1");
+    h.update(&slot.to_le_bytes());
+    h.update(fingerprint.as_bytes());
+    ChaCha8Rng::from_seed(*h.finalize().as_bytes())
+}
+
+/// The random numbers of a query with `seed` asked by `asker`.
+pub(crate) fn query_rng(seed: u64, asker: &Fingerprint) -> ChaCha8Rng {
+    let mut h = blake3::Hasher::new();
+    h.update(b"bytetorrent tracker query peers v1");
+    h.update(&seed.to_le_bytes());
+    h.update(asker.as_bytes());
+    ChaCha8Rng::from_seed(*h.finalize().as_bytes())
+}
+
+/// A number in `0..n` (`n > 0`), by multiply-shift: fixed arithmetic on the generator's
+/// output, so the result never depends on a library's sampling algorithm.
+fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Every index of `0..n` once, in a random order: `start + k * step (mod n)` with a random
+/// start and a random step coprime to `n`. Cheap (no allocation), and complete, so a
+/// filtered search never misses a match.
+struct Walk {
+    n: u64,
+    next: u64,
+    step: u64,
+    left: u64,
+}
+
+impl Walk {
+    fn new(n: usize, rng: &mut ChaCha8Rng) -> Walk {
+        let n = n as u64;
+        if n == 0 {
+            return Walk {
+                n,
+                next: 0,
+                step: 1,
+                left: 0,
+            };
+        }
+        let start = below(rng, n);
+        // Coprime steps are common (at least ~1 in 5 for any practical n); after a few
+        // misses, fall back to 1, still a complete walk.
+        let step = (0..32)
+            .map(|_| 1 + below(rng, n.max(2) - 1))
+            .find(|&s| gcd(s, n) == 1)
+            .unwrap_or(1);
+        Walk {
+            n,
+            next: start,
+            step,
+            left: n,
+        }
+    }
+}
+
+impl Iterator for Walk {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let at = self.next;
+        self.next = (self.next + self.step) % self.n;
+        Some(at as usize)
+    }
+}
+
+/// What the asker has, to prefer peers that can help it.
+#[derive(Clone, Copy)]
+pub(crate) struct Asker<'a> {
+    have: &'a Bitfield,
+    count: u32,
+}
+
+impl<'a> Asker<'a> {
+    /// An asker holding `have`.
+    pub(crate) fn new(have: &'a Bitfield) -> Self {
+        Asker {
+            have,
+            count: have.count(),
+        }
+    }
+
+    /// Whether `peer` has a piece the asker lacks. O(1) in the common cases (the asker
+    /// has nothing or everything, the peer nothing or everything), else a byte scan that
+    /// stops at the first such piece.
+    fn is_helped_by(&self, peer: &Member) -> bool {
+        let len = self.have.len();
+        if self.count >= len || peer.count == 0 {
+            return false;
+        }
+        if self.count == 0 || peer.count >= len {
+            return true;
+        }
+        peer.have
+            .as_bytes()
+            .iter()
+            .zip(self.have.as_bytes())
+            .any(|(p, a)| p & !a != 0)
+    }
+}
+
+/// Picks up to `want` members for which `eligible` holds, best first (see the module
+/// documentation), and returns their indices.
+pub(crate) fn choose(
+    members: &[Member],
+    asker: Option<Asker<'_>>,
+    want: usize,
+    rng: &mut ChaCha8Rng,
+    eligible: impl Fn(usize, &Member) -> bool,
+) -> Vec<usize> {
+    if want == 0 || members.is_empty() {
+        return Vec::new();
+    }
+    let pool_cap = if members.len() <= CONSIDER_ALL_UP_TO {
+        members.len()
+    } else {
+        pool_size(want)
+    };
+    let mut pool: Vec<(u32, bool, u32, u64, usize)> = Vec::with_capacity(pool_cap.min(1024));
+    for i in Walk::new(members.len(), rng) {
+        let m = &members[i];
+        if !eligible(i, m) {
+            continue;
+        }
+        let helps = asker.is_none_or(|a| a.is_helped_by(m));
+        pool.push((
+            m.in_degree / DEGREE_BAND,
+            !helps,
+            m.in_degree,
+            rng.next_u64(),
+            i,
+        ));
+        if pool.len() >= pool_cap {
+            break;
+        }
+    }
+    let want = want.min(pool.len());
+    if want < pool.len() {
+        pool.select_nth_unstable(want);
+        pool.truncate(want);
+    }
+    pool.sort_unstable();
+    pool.into_iter().map(|c| c.4).collect()
+}

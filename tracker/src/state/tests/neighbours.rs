@@ -1,0 +1,207 @@
+//! Neighbour selection: who a joiner (or an asker) is told to connect to.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use super::*;
+use crate::api::MAX_PEERS_PER_ANSWER;
+
+fn fps(peers: &[PeerInfo]) -> Vec<Fingerprint> {
+    peers.iter().map(|p| p.fingerprint).collect()
+}
+
+fn peers_of(out: Output) -> Vec<PeerInfo> {
+    match out {
+        Output::Peers(p) => p,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn never_self_never_twice_and_at_most_want() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 8, 1);
+    assert!(h.join(ih, 0, Bitfield::new(8), 5, 1).is_empty(), "alone");
+    for p in 1..100 {
+        let got = fps(&h.join(ih, p, Bitfield::new(8), 5, 1));
+        assert_eq!(got.len(), (p as usize).min(5));
+        assert!(!got.contains(&fp(p)));
+        let mut unique = got.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), got.len());
+    }
+    // A re-join is never answered with the joiner itself, and want is capped.
+    let got = fps(&h.join(ih, 7, Bitfield::new(8), 1_000, 2));
+    assert_eq!(got.len(), MAX_PEERS_PER_ANSWER as usize);
+    assert!(!got.contains(&fp(7)));
+    assert!(h.join(ih, 8, Bitfield::new(8), 0, 2).is_empty());
+}
+
+#[test]
+fn same_slot_same_choice_other_slot_other_choice() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 8, 1);
+    for p in 0..500 {
+        h.join(ih, p, Bitfield::new(8), 5, 1);
+    }
+    let mut a = h.state.clone();
+    let mut b = h.state.clone();
+    let join = Command::Join {
+        info_hash: ih,
+        fingerprint: fp(10_000),
+        addr: addr(10_000),
+        have: Bitfield::new(8),
+        want: 20,
+        now_ms: 5,
+    };
+    let slot = h.slot + 1;
+    let first = a.apply(slot, &join);
+    assert_eq!(b.apply(slot, &join), first);
+    let mut c = h.state.clone();
+    assert_ne!(c.apply(slot + 1, &join), first);
+}
+
+#[test]
+fn peers_with_missing_pieces_are_preferred() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 16, 1);
+    for p in 0..30 {
+        h.join(ih, p, bits(16, 0..4), 0, 1);
+    }
+    h.join(ih, 100, bits(16, [9]), 0, 1);
+    h.join(ih, 101, Bitfield::full(16), 0, 1);
+    let got = fps(&h.join(ih, 200, bits(16, 0..4), 2, 1));
+    assert_eq!(got.len(), 2);
+    assert!(got.contains(&fp(100)) && got.contains(&fp(101)), "{got:?}");
+
+    // An empty joiner is helped by anyone with a piece; a fresh empty peer is not.
+    h.join(ih, 201, Bitfield::new(16), 0, 1);
+    let got = fps(&h.join(ih, 202, Bitfield::new(16), 10, 1));
+    assert!(!got.contains(&fp(201)), "{got:?}");
+}
+
+#[test]
+fn a_single_seeder_is_not_swamped() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 16, 1);
+    h.join(ih, 0, Bitfield::full(16), 0, 1);
+    let mut seeder_handouts = 0;
+    for p in 1..1_000 {
+        if fps(&h.join(ih, p, Bitfield::new(16), 5, 1)).contains(&fp(0)) {
+            seeder_handouts += 1;
+        }
+    }
+    assert!(
+        seeder_handouts <= 3 * DEGREE_BAND_FOR_TESTS,
+        "{seeder_handouts}"
+    );
+}
+
+/// The band width, restated: the seeder stays within about a band of the others.
+const DEGREE_BAND_FOR_TESTS: u32 = crate::state::neighbours::DEGREE_BAND;
+
+#[test]
+fn degrees_stay_balanced_and_the_graph_has_a_small_diameter() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 16, 1);
+    let n = 1_000u32;
+    let mut in_degree: HashMap<Fingerprint, u32> = HashMap::new();
+    let mut edges: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let index: HashMap<Fingerprint, u32> = (0..n).map(|p| (fp(p), p)).collect();
+    for p in 0..n {
+        for nb in h.join(ih, p, Bitfield::new(16), 5, 1) {
+            *in_degree.entry(nb.fingerprint).or_default() += 1;
+            let q = index[&nb.fingerprint];
+            edges.entry(p).or_default().push(q);
+            edges.entry(q).or_default().push(p);
+        }
+    }
+    let max = in_degree.values().copied().max().unwrap_or(0);
+    assert!(max <= 2 * DEGREE_BAND_FOR_TESTS + 5, "max in-degree {max}");
+
+    // Breadth-first search from a few peers: everyone is reached within a few hops.
+    for start in [0, 1, 500, 999] {
+        let mut dist = vec![u32::MAX; n as usize];
+        dist[start] = 0;
+        let mut queue = VecDeque::from([start as u32]);
+        while let Some(v) = queue.pop_front() {
+            for &w in edges.get(&v).into_iter().flatten() {
+                if dist[w as usize] == u32::MAX {
+                    dist[w as usize] = dist[v as usize] + 1;
+                    queue.push_back(w);
+                }
+            }
+        }
+        let ecc = dist.iter().copied().max().unwrap_or(0);
+        assert!(ecc <= 8, "peer {start} reaches everyone in {ecc} hops");
+    }
+}
+
+#[test]
+fn more_peers_excludes_the_asker_and_the_excluded() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 8, 1);
+    for p in 0..20 {
+        h.join(ih, p, Bitfield::new(8), 0, 1);
+    }
+    let exclude: Vec<Fingerprint> = (0..10).map(fp).collect();
+    let q = |seed| Query::MorePeers {
+        info_hash: ih,
+        asker: fp(15),
+        exclude: exclude.clone(),
+        want: 100,
+        seed,
+    };
+    let got = fps(&peers_of(h.query(q(1))));
+    let mut expected: Vec<Fingerprint> = (10..20).filter(|&p| p != 15).map(fp).collect();
+    let mut sorted = got.clone();
+    sorted.sort();
+    expected.sort();
+    assert_eq!(sorted, expected);
+    assert_eq!(h.query(q(1)), h.query(q(1)), "same seed, same answer");
+
+    let unknown = InfoHash::from_bytes([9; 32]);
+    assert_eq!(
+        h.query(Query::MorePeers {
+            info_hash: unknown,
+            asker: fp(1),
+            exclude: vec![],
+            want: 5,
+            seed: 0
+        }),
+        Output::Error(ApiError::UnknownTorrent(unknown))
+    );
+}
+
+#[test]
+fn peers_with_piece_returns_only_holders_even_when_rare() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 8, 1);
+    // Large enough that the swarm is sampled, not considered whole.
+    for p in 0..2_000 {
+        let have = if p % 700 == 3 {
+            bits(8, [5])
+        } else {
+            bits(8, [1])
+        };
+        h.join(ih, p, have, 0, 1);
+    }
+    let q = |piece, asker| Query::PeersWithPiece {
+        info_hash: ih,
+        asker: fp(asker),
+        piece,
+        want: 50,
+        seed: 42,
+    };
+    let mut got = fps(&peers_of(h.query(q(5, 3))));
+    got.sort();
+    let mut expected = vec![fp(703), fp(1403)];
+    expected.sort();
+    assert_eq!(got, expected, "every holder but the asker");
+    assert_eq!(peers_of(h.query(q(1, 0))).len(), 50);
+    assert!(peers_of(h.query(q(7, 0))).is_empty());
+    assert!(matches!(
+        h.query(q(8, 0)),
+        Output::Error(ApiError::BadPieces(_))
+    ));
+}
