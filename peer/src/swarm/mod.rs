@@ -1,1 +1,388 @@
-//! The swarm core (sans-IO): see the module docs once written.
+//! The swarm core: a deterministic state machine that decides which neighbours to use,
+//! which pieces to ask each of them for, when to give up on one, and what to tell the
+//! tracker.
+//!
+//! It does no IO and reads no clock: the runtime feeds it inputs (a neighbour connected,
+//! a bitfield arrived, a piece arrived and was or was not verified, time passed) with the
+//! current time, and drains [`Action`]s from [`Swarm::poll_output`]. Its randomness comes
+//! from a generator seeded by [`SwarmConfig::seed`], so a simulation replays exactly.
+//!
+//! * Pieces are picked rarest first among the neighbours' bitfields, random among equals
+//!   (`picker`), with enough requests in flight per neighbour to keep
+//!   [`SwarmConfig::queue_time`] of data queued at its measured rate (`rate`,
+//!   `neighbour`). Near the end, endgame requests missing pieces from several neighbours
+//!   and cancels the losers.
+//! * A neighbour that times out, fails a request or drops the connection is disengaged
+//!   with the project's exponential back-off ([`transport::Backoff`]) and replaced; one
+//!   that sends a piece failing verification is banned for good.
+//! * When no neighbour has a needed piece the tracker is asked who does; new pieces are
+//!   reported in batches and heartbeats are sent on time (`reports`).
+//!
+//! Every input is hostile-safe: unknown peers, pieces out of range, duplicated or
+//! reordered events are ignored or handled, never a panic.
+//!
+//! ```
+//! use std::time::Instant;
+//! use peer::swarm::{Action, PieceLayout, Swarm, SwarmConfig};
+//! use tracker::{Bitfield, api::PeerInfo};
+//!
+//! let now = Instant::now();
+//! let me = certs::Fingerprint::from_bytes([1; 32]);
+//! let layout = PieceLayout { piece_len: 1 << 20, total_len: 3 << 20 };
+//! let mut swarm = Swarm::new(SwarmConfig::default(), me, layout, Bitfield::new(3), now);
+//! assert!(matches!(swarm.poll_output(), Some(Action::AskTrackerForPeers { .. })));
+//!
+//! let seeder = PeerInfo {
+//!     fingerprint: certs::Fingerprint::from_bytes([2; 32]),
+//!     addr: "192.0.2.1:7000".parse().unwrap(),
+//!     pieces: 3,
+//! };
+//! swarm.peers_offered(vec![seeder.clone()], now);
+//! assert_eq!(swarm.poll_output(), Some(Action::Connect(seeder.clone())));
+//! swarm.connected(seeder.fingerprint, now);
+//! swarm.bitfield_received(seeder.fingerprint, Bitfield::full(3), now);
+//! let mut requested = Vec::new();
+//! while let Some(action) = swarm.poll_output() {
+//!     if let Action::Request { piece, .. } = action {
+//!         requested.push(piece);
+//!     }
+//! }
+//! assert_eq!(requested.len(), 2, "two in flight until the rate is measured");
+//! ```
+
+mod action;
+mod config;
+mod layout;
+mod maintain;
+mod neighbour;
+mod picker;
+mod rate;
+mod reports;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Instant;
+
+use certs::Fingerprint;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tracker::Bitfield;
+use tracker::api::PeerInfo;
+use transport::BackoffState;
+
+pub use action::Action;
+pub use config::SwarmConfig;
+pub use layout::PieceLayout;
+pub use view::{LinkState, PeerView, Progress};
+
+use neighbour::{Link, Neighbour, Peer};
+use picker::Picker;
+use reports::Reports;
+
+/// The swarm core of one torrent download (and, once complete, of its seeding).
+#[derive(Debug)]
+pub struct Swarm {
+    config: SwarmConfig,
+    local: Fingerprint,
+    layout: PieceLayout,
+    picker: Picker,
+    peers: BTreeMap<Fingerprint, Peer>,
+    banned: BTreeSet<Fingerprint>,
+    rng: ChaCha8Rng,
+    reports: Reports,
+    next_tracker_ask: Instant,
+    last_tracker_ask: Instant,
+    tracker_asks: BackoffState,
+    complete: bool,
+    now: Instant,
+    outputs: VecDeque<Action>,
+}
+
+/// Why a neighbour is let go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Release {
+    /// It failed (timeout, error, lost connection): back off before trying it again.
+    Failed,
+    /// It has nothing we need and a better candidate waits: back off too, so that it is
+    /// not dialled straight back.
+    Useless,
+    /// The download is complete: no standing changes.
+    Done,
+}
+
+impl Swarm {
+    /// A core for a torrent cut as `layout`, of which the pieces in `have` are already
+    /// verified on disk, run by the peer `local` (never dialled, even if offered).
+    ///
+    /// A `have` of the wrong length is read as far as it fits. The first outputs are
+    /// queued at once: [`Action::AskTrackerForPeers`] when pieces are missing, or
+    /// [`Action::Complete`] when none is.
+    pub fn new(
+        config: SwarmConfig,
+        local: Fingerprint,
+        layout: PieceLayout,
+        have: Bitfield,
+        now: Instant,
+    ) -> Self {
+        let count = layout.piece_count();
+        let have = if have.len() == count {
+            have
+        } else {
+            let mut fitted = Bitfield::new(count);
+            for i in have.ones() {
+                fitted.set(i);
+            }
+            fitted
+        };
+        let mut swarm = Swarm {
+            picker: Picker::new(have, config.endgame_threshold),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            reports: Reports::new(
+                config.report_interval,
+                config.report_batch_max,
+                config.heartbeat_interval,
+                now,
+            ),
+            config,
+            local,
+            layout,
+            peers: BTreeMap::new(),
+            banned: BTreeSet::new(),
+            next_tracker_ask: now,
+            last_tracker_ask: now,
+            tracker_asks: BackoffState::default(),
+            complete: false,
+            now,
+            outputs: VecDeque::new(),
+        };
+        swarm.maintain(now);
+        swarm
+    }
+
+    /// The next action for the runtime, in the order decided.
+    pub fn poll_output(&mut self) -> Option<Action> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`tick`](Self::tick) should next be called, if anything is scheduled.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.next_deadline()
+    }
+
+    /// Time passed: timeouts, back-offs, reports and heartbeats that are due fire.
+    pub fn tick(&mut self, now: Instant) {
+        let now = self.advance(now);
+        self.maintain(now);
+    }
+
+    /// The tracker offered these peers (at join, or answering an ask). Banned peers, this
+    /// peer itself and peers beyond [`SwarmConfig::max_known_peers`] are ignored; a known
+    /// peer that is not connected takes the new address. An offer with a new peer starts
+    /// the tracker's back-off over.
+    pub fn peers_offered(&mut self, peers: Vec<PeerInfo>, now: Instant) {
+        let now = self.advance(now);
+        let mut learnt = false;
+        for info in peers {
+            let fp = info.fingerprint;
+            if fp == self.local || self.banned.contains(&fp) {
+                continue;
+            }
+            if let Some(peer) = self.peers.get_mut(&fp) {
+                if matches!(peer.link, Link::Idle) {
+                    peer.info = info;
+                }
+            } else if self.peers.len() < self.config.max_known_peers {
+                self.peers.insert(fp, Peer::new(info));
+                learnt = true;
+            }
+        }
+        if learnt {
+            self.tracker_asks_start_over();
+        }
+        self.maintain(now);
+    }
+
+    /// A connection asked for with [`Action::Connect`] is up. A connection the core did not
+    /// ask for (or gave up on) is kept if there is room, else closed again.
+    pub fn connected(&mut self, peer: Fingerprint, now: Instant) {
+        let now = self.advance(now);
+        if self.banned.contains(&peer) {
+            self.outputs
+                .push_back(Action::Disconnect { peer, banned: true });
+            return;
+        }
+        let room = !self.complete && self.active() < self.config.max_neighbours;
+        let count = self.layout.piece_count();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        match p.link {
+            Link::Connecting(_) => p.link = Link::Connected(Box::new(Neighbour::new(count, now))),
+            Link::Connected(_) => {}
+            Link::Idle if room => p.link = Link::Connected(Box::new(Neighbour::new(count, now))),
+            Link::Idle => self.outputs.push_back(Action::Disconnect {
+                peer,
+                banned: false,
+            }),
+        }
+        self.maintain(now);
+    }
+
+    /// Dialling this peer failed: it is backed off.
+    pub fn connect_failed(&mut self, peer: Fingerprint, now: Instant) {
+        let now = self.advance(now);
+        self.release(peer, Release::Failed, false, now);
+        self.maintain(now);
+    }
+
+    /// The connection to this peer was lost: its requests go to others, it is backed off.
+    pub fn disconnected(&mut self, peer: Fingerprint, now: Instant) {
+        let now = self.advance(now);
+        self.release(peer, Release::Failed, false, now);
+        self.maintain(now);
+    }
+
+    /// A neighbour sent the bitfield of the pieces it has (replacing any earlier one).
+    /// A bitfield of the wrong length is a protocol violation: the neighbour is disengaged.
+    pub fn bitfield_received(&mut self, peer: Fingerprint, bitfield: Bitfield, now: Instant) {
+        let now = self.advance(now);
+        let count = self.layout.piece_count();
+        let Some(n) = self.neighbour_mut(peer) else {
+            return;
+        };
+        if bitfield.len() != count {
+            self.release(peer, Release::Failed, true, now);
+        } else {
+            let old = std::mem::replace(&mut n.bitfield, bitfield);
+            let was_announced = std::mem::replace(&mut n.announced, true);
+            let new = n.bitfield.clone();
+            if was_announced {
+                self.picker.remove_holder(&old);
+            }
+            self.picker.add_holder(&new);
+        }
+        self.maintain(now);
+    }
+
+    /// A neighbour announced a new piece.
+    pub fn have_received(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+        let now = self.advance(now);
+        if let Some(n) = self.neighbour_mut(peer) {
+            n.announced = true;
+            if n.bitfield.set(piece) {
+                self.picker.add_piece(piece);
+            }
+        }
+        self.maintain(now);
+    }
+
+    /// A piece arrived from `peer` and was (`verified`) or was not its torrent's BLAKE3
+    /// hash. A verified piece is held from now on, wherever it came from; copies still
+    /// requested elsewhere are cancelled. A piece that fails verification bans its sender
+    /// for good.
+    pub fn piece_received(&mut self, peer: Fingerprint, piece: u32, verified: bool, now: Instant) {
+        let now = self.advance(now);
+        if !verified {
+            self.ban(peer, now);
+            self.maintain(now);
+            return;
+        }
+        if piece >= self.layout.piece_count() {
+            return;
+        }
+        let bytes = self.layout.len_of(piece);
+        if let Some(p) = self.peers.get_mut(&peer)
+            && let Some(n) = p.neighbour_mut()
+            && n.delivered(piece, bytes, now)
+        {
+            p.backoff.succeed();
+            self.picker.released(piece);
+        }
+        if self.picker.mark_have(piece) {
+            self.reports.gained(piece);
+            self.outputs.push_back(Action::Advertise(piece));
+            for (&fp, p) in &mut self.peers {
+                if let Some(n) = p.neighbour_mut()
+                    && n.in_flight.remove(&piece).is_some()
+                {
+                    self.picker.released(piece);
+                    self.outputs.push_back(Action::Cancel { peer: fp, piece });
+                }
+            }
+        }
+        self.maintain(now);
+    }
+
+    /// A neighbour answered that it does not have `piece` after all: it is not asked for
+    /// it again (unless it later announces it), and the piece is picked elsewhere.
+    pub fn not_have(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+        let now = self.advance(now);
+        if let Some(n) = self.neighbour_mut(peer) {
+            let was_requested = n.in_flight.remove(&piece).is_some();
+            let was_held = n.announced && n.bitfield.clear(piece);
+            if was_requested {
+                self.picker.released(piece);
+            }
+            if was_held {
+                self.picker.remove_piece(piece);
+            }
+        }
+        self.maintain(now);
+    }
+
+    /// A request to a neighbour failed (stream reset, error answer): the neighbour is
+    /// disengaged and backed off. A failure for a request not outstanding is ignored.
+    pub fn request_failed(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+        let now = self.advance(now);
+        let outstanding = self
+            .peers
+            .get(&peer)
+            .and_then(Peer::neighbour)
+            .is_some_and(|n| n.in_flight.contains_key(&piece));
+        if outstanding {
+            self.release(peer, Release::Failed, true, now);
+        }
+        self.maintain(now);
+    }
+
+    /// One of this peer's own pieces was found lost or changed on disk (reading it to
+    /// serve failed verification): it is no longer held, the tracker is told, and it is
+    /// downloaded again.
+    pub fn local_piece_lost(&mut self, piece: u32, now: Instant) {
+        let now = self.advance(now);
+        if self.picker.mark_lost(piece) {
+            self.reports.lost(piece);
+            self.outputs.push_back(Action::ReportNotHave(vec![piece]));
+            self.complete = false;
+        }
+        self.maintain(now);
+    }
+
+    /// The tracker's answers are useful again (new peers came, or a neighbour was lost and
+    /// needs replacing): the next round may come one initial back-off after the last.
+    fn tracker_asks_start_over(&mut self) {
+        self.tracker_asks.succeed();
+        let soon = self.last_tracker_ask + self.config.tracker_backoff.initial;
+        self.next_tracker_ask = self.next_tracker_ask.min(soon);
+    }
+
+    /// Time never goes backwards inside the core, whatever the caller passes.
+    fn advance(&mut self, now: Instant) -> Instant {
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
+
+    fn neighbour_mut(&mut self, peer: Fingerprint) -> Option<&mut Neighbour> {
+        self.peers.get_mut(&peer).and_then(Peer::neighbour_mut)
+    }
+
+    /// Neighbours connected or being dialled.
+    fn active(&self) -> usize {
+        self.peers.values().filter(|p| p.is_active()).count()
+    }
+}

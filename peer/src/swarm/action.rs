@@ -1,0 +1,69 @@
+//! What the swarm core asks its runtime to do.
+
+use certs::Fingerprint;
+use tracker::api::PeerInfo;
+
+/// One output of the swarm core, drained with [`Swarm::poll_output`](super::Swarm::poll_output).
+///
+/// The core never performs IO itself: the runtime carries out each action and reports
+/// what came of it through the core's inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Dial this peer, expecting its fingerprint; report [`connected`] or
+    /// [`connect_failed`].
+    ///
+    /// [`connected`]: super::Swarm::connected
+    /// [`connect_failed`]: super::Swarm::connect_failed
+    Connect(PeerInfo),
+    /// Stop downloading from this peer and close the connection if nothing else uses it.
+    Disconnect {
+        /// Which neighbour.
+        peer: Fingerprint,
+        /// Whether it sent a piece that failed verification: the core never asks it again,
+        /// and the runtime should refuse its connections too.
+        banned: bool,
+    },
+    /// Ask this neighbour for a piece; report [`piece_received`], [`not_have`] or
+    /// [`request_failed`].
+    ///
+    /// [`piece_received`]: super::Swarm::piece_received
+    /// [`not_have`]: super::Swarm::not_have
+    /// [`request_failed`]: super::Swarm::request_failed
+    Request {
+        /// Which neighbour.
+        peer: Fingerprint,
+        /// Which piece.
+        piece: u32,
+    },
+    /// Withdraw a request: another neighbour delivered the piece first (endgame).
+    Cancel {
+        /// Which neighbour.
+        peer: Fingerprint,
+        /// Which piece.
+        piece: u32,
+    },
+    /// Ask the tracker for more neighbours; hand the answer to
+    /// [`peers_offered`](super::Swarm::peers_offered).
+    AskTrackerForPeers {
+        /// Peers the core already knows, has banned, or is: the tracker should not offer
+        /// them.
+        exclude: Vec<Fingerprint>,
+        /// How many are wanted.
+        want: u32,
+    },
+    /// Ask the tracker who holds this piece, which no neighbour has; hand the answer to
+    /// [`peers_offered`](super::Swarm::peers_offered).
+    AskTrackerForPiece(u32),
+    /// Tell the tracker about these newly verified pieces (ascending).
+    ReportHave(Vec<u32>),
+    /// Tell the tracker that this peer no longer has these pieces.
+    ReportNotHave(Vec<u32>),
+    /// Tell the tracker this peer is still here.
+    Heartbeat,
+    /// Tell the peers connected to this one that it now has this piece.
+    Advertise(u32),
+    /// Every piece is verified: the download is complete and the peer now only seeds.
+    /// Emitted each time the download becomes complete (again after a lost piece is
+    /// fetched anew), and at construction when every piece is already present.
+    Complete,
+}

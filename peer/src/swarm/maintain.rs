@@ -1,0 +1,273 @@
+//! What the core does after every input: give up on neighbours that timed out, dial
+//! replacements, keep every neighbour's pipeline full, ask the tracker for help, send
+//! reports and heartbeats, and notice completion.
+//!
+//! Doing all of it after every input (rather than in special cases of each input) keeps
+//! one path for each decision: a request freed by a timeout, a not-have or a departed
+//! neighbour is re-picked the same way.
+
+use std::time::Instant;
+
+use certs::Fingerprint;
+use rand::seq::SliceRandom;
+
+use super::neighbour::{Link, Peer};
+use super::{Action, Release, Swarm};
+
+impl Swarm {
+    /// Brings the state up to date at `now`.
+    pub(super) fn maintain(&mut self, now: Instant) {
+        self.expire(now);
+        let newly_complete = !self.complete && self.picker.missing() == 0;
+        if newly_complete {
+            self.complete = true;
+            let active: Vec<Fingerprint> = self.active_peers();
+            for peer in active {
+                self.release(peer, Release::Done, true, now);
+            }
+        }
+        if !self.complete {
+            self.connect_more(now);
+            self.fill(now);
+            self.ask_tracker(now);
+        }
+        if let Some(batch) = self.reports.take_due(now, newly_complete) {
+            self.outputs.push_back(Action::ReportHave(batch));
+        }
+        if self.reports.heartbeat_due(now) {
+            self.outputs.push_back(Action::Heartbeat);
+        }
+        if newly_complete {
+            self.outputs.push_back(Action::Complete);
+        }
+    }
+
+    /// Lets a neighbour go: its requests are freed for others and its pieces no longer
+    /// count. `tell` asks the runtime to close the connection (not needed when the runtime
+    /// reported the loss itself).
+    pub(super) fn release(&mut self, peer: Fingerprint, why: Release, tell: bool, now: Instant) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        match std::mem::replace(&mut p.link, Link::Idle) {
+            Link::Idle => return,
+            Link::Connecting(_) => {}
+            Link::Connected(n) => {
+                for &piece in n.in_flight.keys() {
+                    self.picker.released(piece);
+                }
+                if n.announced {
+                    self.picker.remove_holder(&n.bitfield);
+                }
+            }
+        }
+        if why != Release::Done {
+            p.backoff.fail(&self.config.backoff, now, &mut self.rng);
+            if p.backoff.failures() >= self.config.max_failures {
+                self.peers.remove(&peer);
+            }
+        }
+        if why == Release::Failed {
+            self.tracker_asks_start_over();
+        }
+        if tell {
+            self.outputs.push_back(Action::Disconnect {
+                peer,
+                banned: false,
+            });
+        }
+    }
+
+    /// Bans a peer that sent a corrupt piece: released, forgotten, and never dialled or
+    /// accepted again.
+    pub(super) fn ban(&mut self, peer: Fingerprint, now: Instant) {
+        if peer == self.local || !self.banned.insert(peer) {
+            return;
+        }
+        self.release(peer, Release::Done, false, now);
+        self.peers.remove(&peer);
+        self.outputs
+            .push_back(Action::Disconnect { peer, banned: true });
+    }
+
+    fn active_peers(&self) -> Vec<Fingerprint> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.is_active())
+            .map(|(&fp, _)| fp)
+            .collect()
+    }
+
+    /// Disengages dials and neighbours that have not made progress in time.
+    fn expire(&mut self, now: Instant) {
+        let connect = self.config.connect_timeout;
+        let request = self.config.request_timeout;
+        let late: Vec<Fingerprint> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| match &p.link {
+                Link::Idle => false,
+                Link::Connecting(since) => now >= *since + connect,
+                Link::Connected(n) => n.deadline(request).is_some_and(|d| now >= d),
+            })
+            .map(|(&fp, _)| fp)
+            .collect();
+        for peer in late {
+            self.release(peer, Release::Failed, true, now);
+        }
+    }
+
+    /// Peers that may be dialled now, in the order to try them: fewest failures first,
+    /// random among equals.
+    fn candidates(&mut self, now: Instant) -> Vec<Fingerprint> {
+        let mut found: Vec<(u32, Fingerprint)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                matches!(p.link, Link::Idle) && p.backoff.backed_off_until(now).is_none()
+            })
+            .map(|(&fp, p)| (p.backoff.failures(), fp))
+            .collect();
+        found.shuffle(&mut self.rng);
+        found.sort_by_key(|&(failures, _)| failures);
+        found.into_iter().map(|(_, fp)| fp).collect()
+    }
+
+    /// Dials candidates into free neighbour slots, first freeing a slot held by a useless
+    /// neighbour when a candidate is waiting.
+    fn connect_more(&mut self, now: Instant) {
+        let candidates = self.candidates(now);
+        if candidates.is_empty() {
+            return;
+        }
+        let mut active = self.active();
+        if active >= self.config.max_neighbours {
+            let useless = self.peers.iter().find_map(|(&fp, p)| {
+                p.neighbour()
+                    .is_some_and(|n| n.is_useless(self.picker.have()))
+                    .then_some(fp)
+            });
+            if let Some(peer) = useless {
+                self.release(peer, Release::Useless, true, now);
+                active -= 1;
+            }
+        }
+        for fp in candidates {
+            if active >= self.config.max_neighbours {
+                break;
+            }
+            // A useless neighbour released above is backed off, so not a candidate; but a
+            // candidate may have been forgotten by `release` in between.
+            if let Some(p) = self.peers.get_mut(&fp) {
+                p.link = Link::Connecting(now);
+                self.outputs.push_back(Action::Connect(p.info.clone()));
+                active += 1;
+            }
+        }
+    }
+
+    /// Tops up every neighbour's pipeline to its target.
+    fn fill(&mut self, now: Instant) {
+        let cfg = &self.config;
+        let piece_len = self.layout.piece_len;
+        for (&fp, p) in &mut self.peers {
+            let Some(n) = p.neighbour_mut() else { continue };
+            if !n.announced {
+                continue;
+            }
+            let target = n.target_in_flight(
+                cfg.min_in_flight,
+                cfg.max_in_flight,
+                cfg.queue_time,
+                piece_len,
+            );
+            let free = target.saturating_sub(n.in_flight.len());
+            if free == 0 {
+                continue;
+            }
+            let picks = self.picker.pick(
+                &n.bitfield,
+                |i| n.in_flight.contains_key(&i),
+                free,
+                &mut self.rng,
+            );
+            for piece in picks {
+                n.request_sent(piece, now);
+                self.picker.requested(piece);
+                self.outputs.push_back(Action::Request { peer: fp, piece });
+            }
+        }
+    }
+
+    /// Asks the tracker for more peers when slots are free (or held by useless neighbours)
+    /// and no known peer can fill them, and for holders of pieces no neighbour has; rounds
+    /// are spaced by [`tracker_backoff`](super::SwarmConfig::tracker_backoff).
+    fn ask_tracker(&mut self, now: Instant) {
+        if now < self.next_tracker_ask {
+            return;
+        }
+        let active = self.active();
+        let has_candidate = self
+            .peers
+            .values()
+            .any(|p| matches!(p.link, Link::Idle) && p.backoff.backed_off_until(now).is_none());
+        let any_useless = self
+            .peers
+            .values()
+            .filter_map(Peer::neighbour)
+            .any(|n| n.is_useless(self.picker.have()));
+        let mut asked = false;
+        if !has_candidate && (active < self.config.max_neighbours || any_useless) {
+            let mut exclude: Vec<Fingerprint> = self.peers.keys().copied().collect();
+            exclude.extend(self.banned.iter().copied());
+            exclude.push(self.local);
+            let want = self.config.max_neighbours.saturating_sub(active).max(1);
+            self.outputs.push_back(Action::AskTrackerForPeers {
+                exclude,
+                want: u32::try_from(want).unwrap_or(u32::MAX),
+            });
+            asked = true;
+        }
+        // Only once every neighbour has said what it has: until then "nobody has it" may
+        // just mean "nobody has said so yet".
+        let settled = self.peers.values().all(|p| match &p.link {
+            Link::Idle => true,
+            Link::Connecting(_) => false,
+            Link::Connected(n) => n.announced,
+        });
+        let connected = self.peers.values().any(|p| p.neighbour().is_some());
+        if settled && connected {
+            let mut rare = self.picker.unavailable();
+            rare.shuffle(&mut self.rng);
+            rare.truncate(self.config.rare_piece_asks);
+            rare.sort_unstable();
+            for piece in rare {
+                self.outputs.push_back(Action::AskTrackerForPiece(piece));
+                asked = true;
+            }
+        }
+        if asked {
+            self.last_tracker_ask = now;
+            self.next_tracker_ask =
+                self.tracker_asks
+                    .fail(&self.config.tracker_backoff, now, &mut self.rng);
+        }
+    }
+
+    /// The earliest instant after the last input at which something is due.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let now = self.now;
+        let mut deadlines = vec![self.reports.next_deadline()];
+        if !self.complete {
+            deadlines.push(self.next_tracker_ask);
+            for p in self.peers.values() {
+                match &p.link {
+                    Link::Idle => deadlines.extend(p.backoff.backed_off_until(now)),
+                    Link::Connecting(since) => deadlines.push(*since + self.config.connect_timeout),
+                    Link::Connected(n) => deadlines.extend(n.deadline(self.config.request_timeout)),
+                }
+            }
+        }
+        deadlines.into_iter().filter(|&d| d > now).min()
+    }
+}

@@ -1,0 +1,179 @@
+//! One remote peer as the swarm core sees it: known, being dialled, or a neighbour with
+//! its bitfield, its outstanding requests and its measured rate.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tracker::Bitfield;
+use tracker::api::PeerInfo;
+use transport::BackoffState;
+
+use super::rate::Rate;
+
+/// A peer the core knows of, with its standing.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    /// Where and who it is, as the tracker said.
+    pub(crate) info: PeerInfo,
+    /// Consecutive failures and when it may be dialled again.
+    pub(crate) backoff: BackoffState,
+    /// Whether, and how far, it is connected.
+    pub(crate) link: Link,
+}
+
+/// How far a peer is connected.
+#[derive(Debug, Clone)]
+pub(crate) enum Link {
+    /// Not connected (possibly backed off).
+    Idle,
+    /// Being dialled since this instant.
+    Connecting(Instant),
+    /// Connected.
+    Connected(Box<Neighbour>),
+}
+
+impl Peer {
+    /// A peer just learnt of.
+    pub(crate) fn new(info: PeerInfo) -> Self {
+        Peer {
+            info,
+            backoff: BackoffState::default(),
+            link: Link::Idle,
+        }
+    }
+
+    /// The neighbour state, when connected.
+    pub(crate) fn neighbour(&self) -> Option<&Neighbour> {
+        match &self.link {
+            Link::Connected(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The neighbour state, when connected.
+    pub(crate) fn neighbour_mut(&mut self) -> Option<&mut Neighbour> {
+        match &mut self.link {
+            Link::Connected(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether it is connected or being dialled (and so takes a neighbour slot).
+    pub(crate) fn is_active(&self) -> bool {
+        !matches!(self.link, Link::Idle)
+    }
+}
+
+/// A connected neighbour.
+#[derive(Debug, Clone)]
+pub(crate) struct Neighbour {
+    /// The pieces it has, as it told us.
+    pub(crate) bitfield: Bitfield,
+    /// Whether it has told us anything about its pieces yet (bitfield or have). Until then
+    /// its bitfield is not counted in the picker's availability.
+    pub(crate) announced: bool,
+    /// Outstanding requests and when each was sent.
+    pub(crate) in_flight: BTreeMap<u32, Instant>,
+    /// Its delivery rate.
+    pub(crate) rate: Rate,
+    /// When it last made progress: connected, was sent a request while idle, or delivered.
+    last_progress: Instant,
+}
+
+impl Neighbour {
+    /// A neighbour that connected at `now`, of a torrent with `piece_count` pieces.
+    pub(crate) fn new(piece_count: u32, now: Instant) -> Self {
+        Neighbour {
+            bitfield: Bitfield::new(piece_count),
+            announced: false,
+            in_flight: BTreeMap::new(),
+            rate: Rate::default(),
+            last_progress: now,
+        }
+    }
+
+    /// How many requests to keep outstanding: enough for `queue_time` at its measured
+    /// rate, in pieces of `piece_len` bytes, within `[min, max]`; `min` until measured.
+    pub(crate) fn target_in_flight(
+        &self,
+        min: usize,
+        max: usize,
+        queue_time: Duration,
+        piece_len: u64,
+    ) -> usize {
+        let max = max.max(min);
+        let Some(rate) = self.rate.bytes_per_sec() else {
+            return min;
+        };
+        let pieces = rate * queue_time.as_secs_f64() / piece_len.max(1) as f64;
+        if pieces.is_finite() && pieces >= 0.0 {
+            (pieces.ceil() as usize).clamp(min, max)
+        } else {
+            max
+        }
+    }
+
+    /// Records a request for `piece` sent at `now`.
+    pub(crate) fn request_sent(&mut self, piece: u32, now: Instant) {
+        if self.in_flight.is_empty() {
+            self.rate.busy_from(now);
+            self.last_progress = now;
+        }
+        self.in_flight.insert(piece, now);
+    }
+
+    /// Records `bytes` of `piece` delivered at `now`; returns whether it had been requested.
+    pub(crate) fn delivered(&mut self, piece: u32, bytes: u64, now: Instant) -> bool {
+        if self.in_flight.remove(&piece).is_none() {
+            return false;
+        }
+        self.rate.delivered(bytes, now);
+        self.last_progress = now;
+        true
+    }
+
+    /// When it counts as unresponsive: when it has not announced its pieces, or has
+    /// requests outstanding, and made no progress for `timeout`.
+    pub(crate) fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        (!self.announced || !self.in_flight.is_empty()).then(|| self.last_progress + timeout)
+    }
+
+    /// Whether it has nothing to offer: it has announced its pieces, none is one we miss,
+    /// and nothing is outstanding.
+    pub(crate) fn is_useless(&self, have: &Bitfield) -> bool {
+        self.announced && self.in_flight.is_empty() && self.bitfield.count_missing_from(have) == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_follows_the_measured_rate_within_bounds() {
+        let t0 = Instant::now();
+        let mut n = Neighbour::new(100, t0);
+        let q = Duration::from_secs(1);
+        assert_eq!(n.target_in_flight(2, 16, q, 1000), 2, "unmeasured");
+        n.request_sent(0, t0);
+        assert!(n.delivered(0, 5000, t0 + Duration::from_millis(500)));
+        assert_eq!(n.target_in_flight(2, 16, q, 1000), 10);
+        assert_eq!(n.target_in_flight(2, 4, q, 1000), 4, "clamped to max");
+        assert_eq!(n.target_in_flight(2, 16, q, 1_000_000), 2, "clamped to min");
+        assert_eq!(n.target_in_flight(5, 1, q, 0), 5, "bad bounds do not panic");
+    }
+
+    #[test]
+    fn deadline_runs_while_waiting_for_the_bitfield_or_for_requests() {
+        let t0 = Instant::now();
+        let to = Duration::from_secs(10);
+        let mut n = Neighbour::new(10, t0);
+        assert_eq!(n.deadline(to), Some(t0 + to));
+        n.announced = true;
+        assert_eq!(n.deadline(to), None);
+        let t1 = t0 + Duration::from_secs(30);
+        n.request_sent(3, t1);
+        assert_eq!(n.deadline(to), Some(t1 + to));
+        assert!(!n.delivered(4, 10, t1), "never requested");
+    }
+}

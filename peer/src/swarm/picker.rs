@@ -1,0 +1,249 @@
+//! Which piece to ask a neighbour for next: rarest first, random among equals.
+//!
+//! The picker keeps, per piece, how many connected neighbours have it (availability) and
+//! how many requests for it are outstanding. Rarest first spreads the rare pieces quickly,
+//! so that a neighbour leaving takes as little unique data with it as possible; breaking
+//! ties at random (from the core's seeded generator) keeps peers that see the same
+//! availability from all fetching the same piece.
+//!
+//! Outside endgame a piece is requested from one neighbour at a time. In endgame (few
+//! pieces left, or nothing left that is not already requested) a piece may be requested
+//! from several neighbours, fewest outstanding requests first, and the first copy to
+//! arrive wins.
+
+use rand::Rng;
+use tracker::Bitfield;
+
+/// Availability, outstanding requests and the pieces held, for picking.
+#[derive(Debug, Clone)]
+pub(crate) struct Picker {
+    have: Bitfield,
+    availability: Vec<u32>,
+    requested: Vec<u32>,
+    endgame_threshold: u32,
+}
+
+impl Picker {
+    /// A picker over `have.len()` pieces, of which `have` are held already.
+    pub(crate) fn new(have: Bitfield, endgame_threshold: u32) -> Self {
+        let n = have.len() as usize;
+        Picker {
+            have,
+            availability: vec![0; n],
+            requested: vec![0; n],
+            endgame_threshold,
+        }
+    }
+
+    /// Pieces held.
+    pub(crate) fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    /// Pieces not held.
+    pub(crate) fn missing(&self) -> u32 {
+        self.have.len() - self.have.count()
+    }
+
+    /// Connected neighbours holding `piece` (0 past the end).
+    #[cfg(test)]
+    pub(crate) fn availability(&self, piece: u32) -> u32 {
+        self.availability.get(piece as usize).copied().unwrap_or(0)
+    }
+
+    /// Outstanding requests for `piece` (0 past the end).
+    #[cfg(test)]
+    pub(crate) fn requests(&self, piece: u32) -> u32 {
+        self.requested.get(piece as usize).copied().unwrap_or(0)
+    }
+
+    /// A neighbour with these pieces joined the counts.
+    pub(crate) fn add_holder(&mut self, pieces: &Bitfield) {
+        for i in pieces.ones() {
+            self.add_piece(i);
+        }
+    }
+
+    /// A neighbour with these pieces left the counts.
+    pub(crate) fn remove_holder(&mut self, pieces: &Bitfield) {
+        for i in pieces.ones() {
+            self.remove_piece(i);
+        }
+    }
+
+    /// One neighbour more holds `piece`.
+    pub(crate) fn add_piece(&mut self, piece: u32) {
+        if let Some(a) = self.availability.get_mut(piece as usize) {
+            *a = a.saturating_add(1);
+        }
+    }
+
+    /// One neighbour fewer holds `piece`.
+    pub(crate) fn remove_piece(&mut self, piece: u32) {
+        if let Some(a) = self.availability.get_mut(piece as usize) {
+            *a = a.saturating_sub(1);
+        }
+    }
+
+    /// A request for `piece` was sent.
+    pub(crate) fn requested(&mut self, piece: u32) {
+        if let Some(r) = self.requested.get_mut(piece as usize) {
+            *r = r.saturating_add(1);
+        }
+    }
+
+    /// A request for `piece` ended (answered, cancelled, or its neighbour left).
+    pub(crate) fn released(&mut self, piece: u32) {
+        if let Some(r) = self.requested.get_mut(piece as usize) {
+            *r = r.saturating_sub(1);
+        }
+    }
+
+    /// `piece` is verified and held; returns whether it was missing.
+    pub(crate) fn mark_have(&mut self, piece: u32) -> bool {
+        self.have.set(piece)
+    }
+
+    /// `piece` is no longer held; returns whether it was held.
+    pub(crate) fn mark_lost(&mut self, piece: u32) -> bool {
+        self.have.clear(piece)
+    }
+
+    /// Whether duplicate requests are allowed: few pieces are missing, or every missing
+    /// piece that some neighbour has is already requested (so an idle neighbour can only
+    /// help by racing a slower one).
+    pub(crate) fn is_endgame(&self) -> bool {
+        let missing = self.missing();
+        if missing == 0 {
+            return false;
+        }
+        missing <= self.endgame_threshold
+            || !self.have.zeros().any(|i| {
+                let i = i as usize;
+                self.availability[i] > 0 && self.requested[i] == 0
+            })
+    }
+
+    /// Missing pieces that no connected neighbour has.
+    pub(crate) fn unavailable(&self) -> Vec<u32> {
+        self.have
+            .zeros()
+            .filter(|&i| self.availability[i as usize] == 0)
+            .collect()
+    }
+
+    /// Up to `n` pieces to request from a neighbour holding `holder`, best first, skipping
+    /// pieces already requested from that neighbour (`asked`).
+    pub(crate) fn pick(
+        &self,
+        holder: &Bitfield,
+        asked: impl Fn(u32) -> bool,
+        n: usize,
+        rng: &mut impl Rng,
+    ) -> Vec<u32> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let endgame = self.is_endgame();
+        let mut candidates: Vec<((u32, u32, u32), u32)> = self
+            .have
+            .zeros()
+            .filter(|&i| holder.get(i) && !asked(i))
+            .filter(|&i| endgame || self.requested[i as usize] == 0)
+            .map(|i| {
+                let key = (
+                    self.requested[i as usize],
+                    self.availability[i as usize],
+                    rng.random::<u32>(),
+                );
+                (key, i)
+            })
+            .collect();
+        if candidates.len() > n {
+            candidates.select_nth_unstable(n - 1);
+            candidates.truncate(n);
+        }
+        candidates.sort_unstable();
+        candidates.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn bits(len: u32, ones: &[u32]) -> Bitfield {
+        let mut b = Bitfield::new(len);
+        for &i in ones {
+            b.set(i);
+        }
+        b
+    }
+
+    #[test]
+    fn picks_the_rarest_pieces_first() {
+        let mut p = Picker::new(Bitfield::new(6), 0);
+        p.add_holder(&bits(6, &[0, 1, 2, 3, 4, 5]));
+        p.add_holder(&bits(6, &[0, 1, 2, 3]));
+        p.add_holder(&bits(6, &[0, 1]));
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let order = p.pick(&Bitfield::full(6), |_| false, 6, &mut rng);
+        let avail: Vec<u32> = order.iter().map(|&i| p.availability(i)).collect();
+        assert_eq!(avail, vec![1, 1, 2, 2, 3, 3], "{order:?}");
+    }
+
+    #[test]
+    fn requested_and_held_pieces_are_not_picked_outside_endgame() {
+        let mut p = Picker::new(bits(20, &[0]), 0);
+        p.add_holder(&Bitfield::full(20));
+        p.requested(1);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let order = p.pick(&Bitfield::full(20), |i| i == 2, 20, &mut rng);
+        assert_eq!(order.len(), 17);
+        assert!(!order.contains(&0) && !order.contains(&1) && !order.contains(&2));
+    }
+
+    #[test]
+    fn endgame_duplicates_the_least_requested_pieces() {
+        let mut p = Picker::new(bits(4, &[0]), 0);
+        p.add_holder(&Bitfield::full(4));
+        for (piece, times) in [(1, 2), (2, 1), (3, 1)] {
+            for _ in 0..times {
+                p.requested(piece);
+            }
+        }
+        assert!(p.is_endgame(), "everything missing is requested");
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let order = p.pick(&Bitfield::full(4), |i| i == 3, 4, &mut rng);
+        assert_eq!(order, vec![2, 1]);
+    }
+
+    #[test]
+    fn unavailable_lists_missing_pieces_nobody_has() {
+        let mut p = Picker::new(bits(5, &[0]), 0);
+        p.add_holder(&bits(5, &[0, 1, 3]));
+        assert_eq!(p.unavailable(), vec![2, 4]);
+        p.remove_holder(&bits(5, &[0, 1, 3]));
+        assert_eq!(p.unavailable(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn out_of_range_pieces_are_ignored() {
+        let mut p = Picker::new(Bitfield::new(3), 0);
+        p.add_piece(7);
+        p.remove_piece(7);
+        p.requested(9);
+        p.released(9);
+        assert!(!p.mark_have(3));
+        assert!(!p.mark_lost(3));
+        assert_eq!(p.availability(100), 0);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let picked = p.pick(&Bitfield::full(50), |_| false, 5, &mut rng);
+        assert!(
+            picked.len() == 3 && picked.iter().all(|&i| i < 3),
+            "{picked:?}"
+        );
+    }
+}

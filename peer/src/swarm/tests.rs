@@ -1,0 +1,639 @@
+//! The core driven by scripted events, one behaviour per test.
+
+use std::time::{Duration, Instant};
+
+use certs::Fingerprint;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tracker::Bitfield;
+use tracker::api::PeerInfo;
+
+use super::*;
+
+const PIECE: u64 = 1000;
+
+fn fp(n: u8) -> Fingerprint {
+    Fingerprint::from_bytes([n; 32])
+}
+
+fn info(n: u8) -> PeerInfo {
+    PeerInfo {
+        fingerprint: fp(n),
+        addr: format!("10.0.0.{n}:7000").parse().unwrap(),
+        pieces: 0,
+    }
+}
+
+fn bits(len: u32, ones: impl IntoIterator<Item = u32>) -> Bitfield {
+    let mut b = Bitfield::new(len);
+    for i in ones {
+        b.set(i);
+    }
+    b
+}
+
+fn swarm_with(config: SwarmConfig, pieces: u32, have: Bitfield, now: Instant) -> Swarm {
+    let layout = PieceLayout {
+        piece_len: PIECE,
+        total_len: PIECE * u64::from(pieces),
+    };
+    Swarm::new(config, fp(0), layout, have, now)
+}
+
+fn drain(s: &mut Swarm) -> Vec<Action> {
+    check_counts(s);
+    std::iter::from_fn(|| s.poll_output()).collect()
+}
+
+fn requests_to(actions: &[Action], peer: Fingerprint) -> Vec<u32> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Request { peer: p, piece } if *p == peer => Some(*piece),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Offers, connects and announces neighbour `n` with `pieces`; returns the outputs.
+fn join(s: &mut Swarm, n: u8, pieces: Bitfield, now: Instant) -> Vec<Action> {
+    s.peers_offered(vec![info(n)], now);
+    s.connected(fp(n), now);
+    s.bitfield_received(fp(n), pieces, now);
+    drain(s)
+}
+
+/// The picker's counts agree with the neighbours' state.
+fn check_counts(s: &Swarm) {
+    for piece in 0..s.layout.piece_count() {
+        let (mut holders, mut requests) = (0, 0);
+        for p in s.peers.values() {
+            if let Some(n) = p.neighbour() {
+                holders += u32::from(n.announced && n.bitfield.get(piece));
+                requests += u32::from(n.in_flight.contains_key(&piece));
+            }
+        }
+        assert_eq!(
+            s.picker.availability(piece),
+            holders,
+            "availability of {piece}"
+        );
+        assert_eq!(s.picker.requests(piece), requests, "requests of {piece}");
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn new_core_asks_for_peers_or_reports_completion() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 4, Bitfield::new(4), t0);
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Action::AskTrackerForPeers { want: 8, .. }]
+    ));
+    let mut seeder = swarm_with(SwarmConfig::default(), 4, Bitfield::full(4), t0);
+    assert_eq!(drain(&mut seeder), vec![Action::Complete]);
+    assert!(seeder.is_complete());
+}
+
+#[test]
+fn requests_rarest_pieces_first() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        min_in_flight: 1,
+        max_in_flight: 1,
+        endgame_threshold: 0,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 6, Bitfield::new(6), t0);
+    drain(&mut s);
+    join(&mut s, 3, bits(6, [4, 5]), t0);
+    join(&mut s, 2, bits(6, [2, 3, 4, 5]), t0);
+    let mut order = requests_to(&join(&mut s, 1, Bitfield::full(6), t0), fp(1));
+    let mut t = t0;
+    while let Some(&last) = order.last() {
+        t += ms(10);
+        s.piece_received(fp(1), last, true, t);
+        let next = requests_to(&drain(&mut s), fp(1));
+        if next.is_empty() {
+            break;
+        }
+        order.extend(next);
+    }
+    let others = [bits(6, [4, 5]), bits(6, [2, 3, 4, 5])];
+    let holders = |i: u32| others.iter().filter(|b| b.get(i)).count() + 1;
+    let rarity: Vec<usize> = order.iter().map(|&i| holders(i)).collect();
+    // Four pieces nobody else was asked for, rarest first; then endgame races the two
+    // pieces requested from the others.
+    assert_eq!(rarity[..4], [1, 1, 2, 3], "order {order:?}");
+    assert_eq!(order.len(), 6, "order {order:?}");
+}
+
+#[test]
+fn ties_are_broken_by_the_seeded_generator() {
+    let order = |seed: u64| {
+        let t0 = Instant::now();
+        let config = SwarmConfig {
+            seed,
+            min_in_flight: 64,
+            max_in_flight: 64,
+            ..SwarmConfig::default()
+        };
+        let mut s = swarm_with(config, 64, Bitfield::new(64), t0);
+        drain(&mut s);
+        requests_to(&join(&mut s, 1, Bitfield::full(64), t0), fp(1))
+    };
+    assert_eq!(order(7).len(), 64);
+    assert_eq!(order(7), order(7), "same seed, same order");
+    assert_ne!(order(7), order(8), "different seeds, different orders");
+    let mut sorted = order(7);
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..64).collect::<Vec<_>>());
+}
+
+#[test]
+fn requests_in_flight_grow_with_measured_throughput() {
+    let in_flight_after_one_piece = |delay: Duration| {
+        let t0 = Instant::now();
+        let mut s = swarm_with(SwarmConfig::default(), 500, Bitfield::new(500), t0);
+        drain(&mut s);
+        let first = requests_to(&join(&mut s, 1, Bitfield::full(500), t0), fp(1));
+        assert_eq!(first.len(), 2, "min_in_flight until measured");
+        s.piece_received(fp(1), first[0], true, t0 + delay);
+        s.peers()[0].in_flight
+    };
+    // 1000-byte pieces: 1 s of data at 1 kB/s, 10 kB/s, 100 kB/s.
+    assert_eq!(in_flight_after_one_piece(ms(1000)), 2, "clamped to min");
+    assert_eq!(in_flight_after_one_piece(ms(100)), 10);
+    assert_eq!(in_flight_after_one_piece(ms(10)), 64, "clamped to max");
+}
+
+#[test]
+fn endgame_duplicates_requests_and_cancels_the_losers() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 2, Bitfield::new(2), t0);
+    drain(&mut s);
+    let a = requests_to(&join(&mut s, 1, Bitfield::full(2), t0), fp(1));
+    let b = requests_to(&join(&mut s, 2, Bitfield::full(2), t0), fp(2));
+    assert_eq!((a.len(), b.len()), (2, 2), "both pieces from both");
+    assert!(s.progress().endgame);
+    s.piece_received(fp(1), 0, true, t0 + ms(5));
+    let out = drain(&mut s);
+    assert!(
+        out.contains(&Action::Cancel {
+            peer: fp(2),
+            piece: 0
+        }),
+        "{out:?}"
+    );
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, Action::Cancel { peer, .. } if *peer == fp(1)))
+    );
+    // The loser's copy arriving late changes nothing.
+    s.piece_received(fp(2), 0, true, t0 + ms(6));
+    assert!(
+        !drain(&mut s)
+            .iter()
+            .any(|a| matches!(a, Action::Advertise(_)))
+    );
+}
+
+#[test]
+fn outside_endgame_a_piece_is_requested_once() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        endgame_threshold: 0,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 10, Bitfield::new(10), t0);
+    drain(&mut s);
+    let mut all = requests_to(&join(&mut s, 1, Bitfield::full(10), t0), fp(1));
+    all.extend(requests_to(&join(&mut s, 2, Bitfield::full(10), t0), fp(2)));
+    all.extend(requests_to(&join(&mut s, 3, Bitfield::full(10), t0), fp(3)));
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!((n, all.len()), (6, 6));
+    assert!(!s.progress().endgame);
+}
+
+#[test]
+fn timed_out_neighbour_is_backed_off_and_replaced_through_the_tracker() {
+    let t0 = Instant::now();
+    let config = SwarmConfig::default();
+    let timeout = config.request_timeout;
+    let mut s = swarm_with(config, 10, Bitfield::new(10), t0);
+    drain(&mut s);
+    let asked = requests_to(&join(&mut s, 1, Bitfield::full(10), t0), fp(1));
+    assert_eq!(asked.len(), 2);
+    // Ticking whenever asked to: nothing happens to the neighbour before its deadline.
+    let out = loop {
+        let next = s.next_timeout().expect("a deadline is pending");
+        assert!(next <= t0 + timeout, "{:?}", next - t0);
+        s.tick(next);
+        let out = drain(&mut s);
+        let gone = out.contains(&Action::Disconnect {
+            peer: fp(1),
+            banned: false,
+        });
+        assert_eq!(gone, next == t0 + timeout, "at {:?}", next - t0);
+        if gone {
+            break out;
+        }
+    };
+    let view = &s.peers()[0];
+    let LinkState::BackedOff(until) = view.state else {
+        panic!("{view:?}")
+    };
+    assert_eq!((view.failures, view.in_flight), (1, 0));
+    assert!(until > t0 + timeout);
+    assert_eq!(
+        s.picker.requests(asked[0]),
+        0,
+        "its requests are free again"
+    );
+    // A replacement is asked of the tracker at once or within the tracker's pacing, and
+    // the neighbour is dialled again once its back-off ends, not before.
+    let (mut asked_tracker, mut redialled) = (false, false);
+    let mut out = out;
+    loop {
+        asked_tracker |= out.iter().any(
+            |a| matches!(a, Action::AskTrackerForPeers { exclude, .. } if exclude.contains(&fp(1))),
+        );
+        redialled |= out.contains(&Action::Connect(info(1)));
+        if asked_tracker && redialled {
+            break;
+        }
+        let now = s.next_timeout().expect("a deadline is pending");
+        assert!(asked_tracker || now <= t0 + timeout + ms(2000));
+        s.tick(now);
+        out = drain(&mut s);
+        assert!(!out.contains(&Action::Connect(info(1))) || now >= until);
+    }
+}
+
+#[test]
+fn failed_dials_back_off_exponentially_and_are_forgotten_at_last() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        max_failures: 4,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 10, Bitfield::new(10), t0);
+    drain(&mut s);
+    s.peers_offered(vec![info(1)], t0);
+    let mut now = t0;
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        assert!(drain(&mut s).contains(&Action::Connect(info(1))));
+        s.connect_failed(fp(1), now);
+        let Some(view) = s.peers().first().cloned() else {
+            break;
+        };
+        let LinkState::BackedOff(until) = view.state else {
+            panic!("{view:?}")
+        };
+        waits.push(until - now);
+        now = until;
+        s.tick(now);
+    }
+    assert_eq!(waits.len(), 3);
+    assert!(waits[0] < waits[2], "{waits:?}");
+    assert!(s.peers().is_empty(), "forgotten after max_failures");
+}
+
+#[test]
+fn unanswered_dial_is_abandoned() {
+    let t0 = Instant::now();
+    let config = SwarmConfig::default();
+    let to = config.connect_timeout;
+    let mut s = swarm_with(config, 10, Bitfield::new(10), t0);
+    drain(&mut s);
+    s.peers_offered(vec![info(1)], t0);
+    assert!(drain(&mut s).contains(&Action::Connect(info(1))));
+    s.tick(t0 + to);
+    assert!(drain(&mut s).contains(&Action::Disconnect {
+        peer: fp(1),
+        banned: false
+    }));
+    assert!(matches!(s.peers()[0].state, LinkState::BackedOff(_)));
+}
+
+#[test]
+fn corrupt_piece_bans_its_sender_for_good() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 20, Bitfield::new(20), t0);
+    drain(&mut s);
+    let a = requests_to(&join(&mut s, 1, Bitfield::full(20), t0), fp(1));
+    join(&mut s, 2, Bitfield::full(20), t0);
+    s.piece_received(fp(1), a[0], false, t0 + ms(10));
+    let out = drain(&mut s);
+    assert_eq!(
+        out[0],
+        Action::Disconnect {
+            peer: fp(1),
+            banned: true
+        }
+    );
+    assert!(s.is_banned(&fp(1)));
+    assert!(s.peers().iter().all(|p| p.peer != fp(1)));
+    // Offered again, or connecting on its own: never used again.
+    s.peers_offered(vec![info(1)], t0 + ms(20));
+    s.connected(fp(1), t0 + ms(20));
+    s.bitfield_received(fp(1), Bitfield::full(20), t0 + ms(20));
+    let mut out = drain(&mut s);
+    assert!(out.contains(&Action::Disconnect {
+        peer: fp(1),
+        banned: true
+    }));
+    let mut t = t0 + ms(20);
+    for _ in 0..100 {
+        t += ms(10);
+        let Some(piece) = s.peers().iter().find(|p| p.peer == fp(2)).and_then(|_| {
+            s.peers[&fp(2)]
+                .neighbour()
+                .and_then(|n| n.in_flight.keys().next().copied())
+        }) else {
+            break;
+        };
+        s.piece_received(fp(2), piece, true, t);
+        out.extend(drain(&mut s));
+    }
+    assert!(requests_to(&out, fp(1)).is_empty());
+    assert!(!out.contains(&Action::Connect(info(1))));
+    assert!(s.is_complete(), "the honest neighbour supplied everything");
+}
+
+#[test]
+fn not_have_stops_requests_for_that_piece_and_asks_the_tracker() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        min_in_flight: 1,
+        max_in_flight: 1,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 3, Bitfield::new(3), t0);
+    drain(&mut s);
+    let first = requests_to(&join(&mut s, 1, Bitfield::full(3), t0), fp(1))[0];
+    s.not_have(fp(1), first, t0 + ms(10));
+    let mut later = requests_to(&drain(&mut s), fp(1));
+    let mut t = t0 + ms(10);
+    while let Some(&piece) = later.last() {
+        t += ms(10);
+        s.piece_received(fp(1), piece, true, t);
+        let next = requests_to(&drain(&mut s), fp(1));
+        if next.is_empty() {
+            break;
+        }
+        later.extend(next);
+    }
+    assert_eq!(later.len(), 2);
+    assert!(!later.contains(&first), "{first} asked again: {later:?}");
+    let mut out = Vec::new();
+    while let Some(next) = s.next_timeout().filter(|&n| n < t0 + ms(5000)) {
+        s.tick(next);
+        out.extend(drain(&mut s));
+    }
+    assert!(out.contains(&Action::AskTrackerForPiece(first)), "{out:?}");
+}
+
+#[test]
+fn pieces_no_neighbour_has_are_asked_of_the_tracker() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 4, Bitfield::new(4), t0);
+    drain(&mut s);
+    join(&mut s, 1, bits(4, [0, 1]), t0);
+    s.tick(t0 + ms(2000));
+    let out = drain(&mut s);
+    let asked: Vec<u32> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::AskTrackerForPiece(p) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, vec![2, 3]);
+    // Paced: not again before the back-off has passed.
+    s.tick(t0 + ms(3000));
+    assert!(
+        !drain(&mut s)
+            .iter()
+            .any(|a| matches!(a, Action::AskTrackerForPiece(_)))
+    );
+    s.have_received(fp(1), 2, t0 + ms(3500));
+    let next = s.next_timeout().expect("the next round");
+    s.tick(next);
+    let out = drain(&mut s);
+    assert!(out.contains(&Action::AskTrackerForPiece(3)), "{out:?}");
+    assert!(!out.contains(&Action::AskTrackerForPiece(2)));
+}
+
+#[test]
+fn lost_local_piece_is_reported_and_downloaded_again() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 4, Bitfield::full(4), t0);
+    assert_eq!(drain(&mut s), vec![Action::Complete]);
+    s.local_piece_lost(2, t0 + ms(1));
+    let out = drain(&mut s);
+    assert_eq!(out[0], Action::ReportNotHave(vec![2]));
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::AskTrackerForPeers { .. }))
+    );
+    assert!(!s.is_complete() && !s.have().get(2));
+    s.local_piece_lost(2, t0 + ms(2));
+    s.local_piece_lost(99, t0 + ms(2));
+    assert!(drain(&mut s).is_empty(), "nothing more to say");
+    assert_eq!(
+        requests_to(&join(&mut s, 1, Bitfield::full(4), t0 + ms(3)), fp(1)),
+        vec![2]
+    );
+    s.piece_received(fp(1), 2, true, t0 + ms(50));
+    let out = drain(&mut s);
+    assert!(out.contains(&Action::ReportHave(vec![2])));
+    assert_eq!(out.last(), Some(&Action::Complete));
+}
+
+#[test]
+fn new_pieces_are_reported_in_batches_and_heartbeats_are_on_time() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        min_in_flight: 1,
+        max_in_flight: 1,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 100, Bitfield::new(100), t0);
+    drain(&mut s);
+    let mut piece = requests_to(&join(&mut s, 1, Bitfield::full(100), t0), fp(1))[0];
+    let mut reports = Vec::new();
+    let mut heartbeats = Vec::new();
+    let mut got = Vec::new();
+    let mut t = t0;
+    // One piece every 500 ms for 21 s.
+    for _ in 0..42 {
+        t += ms(500);
+        s.piece_received(fp(1), piece, true, t);
+        got.push(piece);
+        for a in drain(&mut s) {
+            match a {
+                Action::ReportHave(batch) => reports.push((t - t0, batch)),
+                Action::Heartbeat => heartbeats.push(t - t0),
+                Action::Request { piece: p, .. } => piece = p,
+                _ => {}
+            }
+        }
+    }
+    let times: Vec<Duration> = reports.iter().map(|(t, _)| *t).collect();
+    assert_eq!(times, (1..=10).map(|i| ms(2000 * i)).collect::<Vec<_>>());
+    assert!(reports.iter().all(|(_, b)| b.len() == 4 && b.is_sorted()));
+    let reported: Vec<u32> = reports.iter().flat_map(|(_, b)| b.clone()).collect();
+    let mut sorted_got = got[..40].to_vec();
+    sorted_got.sort_unstable();
+    let mut sorted_reported = reported.clone();
+    sorted_reported.sort_unstable();
+    assert_eq!(sorted_reported, sorted_got);
+    assert_eq!(heartbeats, vec![ms(10_000), ms(20_000)]);
+}
+
+#[test]
+fn a_large_batch_is_reported_at_once() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        report_batch_max: 3,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 10, Bitfield::new(10), t0);
+    drain(&mut s);
+    join(&mut s, 1, Bitfield::full(10), t0);
+    let mut out = Vec::new();
+    for piece in 0..3 {
+        s.piece_received(fp(1), piece, true, t0 + ms(1));
+        out.extend(drain(&mut s));
+    }
+    assert!(out.contains(&Action::ReportHave(vec![0, 1, 2])), "{out:?}");
+}
+
+#[test]
+fn completion_flushes_reports_releases_neighbours_and_is_announced_once() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 3, Bitfield::new(3), t0);
+    drain(&mut s);
+    join(&mut s, 1, Bitfield::full(3), t0);
+    let mut out = Vec::new();
+    for piece in 0..3 {
+        s.piece_received(fp(1), piece, true, t0 + ms(10));
+        out.extend(drain(&mut s));
+    }
+    let n = out.len();
+    assert_eq!(
+        out[n - 3..],
+        [
+            Action::Disconnect {
+                peer: fp(1),
+                banned: false
+            },
+            Action::ReportHave(vec![0, 1, 2]),
+            Action::Complete
+        ]
+    );
+    assert_eq!(out.iter().filter(|a| **a == Action::Complete).count(), 1);
+    let p = s.progress();
+    assert_eq!(
+        (p.pieces_have, p.bytes_have, p.complete),
+        (3, 3 * PIECE, true)
+    );
+    s.tick(t0 + ms(5000));
+    assert!(drain(&mut s).iter().all(|a| *a == Action::Heartbeat));
+}
+
+#[test]
+fn useless_neighbour_makes_room_for_a_candidate() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        max_neighbours: 1,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 4, bits(4, [0]), t0);
+    drain(&mut s);
+    join(&mut s, 1, bits(4, [0]), t0);
+    s.peers_offered(vec![info(2)], t0 + ms(1));
+    let out = drain(&mut s);
+    assert_eq!(
+        out[..2],
+        [
+            Action::Disconnect {
+                peer: fp(1),
+                banned: false
+            },
+            Action::Connect(info(2))
+        ]
+    );
+}
+
+#[test]
+fn next_timeout_is_always_in_the_future() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 10, Bitfield::new(10), t0);
+    join(&mut s, 1, Bitfield::full(10), t0);
+    let mut now = t0;
+    for _ in 0..50 {
+        let Some(next) = s.next_timeout() else { break };
+        assert!(next > now);
+        now = next;
+        s.tick(now);
+        drain(&mut s);
+    }
+}
+
+#[test]
+fn any_sequence_of_inputs_is_survived_and_keeps_counts_consistent() {
+    for seed in 0..200u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let t0 = Instant::now();
+        let pieces = rng.random_range(0..20u32);
+        let have = bits(pieces, (0..pieces).filter(|_| rng.random_bool(0.3)));
+        let config = SwarmConfig {
+            seed,
+            max_neighbours: 3,
+            max_failures: 3,
+            ..SwarmConfig::default()
+        };
+        let mut s = swarm_with(config, pieces, have, t0);
+        let mut now = t0;
+        for _ in 0..300 {
+            let peer = rng.random_range(0..6u8);
+            let piece = rng.random_range(0..pieces + 3);
+            now += ms(rng.random_range(0..3000));
+            // Time sometimes runs backwards: the core must not care.
+            let at = if rng.random_bool(0.05) { t0 } else { now };
+            match rng.random_range(0..12) {
+                0 => s.peers_offered(vec![info(peer), info(0)], at),
+                1 => s.connected(fp(peer), at),
+                2 => s.connect_failed(fp(peer), at),
+                3 => {
+                    let len = if rng.random_bool(0.8) {
+                        pieces
+                    } else {
+                        pieces + 1
+                    };
+                    let b = bits(len, (0..len).filter(|_| rng.random_bool(0.5)));
+                    s.bitfield_received(fp(peer), b, at)
+                }
+                4 => s.have_received(fp(peer), piece, at),
+                5 => s.piece_received(fp(peer), piece, rng.random_bool(0.95), at),
+                6 => s.not_have(fp(peer), piece, at),
+                7 => s.request_failed(fp(peer), piece, at),
+                8 => s.disconnected(fp(peer), at),
+                9 => s.local_piece_lost(piece, at),
+                _ => s.tick(at),
+            }
+            drain(&mut s);
+            let _ = (s.peers(), s.progress(), s.next_timeout());
+            assert_eq!(s.is_complete(), s.have().is_full() && s.progress().complete);
+        }
+    }
+}
