@@ -31,6 +31,10 @@ pub const DEFAULT_NEIGHBOURS: u32 = 5;
 /// Most neighbours or peers returned by one request.
 pub const MAX_PEERS_PER_ANSWER: u32 = 50;
 
+/// Shortest API token accepted: 32 characters (the `bt-tracker` CLI makes 43 characters
+/// of base64url, 256 random bits).
+pub const MIN_TOKEN_LEN: usize = 32;
+
 /// Results per search page.
 pub const SEARCH_PAGE_LEN: u32 = 50;
 
@@ -248,4 +252,72 @@ pub enum ApiError {
     /// The write's sequence number is older than one already applied for this client.
     #[error("stale request: a newer write of this client was already applied")]
     Stale,
+}
+
+/// An operator's request, on [`ALPN_TRACKER_ADMIN`] at a node's cluster address, from a
+/// client holding a certificate of the cluster CA (`bt-tracker certs ca` writes one named
+/// `admin`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// Adds a user. Answer: [`AdminResponse::Done`].
+    AddUser {
+        /// Exactly-once identity.
+        id: WriteId,
+        /// The name: 1 to 64 characters of letters, digits, `_`, `.` and `-`.
+        name: String,
+        /// The password (hashed with argon2 by the node; never stored).
+        password: String,
+        /// Whether the user is an administrator.
+        admin: bool,
+    },
+    /// Disables or enables a user. Answer: [`AdminResponse::Done`].
+    SetUserDisabled {
+        /// Exactly-once identity.
+        id: WriteId,
+        /// The user.
+        name: String,
+        /// Disabled or not.
+        disabled: bool,
+    },
+    /// Stores an API token for a user. Answer: [`AdminResponse::Done`].
+    ///
+    /// The client makes the token (at least [`MIN_TOKEN_LEN`] random characters) so that a
+    /// retry through another node carries the same token and is applied once; the node
+    /// stores only its hash.
+    CreateToken {
+        /// Exactly-once identity.
+        id: WriteId,
+        /// The owner.
+        user: String,
+        /// A label to recognise it by.
+        label: String,
+        /// The token.
+        token: String,
+    },
+    /// The users. Answer: [`AdminResponse::Users`].
+    Users,
+}
+
+/// A user as an operator sees it (no password hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// The name.
+    pub name: String,
+    /// Whether it is an administrator.
+    pub admin: bool,
+    /// Whether it is disabled.
+    pub disabled: bool,
+}
+
+/// A node's answer to an operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminResponse {
+    /// Applied.
+    Done,
+    /// The users.
+    Users(Vec<UserInfo>),
+    /// Refused for good.
+    Error(ApiError),
+    /// Not done; retry the same request, here later or at another node.
+    Unavailable(String),
 }

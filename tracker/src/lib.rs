@@ -39,8 +39,20 @@
 
 pub mod api;
 pub mod bitfield;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod torrent;
 
+#[cfg(feature = "server")]
+pub mod admin;
+#[cfg(feature = "server")]
+pub mod dev;
+#[cfg(feature = "server")]
+pub mod http;
+#[cfg(feature = "server")]
+pub mod node;
+#[cfg(feature = "server")]
+pub mod service;
 #[cfg(feature = "server")]
 pub mod state;
 

@@ -224,6 +224,27 @@ where
     S::Output: Send + DeserializeOwned,
     S::Query: Send,
 {
+    serve_with(endpoint, node, members, |connection: Connection| {
+        connection.close(1, "this endpoint serves only the paxos protocol");
+    })
+    .await
+}
+
+/// Like [`serve`], for an endpoint that serves other protocols besides paxos (for example
+/// an operator protocol for holders of a cluster certificate): every connection whose
+/// ALPN is not [`ALPN_PAXOS`] is handed to `other`.
+pub async fn serve_with<S, F>(
+    endpoint: Endpoint,
+    node: Node<S>,
+    members: BTreeMap<u64, ClusterMember>,
+    mut other: F,
+) where
+    S: StateMachine + Send + 'static,
+    S::Command: Send + DeserializeOwned,
+    S::Output: Send + DeserializeOwned,
+    S::Query: Send,
+    F: FnMut(Connection),
+{
     let ids: Arc<HashMap<String, u64>> = Arc::new(
         members
             .iter()
@@ -238,6 +259,10 @@ where
                 continue;
             }
         };
+        if connection.alpn() != ALPN_PAXOS {
+            other(connection);
+            continue;
+        }
         // The name was verified against the CA and the member list in the handshake.
         let Some(from) = connection
             .remote_names()

@@ -55,6 +55,7 @@ pub(crate) enum Input<S: StateMachine> {
     Message(NodeId, MessageOf<S>),
     Propose(Command<S::Command>, Reply<S>),
     Read(ClientId, u64, S::Query, Reply<S>),
+    ReadLocal(S::Query, oneshot::Sender<S::Output>),
     Persisted(PersistToken),
     StorageFailed(StorageError),
 }
@@ -138,6 +139,19 @@ where
             timeout,
         )
         .await
+    }
+
+    /// Answers `query` from what this replica has applied, without asking the leader: fast
+    /// and available without a majority, but possibly stale (it may miss commands chosen
+    /// but not yet applied here). For dashboards, metrics, and checking what one replica
+    /// holds; use [`read_query`](Self::read_query) for answers clients rely on.
+    pub async fn read_local(&self, query: S::Query) -> Result<S::Output, RequestError> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::ReadLocal(query, tx))
+            .await
+            .map_err(|_| RequestError::Stopped)?;
+        rx.await.map_err(|_| RequestError::Stopped)
     }
 
     async fn ask_once(
@@ -338,6 +352,9 @@ where
             Input::Read(client, id, query, reply) => {
                 self.reads.insert((client, id), reply);
                 self.replica.read(client, id, query, now);
+            }
+            Input::ReadLocal(query, reply) => {
+                let _ = reply.send(self.replica.state_machine().query(&query));
             }
             Input::Persisted(token) => self.replica.persisted(token, now),
             Input::StorageFailed(e) => {

@@ -1,0 +1,504 @@
+//! The tracker's QUIC service: turns [`Request`]s from peers and [`AdminRequest`]s from
+//! operators into Paxos proposals and lease reads on the local replica.
+//!
+//! Any node answers any request. Writes are proposed with the client's own
+//! [`WriteId`](crate::api::WriteId) as the Paxos session, so a write retried through
+//! another node is applied once; the replica forwards proposals to the leader, and reads
+//! are served under the leader's lease. A node that cannot get an answer in
+//! [`ServiceConfig::request_timeout`] (it cannot reach a majority, or knows no leader)
+//! answers [`Response::Unavailable`] and the client moves on to another node.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use certs::Fingerprint;
+use paxos::runtime::{Node, RequestError};
+use paxos::{ClientError, Command as PaxosCommand};
+use transport::{Connection, Endpoint, Received};
+
+use crate::api::{
+    AdminRequest, AdminResponse, ApiError, MAX_PEERS_PER_ANSWER, MIN_TOKEN_LEN, NodeStatus,
+    Request, Response, SEARCH_PAGE_LEN, UserInfo, WriteId,
+};
+use crate::state::{Command, Output, Query, Role, TokenHash, TrackerState, Uploader};
+use crate::torrent::Torrent;
+
+/// Settings of the service.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// How long one request may wait for the replica. 1.5 s: a leader election after a
+    /// crash takes 0.2–0.6 s with the default paxos timeouts, so a request that outlives
+    /// one still succeeds here; a node cut off from the majority answers within this time
+    /// and the client tries another node.
+    pub request_timeout: Duration,
+    /// The peers' time to live, told to joining peers so they heartbeat in time. Must
+    /// equal the replicated [`StateConfig::peer_ttl_ms`](crate::state::StateConfig).
+    pub peer_ttl: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            request_timeout: Duration::from_millis(1500),
+            peer_ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The service of one node: its replica and settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Service {
+    node: Node<TrackerState>,
+    config: Arc<ServiceConfig>,
+    counters: Arc<RequestCounters>,
+}
+
+/// Requests answered since start, by kind, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RequestCounters {
+    counts: [AtomicU64; REQUEST_KINDS.len()],
+}
+
+/// The kinds of request counted, in [`Request`]'s order; `admin` counts operator requests.
+pub const REQUEST_KINDS: [&str; 12] = [
+    "publish",
+    "get_torrent",
+    "search",
+    "join",
+    "have",
+    "not_have",
+    "leave",
+    "heartbeat",
+    "more_peers",
+    "peers_with_piece",
+    "status",
+    "admin",
+];
+
+impl RequestCounters {
+    fn count(&self, kind: usize) {
+        self.counts[kind].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Each kind's name and count.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        REQUEST_KINDS
+            .iter()
+            .zip(&self.counts)
+            .map(|(name, count)| (*name, count.load(Ordering::Relaxed)))
+            .collect()
+    }
+}
+
+fn kind_of(request: &Request) -> usize {
+    match request {
+        Request::Publish { .. } => 0,
+        Request::GetTorrent { .. } => 1,
+        Request::Search { .. } => 2,
+        Request::Join { .. } => 3,
+        Request::Have { .. } => 4,
+        Request::NotHave { .. } => 5,
+        Request::Leave { .. } => 6,
+        Request::Heartbeat { .. } => 7,
+        Request::MorePeers { .. } => 8,
+        Request::PeersWithPiece { .. } => 9,
+        Request::Status => 10,
+    }
+}
+
+/// Milliseconds since the Unix epoch by this node's clock.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Service {
+    /// A service answering from `node`.
+    pub fn new(node: Node<TrackerState>, config: ServiceConfig) -> Self {
+        Service {
+            node,
+            config: Arc::new(config),
+            counters: Arc::default(),
+        }
+    }
+
+    /// Requests answered so far, by kind.
+    pub fn counters(&self) -> &RequestCounters {
+        &self.counters
+    }
+
+    /// The replica behind the service.
+    pub fn node(&self) -> &Node<TrackerState> {
+        &self.node
+    }
+
+    /// Serves peers on `endpoint` (ALPN [`ALPN_TRACKER`](crate::api::ALPN_TRACKER)) until
+    /// it closes.
+    pub async fn serve_peers(self, endpoint: Endpoint) {
+        while let Some(incoming) = endpoint.accept().await {
+            match incoming {
+                Ok(connection) => {
+                    tokio::spawn(self.clone().serve_peer_connection(connection));
+                }
+                Err(e) => tracing::debug!("refused a peer connection: {e}"),
+            }
+        }
+    }
+
+    async fn serve_peer_connection(self, connection: Connection) {
+        loop {
+            let stream = match connection.accept().await {
+                Ok(stream) => stream,
+                Err(_) => return,
+            };
+            let service = self.clone();
+            let peer = connection.clone();
+            tokio::spawn(async move {
+                match stream.read::<Request>().await {
+                    Ok(Received::Request(request, responder)) => {
+                        let response = service.answer(peer.remote_fingerprint(), request).await;
+                        let _ = responder.respond(&response).await;
+                    }
+                    Ok(_) => tracing::debug!("a peer opened a stream that is not a request"),
+                    // A malformed or oversized frame: the transport has reset the stream
+                    // with its error code; the connection carries on.
+                    Err(e) => tracing::debug!("bad request from a peer: {e}"),
+                }
+            });
+        }
+    }
+
+    /// Serves one operator connection (ALPN
+    /// [`ALPN_TRACKER_ADMIN`](crate::api::ALPN_TRACKER_ADMIN)); the handshake has checked
+    /// its certificate against the cluster CA.
+    pub async fn serve_admin_connection(self, connection: Connection) {
+        while let Ok(stream) = connection.accept().await {
+            let service = self.clone();
+            tokio::spawn(async move {
+                if let Ok(Received::Request(request, responder)) =
+                    stream.read::<AdminRequest>().await
+                {
+                    let response = service.answer_admin(request).await;
+                    let _ = responder.respond(&response).await;
+                }
+            });
+        }
+    }
+
+    /// Answers one request of the peer whose key has `fingerprint` (proved in the TLS
+    /// handshake of the connection the request came on).
+    pub async fn answer(&self, fingerprint: Fingerprint, request: Request) -> Response {
+        self.counters.count(kind_of(&request));
+        match request {
+            Request::Publish { id, token, torrent } => {
+                // Refuse what can never be stored before it costs a consensus round.
+                if let Err(e) = Torrent::parse(&torrent) {
+                    return Response::Error(ApiError::InvalidTorrent(e.to_string()));
+                }
+                let op = Command::Publish {
+                    torrent,
+                    by: Uploader::Token(TokenHash::of(&token)),
+                    now_ms: now_ms(),
+                };
+                match self.propose(id, op).await {
+                    Ok(Output::Published(hash)) => Response::Published(hash),
+                    other => self.unexpected(other),
+                }
+            }
+            Request::GetTorrent { info_hash } => {
+                match self.read(Query::TorrentFile(info_hash)).await {
+                    Ok(Output::TorrentFile(Some(bytes))) => Response::Torrent(bytes),
+                    Ok(Output::TorrentFile(None)) => {
+                        Response::Error(ApiError::UnknownTorrent(info_hash))
+                    }
+                    other => self.unexpected(other),
+                }
+            }
+            Request::Search { words, page } => {
+                if words.len() > 1024 {
+                    return bad_request("search words longer than 1,024 bytes");
+                }
+                let query = Query::Search {
+                    words,
+                    page,
+                    per_page: SEARCH_PAGE_LEN,
+                };
+                match self.read(query).await {
+                    Ok(Output::Search(page)) => Response::Search(page),
+                    other => self.unexpected(other),
+                }
+            }
+            Request::Join {
+                id,
+                info_hash,
+                addr,
+                have,
+                want,
+            } => {
+                let op = Command::Join {
+                    info_hash,
+                    fingerprint,
+                    addr,
+                    have,
+                    want: want.min(MAX_PEERS_PER_ANSWER),
+                    now_ms: now_ms(),
+                };
+                match self.propose(id, op).await {
+                    Ok(Output::Joined(neighbours)) => Response::Joined {
+                        neighbours,
+                        ttl_ms: self.config.peer_ttl.as_millis() as u64,
+                    },
+                    other => self.unexpected(other),
+                }
+            }
+            Request::Have {
+                id,
+                info_hash,
+                pieces,
+            } => {
+                let op = Command::Have {
+                    info_hash,
+                    fingerprint,
+                    pieces,
+                    now_ms: now_ms(),
+                };
+                self.done(self.propose(id, op).await)
+            }
+            Request::NotHave {
+                id,
+                info_hash,
+                pieces,
+            } => {
+                let op = Command::NotHave {
+                    info_hash,
+                    fingerprint,
+                    pieces,
+                    now_ms: now_ms(),
+                };
+                self.done(self.propose(id, op).await)
+            }
+            Request::Leave { id, info_hash } => {
+                let op = Command::Leave {
+                    info_hash,
+                    fingerprint,
+                };
+                self.done(self.propose(id, op).await)
+            }
+            Request::Heartbeat { id } => {
+                let op = Command::Heartbeat {
+                    fingerprint,
+                    now_ms: now_ms(),
+                };
+                self.done(self.propose(id, op).await)
+            }
+            Request::MorePeers {
+                info_hash,
+                exclude,
+                want,
+            } => {
+                if exclude.len() > 10_000 {
+                    return bad_request("more than 10,000 peers to exclude");
+                }
+                let query = Query::MorePeers {
+                    info_hash,
+                    asker: fingerprint,
+                    exclude,
+                    want: want.min(MAX_PEERS_PER_ANSWER),
+                    seed: rand::random(),
+                };
+                self.peers(self.read(query).await)
+            }
+            Request::PeersWithPiece {
+                info_hash,
+                piece,
+                want,
+            } => {
+                let query = Query::PeersWithPiece {
+                    info_hash,
+                    asker: fingerprint,
+                    piece,
+                    want: want.min(MAX_PEERS_PER_ANSWER),
+                    seed: rand::random(),
+                };
+                self.peers(self.read(query).await)
+            }
+            Request::Status => Response::Status(self.status()),
+        }
+    }
+
+    /// This node's view of the cluster.
+    pub fn status(&self) -> NodeStatus {
+        let m = self.node.metrics();
+        NodeStatus {
+            id: m.id,
+            is_leader: m.is_leader,
+            leader: m.leader,
+            decided: m.decided,
+            applied: m.applied,
+        }
+    }
+
+    /// Answers one operator request.
+    pub async fn answer_admin(&self, request: AdminRequest) -> AdminResponse {
+        self.counters.count(REQUEST_KINDS.len() - 1);
+        let result = match request {
+            AdminRequest::AddUser {
+                id,
+                name,
+                password,
+                admin,
+            } => {
+                if password.len() < 8 {
+                    return AdminResponse::Error(ApiError::BadRequest(
+                        "the password must have at least 8 characters".into(),
+                    ));
+                }
+                let password_hash = match hash_password(password).await {
+                    Ok(hash) => hash,
+                    Err(e) => return AdminResponse::Unavailable(e),
+                };
+                let role = if admin { Role::Admin } else { Role::User };
+                let op = Command::AddUser {
+                    name,
+                    password_hash,
+                    role,
+                    now_ms: now_ms(),
+                };
+                self.propose(id, op).await
+            }
+            AdminRequest::SetUserDisabled { id, name, disabled } => {
+                self.propose(id, Command::SetUserDisabled { name, disabled })
+                    .await
+            }
+            AdminRequest::CreateToken {
+                id,
+                user,
+                label,
+                token,
+            } => {
+                if token.len() < MIN_TOKEN_LEN {
+                    return AdminResponse::Error(ApiError::BadRequest(format!(
+                        "an API token needs at least {MIN_TOKEN_LEN} characters"
+                    )));
+                }
+                let op = Command::CreateToken {
+                    user,
+                    token_hash: TokenHash::of(&token),
+                    label,
+                    now_ms: now_ms(),
+                };
+                self.propose(id, op).await
+            }
+            AdminRequest::Users => match self.read(Query::Users).await {
+                Ok(Output::Users(users)) => {
+                    return AdminResponse::Users(
+                        users
+                            .into_iter()
+                            .map(|u| UserInfo {
+                                name: u.name,
+                                admin: u.role == Role::Admin,
+                                disabled: u.disabled,
+                            })
+                            .collect(),
+                    );
+                }
+                other => other,
+            },
+        };
+        match result {
+            Ok(Output::Done) => AdminResponse::Done,
+            Ok(Output::Error(e)) => AdminResponse::Error(e),
+            Ok(other) => AdminResponse::Unavailable(format!("unexpected answer {other:?}")),
+            Err(e) => match unavailable(e) {
+                Response::Error(e) => AdminResponse::Error(e),
+                Response::Unavailable(text) => AdminResponse::Unavailable(text),
+                other => AdminResponse::Unavailable(format!("{other:?}")),
+            },
+        }
+    }
+
+    /// Proposes `op` under the client's session and waits for its output.
+    pub async fn propose(&self, id: WriteId, op: Command) -> Result<Output, RequestError> {
+        let command = PaxosCommand {
+            client: id.client,
+            seq: id.seq,
+            op,
+        };
+        self.node
+            .propose_command(command, self.config.request_timeout)
+            .await
+    }
+
+    /// A linearizable read (under the leader's lease).
+    pub async fn read(&self, query: Query) -> Result<Output, RequestError> {
+        self.node
+            .read_query(query, self.config.request_timeout)
+            .await
+    }
+
+    fn done(&self, result: Result<Output, RequestError>) -> Response {
+        match result {
+            Ok(Output::Done) => Response::Done,
+            other => self.unexpected(other),
+        }
+    }
+
+    fn peers(&self, result: Result<Output, RequestError>) -> Response {
+        match result {
+            Ok(Output::Peers(peers)) => Response::Peers(peers),
+            other => self.unexpected(other),
+        }
+    }
+
+    /// Maps a refusal or failure to its response; any other output is a bug, answered
+    /// as unavailable so the client retries rather than trusts it.
+    fn unexpected(&self, result: Result<Output, RequestError>) -> Response {
+        match result {
+            Ok(Output::Error(e)) => Response::Error(e),
+            Ok(other) => {
+                tracing::error!("unexpected state machine output {other:?}");
+                Response::Unavailable("internal error: unexpected answer".into())
+            }
+            Err(e) => unavailable(e),
+        }
+    }
+}
+
+fn bad_request(text: &str) -> Response {
+    Response::Error(ApiError::BadRequest(text.into()))
+}
+
+fn unavailable(e: RequestError) -> Response {
+    match e {
+        RequestError::Rejected(ClientError::Stale) => Response::Error(ApiError::Stale),
+        RequestError::Rejected(ClientError::NotLeader { hint }) => {
+            Response::Unavailable(match hint {
+                Some(leader) => format!("this node cannot reach the leader (node {leader})"),
+                None => "this node knows no leader: it cannot reach a majority".into(),
+            })
+        }
+        RequestError::Timeout(t) => Response::Unavailable(format!(
+            "no decision within {t:?}: this node may be cut off from the majority"
+        )),
+        RequestError::Stopped => Response::Unavailable("this node is shutting down".into()),
+    }
+}
+
+/// Hashes a password with argon2id (default parameters) on a blocking thread: it takes
+/// tens of milliseconds on purpose.
+pub(crate) async fn hash_password(password: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+            .map_err(|e| format!("cannot make a salt: {e}"))?;
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| format!("cannot hash the password: {e}"))
+    })
+    .await
+    .map_err(|e| format!("password hashing failed: {e}"))?
+}
