@@ -1,0 +1,431 @@
+//! The tracker client library: talks to any node of a tracker cluster, fails over to the
+//! next node when the current one dies, stalls or cannot reach a majority, and makes every
+//! write exactly-once across fail-over.
+//!
+//! A client knows the cluster from a torrent file (its tracker addresses and the CA
+//! fingerprint that authenticates them) or from explicit arguments. It keeps one session
+//! id for its lifetime; every write takes the next sequence number and keeps it through
+//! every retry, so a write whose answer was lost with a dying node and retried through
+//! another is applied once. Writes are sent one at a time, in order (the session's rule).
+//!
+//! ```no_run
+//! # async fn example(endpoint: transport::Endpoint, torrent: tracker::torrent::Torrent) {
+//! use tracker::client::TrackerClient;
+//! let client = TrackerClient::for_torrent(endpoint.clone(), &torrent);
+//! let have = tracker::Bitfield::new(torrent.piece_count());
+//! let joined = client
+//!     .join(torrent.info_hash(), endpoint.local_addr(), have, 5)
+//!     .await
+//!     .unwrap();
+//! println!("dial {} neighbours", joined.neighbours.len());
+//! # }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use certs::Fingerprint;
+use transport::{Backoff, Dialer, Endpoint, Expect, TransportError};
+
+use crate::api::{
+    ALPN_TRACKER, ApiError, NodeStatus, PeerInfo, Request, Response, SearchPage, WriteId,
+};
+use crate::bitfield::Bitfield;
+use crate::torrent::{InfoHash, Torrent};
+
+/// Settings of a [`TrackerClient`].
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// How long one attempt at one node may take before the client tries the next node.
+    /// 2.5 s: a node answers within its own 1.5 s request timeout even when it cannot
+    /// decide, so a node silent for longer is dead or stalled.
+    pub attempt_timeout: Duration,
+    /// How long a request keeps trying nodes before it fails. 20 s: rides out the loss of
+    /// a node and a leader election with room to spare, yet a tracker that is really gone
+    /// is reported while a person still waits.
+    pub deadline: Duration,
+    /// Back-off from a node that failed (exponential with jitter, from the transport's one
+    /// back-off policy): 100 ms doubling to 5 s.
+    pub backoff: Backoff,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            attempt_timeout: Duration::from_millis(2500),
+            deadline: Duration::from_secs(20),
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+            },
+        }
+    }
+}
+
+/// Why a tracker request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrackerError {
+    /// A node refused the request for good.
+    #[error("the tracker refused the request: {0}")]
+    Refused(#[from] ApiError),
+    /// No node answered before the deadline.
+    #[error(
+        "no tracker node answered within {after:?}; tried: {}",
+        describe(tried)
+    )]
+    Unreachable {
+        /// How long the client tried.
+        after: Duration,
+        /// Each node tried and its last failure.
+        tried: Vec<(SocketAddr, String)>,
+    },
+    /// A node answered something that does not fit the request.
+    #[error("unexpected answer from the tracker: {0}")]
+    Protocol(String),
+}
+
+fn describe(tried: &[(SocketAddr, String)]) -> String {
+    if tried.is_empty() {
+        return "no tracker addresses".into();
+    }
+    tried
+        .iter()
+        .map(|(addr, why)| format!("{addr} ({why})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What joining a swarm gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// Neighbours to dial.
+    pub neighbours: Vec<PeerInfo>,
+    /// Heartbeat well within this.
+    pub ttl: Duration,
+}
+
+/// A client of one tracker cluster. Share it (it is `Sync`); writes are serialised inside.
+pub struct TrackerClient {
+    dialer: Dialer,
+    nodes: Vec<SocketAddr>,
+    expect: Expect,
+    config: ClientConfig,
+    /// Index in `nodes` of the node that answered last: tried first.
+    preferred: AtomicUsize,
+    session: u64,
+    /// The last sequence number used; the lock also keeps writes one at a time.
+    seq: tokio::sync::Mutex<u64>,
+    /// Node addresses in the order they last failed, newest last (for error messages).
+    last_failures: Mutex<Vec<(SocketAddr, String)>>,
+    /// Requests answered by another node than the one tried first.
+    failovers: AtomicU64,
+}
+
+impl std::fmt::Debug for TrackerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackerClient")
+            .field("nodes", &self.nodes)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrackerClient {
+    /// A client of the nodes `nodes`, authenticated by the cluster CA with fingerprint
+    /// `ca`, dialling from `endpoint` (whose key is this peer's identity).
+    pub fn new(endpoint: Endpoint, nodes: Vec<SocketAddr>, ca: Fingerprint) -> Self {
+        Self::with_config(endpoint, nodes, ca, ClientConfig::default())
+    }
+
+    /// A client of the tracker cluster a torrent names.
+    pub fn for_torrent(endpoint: Endpoint, torrent: &Torrent) -> Self {
+        Self::new(endpoint, torrent.trackers().to_vec(), torrent.tracker_ca())
+    }
+
+    /// [`TrackerClient::new`] with explicit settings.
+    pub fn with_config(
+        endpoint: Endpoint,
+        nodes: Vec<SocketAddr>,
+        ca: Fingerprint,
+        config: ClientConfig,
+    ) -> Self {
+        TrackerClient {
+            dialer: Dialer::new(endpoint, config.backoff),
+            nodes,
+            expect: Expect::ClusterMember(ca),
+            config,
+            preferred: AtomicUsize::new(0),
+            session: rand::random(),
+            seq: tokio::sync::Mutex::new(0),
+            last_failures: Mutex::new(Vec::new()),
+            failovers: AtomicU64::new(0),
+        }
+    }
+
+    /// The node tried first: the one that answered last.
+    pub fn current_node(&self) -> Option<SocketAddr> {
+        self.nodes
+            .get(self.preferred.load(Ordering::Relaxed) % self.nodes.len().max(1))
+            .copied()
+    }
+
+    /// How many requests were answered by another node than the one tried first: each is
+    /// a fail-over from a node that died, stalled or could not reach a majority.
+    pub fn failovers(&self) -> u64 {
+        self.failovers.load(Ordering::Relaxed)
+    }
+
+    /// This client's session id (the `client` of its [`WriteId`]s).
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// Publishes a torrent file with an API token.
+    pub async fn publish(&self, token: &str, torrent: Vec<u8>) -> Result<InfoHash, TrackerError> {
+        let response = self
+            .write(|id| Request::Publish {
+                id,
+                token: token.to_string(),
+                torrent: torrent.clone(),
+            })
+            .await?;
+        match response {
+            Response::Published(hash) => Ok(hash),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The torrent file with this info hash, byte for byte as published.
+    pub async fn get_torrent(&self, info_hash: InfoHash) -> Result<Vec<u8>, TrackerError> {
+        match self.call(&Request::GetTorrent { info_hash }).await? {
+            Response::Torrent(bytes) => Ok(bytes),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One page of torrents whose names hold every word, newest first.
+    pub async fn search(&self, words: &str, page: u32) -> Result<SearchPage, TrackerError> {
+        let request = Request::Search {
+            words: words.to_string(),
+            page,
+        };
+        match self.call(&request).await? {
+            Response::Search(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Joins a swarm, saying where this peer accepts connections and what it has.
+    pub async fn join(
+        &self,
+        info_hash: InfoHash,
+        addr: SocketAddr,
+        have: Bitfield,
+        want: u32,
+    ) -> Result<Joined, TrackerError> {
+        let response = self
+            .write(|id| Request::Join {
+                id,
+                info_hash,
+                addr,
+                have: have.clone(),
+                want,
+            })
+            .await?;
+        match response {
+            Response::Joined { neighbours, ttl_ms } => Ok(Joined {
+                neighbours,
+                ttl: Duration::from_millis(ttl_ms),
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Reports pieces gained.
+    pub async fn have(&self, info_hash: InfoHash, pieces: Vec<u32>) -> Result<(), TrackerError> {
+        self.write_done(|id| Request::Have {
+            id,
+            info_hash,
+            pieces: pieces.clone(),
+        })
+        .await
+    }
+
+    /// Reports pieces this peer does not have after all.
+    pub async fn not_have(
+        &self,
+        info_hash: InfoHash,
+        pieces: Vec<u32>,
+    ) -> Result<(), TrackerError> {
+        self.write_done(|id| Request::NotHave {
+            id,
+            info_hash,
+            pieces: pieces.clone(),
+        })
+        .await
+    }
+
+    /// Leaves a swarm.
+    pub async fn leave(&self, info_hash: InfoHash) -> Result<(), TrackerError> {
+        self.write_done(|id| Request::Leave { id, info_hash }).await
+    }
+
+    /// Tells the tracker this peer is alive (for every swarm it is in).
+    pub async fn heartbeat(&self) -> Result<(), TrackerError> {
+        self.write_done(|id| Request::Heartbeat { id }).await
+    }
+
+    /// More neighbours, other than `exclude`.
+    pub async fn more_peers(
+        &self,
+        info_hash: InfoHash,
+        exclude: Vec<Fingerprint>,
+        want: u32,
+    ) -> Result<Vec<PeerInfo>, TrackerError> {
+        let request = Request::MorePeers {
+            info_hash,
+            exclude,
+            want,
+        };
+        match self.call(&request).await? {
+            Response::Peers(peers) => Ok(peers),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Peers holding `piece`.
+    pub async fn peers_with_piece(
+        &self,
+        info_hash: InfoHash,
+        piece: u32,
+        want: u32,
+    ) -> Result<Vec<PeerInfo>, TrackerError> {
+        let request = Request::PeersWithPiece {
+            info_hash,
+            piece,
+            want,
+        };
+        match self.call(&request).await? {
+            Response::Peers(peers) => Ok(peers),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The status of the node that answers (no fail-over preference).
+    pub async fn status(&self) -> Result<NodeStatus, TrackerError> {
+        match self.call(&Request::Status).await? {
+            Response::Status(status) => Ok(status),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn write_done(&self, make: impl Fn(WriteId) -> Request) -> Result<(), TrackerError> {
+        match self.write(make).await? {
+            Response::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends a write under the next sequence number, retrying it unchanged until a node
+    /// answers. Holding the lock keeps this session's writes in order, one at a time.
+    async fn write(&self, make: impl Fn(WriteId) -> Request) -> Result<Response, TrackerError> {
+        let mut seq = self.seq.lock().await;
+        *seq += 1;
+        let id = WriteId {
+            client: self.session,
+            seq: *seq,
+        };
+        self.call(&make(id)).await
+    }
+
+    /// Sends `request` to the preferred node, then to the others in turn, until one gives
+    /// a definite answer or the deadline passes.
+    async fn call(&self, request: &Request) -> Result<Response, TrackerError> {
+        let started = Instant::now();
+        let deadline = started + self.config.deadline;
+        let count = self.nodes.len();
+        let mut tried: Vec<(SocketAddr, String)> = Vec::new();
+        loop {
+            let first = self.preferred.load(Ordering::Relaxed);
+            let mut soonest_retry: Option<Duration> = None;
+            for k in 0..count {
+                let index = (first + k) % count;
+                let addr = self.nodes[index];
+                let failure = match self.attempt(addr, request).await {
+                    Ok(Response::Unavailable(why)) => why,
+                    Ok(Response::Error(e)) => {
+                        self.preferred.store(index, Ordering::Relaxed);
+                        return Err(TrackerError::Refused(e));
+                    }
+                    Ok(response) => {
+                        if index != first {
+                            self.failovers.fetch_add(1, Ordering::Relaxed);
+                        }
+                        self.preferred.store(index, Ordering::Relaxed);
+                        return Ok(response);
+                    }
+                    Err(AttemptError::BackedOff(retry_in)) => {
+                        soonest_retry = Some(soonest_retry.map_or(retry_in, |s| s.min(retry_in)));
+                        continue;
+                    }
+                    Err(AttemptError::Failed(why)) => {
+                        self.dialer.report_failure(addr);
+                        why
+                    }
+                };
+                tracing::debug!(%addr, "tracker node failed: {failure}");
+                tried.retain(|(a, _)| *a != addr);
+                tried.push((addr, failure.clone()));
+                if let Ok(mut last) = self.last_failures.lock() {
+                    last.retain(|(a, _)| *a != addr);
+                    last.push((addr, failure));
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline || count == 0 {
+                return Err(TrackerError::Unreachable {
+                    after: now - started,
+                    tried,
+                });
+            }
+            // Every node failed or is backed off: wait for the first to come out of its
+            // back-off (at least a moment, so a loop of instant refusals does not spin).
+            let wait = soonest_retry
+                .unwrap_or(Duration::from_millis(50))
+                .clamp(Duration::from_millis(10), deadline - now);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn attempt(&self, addr: SocketAddr, request: &Request) -> Result<Response, AttemptError> {
+        let timeout = self.config.attempt_timeout;
+        let work = async {
+            let connection = self.dialer.dial(addr, &self.expect, ALPN_TRACKER).await?;
+            connection.request::<_, Response>(request).await
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(TransportError::BackedOff { retry_in, .. })) => {
+                Err(AttemptError::BackedOff(retry_in))
+            }
+            Ok(Err(e)) => Err(AttemptError::Failed(e.to_string())),
+            Err(_) => Err(AttemptError::Failed(format!(
+                "no answer within {timeout:?}"
+            ))),
+        }
+    }
+}
+
+enum AttemptError {
+    BackedOff(Duration),
+    Failed(String),
+}
+
+fn unexpected(response: Response) -> TrackerError {
+    TrackerError::Protocol(format!("{response:?}"))
+}
