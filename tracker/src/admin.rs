@@ -1,0 +1,195 @@
+//! Operating a cluster: making its certificates and the operator's client.
+//!
+//! `bt-tracker certs ca` makes the cluster CA and an operator certificate named
+//! [`ADMIN_NAME`]; `bt-tracker certs node NAME` issues a node's certificate. The operator's
+//! client dials a node's cluster address with the operator certificate and speaks the
+//! [`AdminRequest`] protocol; the node's mutual-TLS handshake checks the certificate
+//! against the cluster CA.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use certs::{ClusterCa, Fingerprint, Identity};
+use transport::{Endpoint, EndpointConfig, Expect, InboundTrust};
+
+use crate::api::{ALPN_TRACKER_ADMIN, AdminRequest, AdminResponse, WriteId};
+pub use crate::node::ADMIN_NAME;
+
+/// The files of a certificate directory.
+#[derive(Clone, Debug)]
+pub struct CertDir(pub PathBuf);
+
+impl CertDir {
+    /// The CA certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.0.join("ca.crt")
+    }
+    /// The CA key (keep it offline in production).
+    pub fn ca_key(&self) -> PathBuf {
+        self.0.join("ca.key")
+    }
+    /// The certificate of `name`.
+    pub fn cert(&self, name: &str) -> PathBuf {
+        self.0.join(format!("{name}.crt"))
+    }
+    /// The key of `name`.
+    pub fn key(&self, name: &str) -> PathBuf {
+        self.0.join(format!("{name}.key"))
+    }
+}
+
+/// Why an operator command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// A certificate problem.
+    #[error(transparent)]
+    Certs(#[from] certs::CertError),
+    /// A file system problem.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// A name that cannot be a node's.
+    #[error(
+        "{0:?} cannot name a node: use 1 to 63 lowercase letters, digits and '-', not {ADMIN_NAME:?}"
+    )]
+    BadNodeName(String),
+    /// The cluster refused.
+    #[error("the tracker refused: {0}")]
+    Refused(crate::api::ApiError),
+    /// No node answered.
+    #[error("no tracker node answered; tried: {0}")]
+    Unreachable(String),
+    /// A transport problem setting up the client.
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+}
+
+/// Creates the cluster CA and the operator certificate in `dir`; returns the CA's
+/// fingerprint (what torrent files carry). Refuses to overwrite an existing CA.
+pub fn create_ca(dir: &Path) -> Result<Fingerprint, AdminError> {
+    let files = CertDir(dir.to_path_buf());
+    std::fs::create_dir_all(dir).map_err(|source| AdminError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if files.ca_key().exists() {
+        return Err(AdminError::Io {
+            path: files.ca_key(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a CA already exists here; remove it first to make a new one",
+            ),
+        });
+    }
+    let ca = ClusterCa::generate("ByteTorrent tracker cluster")?;
+    ca.save(&files.ca_cert(), &files.ca_key())?;
+    ca.issue(ADMIN_NAME)?
+        .save(&files.cert(ADMIN_NAME), &files.key(ADMIN_NAME))?;
+    Ok(ca.fingerprint())
+}
+
+/// Issues the certificate of node `name` with the CA in `dir`.
+pub fn create_node_cert(dir: &Path, name: &str) -> Result<(), AdminError> {
+    let valid = !name.is_empty()
+        && name.len() < 64
+        && name != ADMIN_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-');
+    if !valid {
+        return Err(AdminError::BadNodeName(name.to_string()));
+    }
+    let files = CertDir(dir.to_path_buf());
+    let ca = ClusterCa::load(&files.ca_cert(), &files.ca_key())?;
+    ca.issue(name)?.save(&files.cert(name), &files.key(name))?;
+    Ok(())
+}
+
+/// The fingerprint of the CA certificate in `dir`.
+pub fn ca_fingerprint(dir: &Path) -> Result<Fingerprint, AdminError> {
+    let cert = ClusterCa::load_certificate(&CertDir(dir.to_path_buf()).ca_cert())?;
+    Ok(Fingerprint::of_certificate(&cert)?)
+}
+
+/// An operator's client: tries each cluster address in turn.
+pub struct AdminClient {
+    endpoint: Endpoint,
+    nodes: Vec<SocketAddr>,
+    expect: Expect,
+    session: u64,
+    seq: u64,
+}
+
+impl AdminClient {
+    /// A client using the operator certificate in `dir`, for the nodes' cluster addresses.
+    pub fn new(dir: &Path, nodes: Vec<SocketAddr>) -> Result<Self, AdminError> {
+        let files = CertDir(dir.to_path_buf());
+        let identity = Identity::load(&files.cert(ADMIN_NAME), &files.key(ADMIN_NAME))?;
+        let ca = ca_fingerprint(dir)?;
+        let mut config =
+            EndpointConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)), InboundTrust::Open, &[]);
+        config.connect_timeout = Duration::from_secs(2);
+        let endpoint = Endpoint::bind(identity, config)?;
+        Ok(AdminClient {
+            endpoint,
+            nodes,
+            expect: Expect::ClusterMember(ca),
+            session: rand::random(),
+            seq: 0,
+        })
+    }
+
+    /// The next write identity of this client's session.
+    pub fn next_id(&mut self) -> WriteId {
+        self.seq += 1;
+        WriteId {
+            client: self.session,
+            seq: self.seq,
+        }
+    }
+
+    /// Sends `request` to each node in turn until one answers for good; retries for up to
+    /// 15 s while nodes are unavailable.
+    pub async fn call(&self, request: &AdminRequest) -> Result<AdminResponse, AdminError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let mut failures = Vec::new();
+        loop {
+            for &addr in &self.nodes {
+                let attempt = async {
+                    let connection = self
+                        .endpoint
+                        .connect(addr, &self.expect, ALPN_TRACKER_ADMIN)
+                        .await?;
+                    connection.request::<_, AdminResponse>(request).await
+                };
+                match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+                    Ok(Ok(AdminResponse::Unavailable(why))) => {
+                        failures.push(format!("{addr}: {why}"))
+                    }
+                    Ok(Ok(AdminResponse::Error(e))) => return Err(AdminError::Refused(e)),
+                    Ok(Ok(response)) => return Ok(response),
+                    Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
+                    Err(_) => failures.push(format!("{addr}: no answer within 5 s")),
+                }
+            }
+            if tokio::time::Instant::now() >= deadline || self.nodes.is_empty() {
+                failures.dedup();
+                return Err(AdminError::Unreachable(failures.join("; ")));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A new API token: 256 random bits as 52 characters of lowercase base32, which survive
+/// any shell, URL or configuration file unquoted.
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase()
+}

@@ -1,0 +1,314 @@
+//! One tracker node: a Paxos replica of [`TrackerState`] on durable storage, talking to the
+//! other nodes over QUIC with mutual TLS, serving peers over QUIC, operators on the cluster
+//! address, and `/health` and `/metrics` over HTTP.
+//!
+//! [`NodeConfig`] is what `bt-tracker run` reads from flags or a TOML file; [`start`]
+//! brings the node up on the current tokio runtime.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use certs::{ClusterCa, Identity};
+use paxos::runtime::{ClientConfig, Node, RuntimeConfig};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use transport::paxos_network::{ClusterMember, QuicNetwork, cluster_endpoint_config, serve_with};
+use transport::{Endpoint, EndpointConfig, InboundTrust};
+
+use crate::api::{ALPN_TRACKER, ALPN_TRACKER_ADMIN};
+use crate::service::{Service, ServiceConfig, now_ms};
+use crate::state::{Command, StateConfig, TrackerState};
+use crate::torrent::MAX_TORRENT_FILE_LEN;
+
+/// The certificate name an operator's client presents on the cluster address.
+pub const ADMIN_NAME: &str = "admin";
+
+/// A member of the cluster, as every node's configuration lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberConfig {
+    /// The DNS name in its certificate (issued by the cluster CA).
+    pub name: String,
+    /// Its cluster (Paxos and operator) address.
+    pub cluster_addr: SocketAddr,
+    /// Its peer-facing address (what torrent files list).
+    pub peer_addr: SocketAddr,
+}
+
+/// Where a node's certificates are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertPaths {
+    /// The cluster CA's certificate.
+    pub ca_cert: PathBuf,
+    /// This node's certificate (issued by the CA, naming this node).
+    pub node_cert: PathBuf,
+    /// This node's private key.
+    pub node_key: PathBuf,
+}
+
+impl CertPaths {
+    /// The files `bt-tracker certs` writes in `dir` for node `name`.
+    pub fn in_dir(dir: &Path, name: &str) -> Self {
+        CertPaths {
+            ca_cert: dir.join("ca.crt"),
+            node_cert: dir.join(format!("{name}.crt")),
+            node_key: dir.join(format!("{name}.key")),
+        }
+    }
+}
+
+/// Everything a node needs to run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id, a key of `members`.
+    pub id: u64,
+    /// Every member of the cluster, this one included.
+    pub members: BTreeMap<u64, MemberConfig>,
+    /// Where to bind the cluster address (defaults to this member's `cluster_addr`).
+    #[serde(default)]
+    pub cluster_listen: Option<SocketAddr>,
+    /// Where to bind the peer-facing address (defaults to this member's `peer_addr`).
+    #[serde(default)]
+    pub peer_listen: Option<SocketAddr>,
+    /// Where to serve HTTP (`/health`, `/metrics`); none if absent.
+    #[serde(default)]
+    pub http_listen: Option<SocketAddr>,
+    /// The durable log and snapshots.
+    pub data_dir: PathBuf,
+    /// The certificates.
+    pub certs: CertPaths,
+    /// A peer not heard from for this long leaves its swarms, in ms. 30,000 by default.
+    #[serde(default = "default_peer_ttl_ms")]
+    pub peer_ttl_ms: u64,
+    /// How often the leader proposes the removal of expired peers, in ms. 1,000 by
+    /// default: a dead peer is gone at most one second after its time to live.
+    #[serde(default = "default_expire_interval_ms")]
+    pub expire_interval_ms: u64,
+}
+
+fn default_peer_ttl_ms() -> u64 {
+    StateConfig::default().peer_ttl_ms
+}
+
+fn default_expire_interval_ms() -> u64 {
+    1_000
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is inconsistent.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A certificate or key could not be loaded.
+    #[error("certificates: {0}")]
+    Certs(#[from] certs::CertError),
+    /// A socket could not be bound.
+    #[error("network: {0}")]
+    Transport(#[from] transport::TransportError),
+    /// The data directory could not be opened.
+    #[error("data directory {path}: {source}")]
+    Storage {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        source: paxos::StorageError,
+    },
+    /// The replica could not start.
+    #[error("replica: {0}")]
+    Start(#[from] paxos::runtime::StartError),
+    /// The HTTP address could not be bound.
+    #[error("HTTP address {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// A running node. Dropping it does not stop it; call [`RunningNode::shutdown`].
+pub struct RunningNode {
+    service: Service,
+    peer_endpoint: Endpoint,
+    cluster_endpoint: Endpoint,
+    http_addr: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// The service (and through it the replica).
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The bound peer-facing address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_endpoint.local_addr()
+    }
+
+    /// The bound cluster address.
+    pub fn cluster_addr(&self) -> SocketAddr {
+        self.cluster_endpoint.local_addr()
+    }
+
+    /// The bound HTTP address, if any.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Stops serving: closes the endpoints and stops the node's tasks. The replica's
+    /// driver stops once the last handle to it is dropped.
+    pub fn shutdown(self) {
+        self.peer_endpoint.close();
+        self.cluster_endpoint.close();
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts a node on the current tokio runtime.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    let me = config.members.get(&config.id).ok_or_else(|| {
+        NodeError::Config(format!("node id {} is not among the members", config.id))
+    })?;
+    let ca = ClusterCa::load_certificate(&config.certs.ca_cert)?;
+    let identity = || Identity::load(&config.certs.node_cert, &config.certs.node_key);
+
+    let members: BTreeMap<u64, ClusterMember> = config
+        .members
+        .iter()
+        .map(|(&id, m)| {
+            let member = ClusterMember {
+                name: m.name.clone(),
+                addr: m.cluster_addr,
+            };
+            (id, member)
+        })
+        .collect();
+    let mut cluster_config = cluster_endpoint_config(
+        config.cluster_listen.unwrap_or(me.cluster_addr),
+        ca,
+        &members,
+    );
+    // Operators (`bt-tracker user add`, ...) connect with a CA certificate named "admin".
+    if let InboundTrust::Cluster { members, .. } = &mut cluster_config.inbound {
+        members.push(ADMIN_NAME.to_string());
+    }
+    cluster_config.alpns.push(ALPN_TRACKER_ADMIN.to_vec());
+    let cluster_endpoint = Endpoint::bind(identity()?, cluster_config)?;
+
+    let mut peer_config = EndpointConfig::new(
+        config.peer_listen.unwrap_or(me.peer_addr),
+        InboundTrust::Open,
+        &[ALPN_TRACKER],
+    );
+    // A publish request carries a whole torrent file.
+    peer_config.max_frame = MAX_TORRENT_FILE_LEN + 4096;
+    let peer_endpoint = Endpoint::bind(identity()?, peer_config)?;
+
+    let paxos_config = paxos::Config {
+        id: config.id,
+        members: config.members.keys().copied().collect(),
+        seed: rand::random(),
+        ..paxos::Config::default()
+    };
+    let storage =
+        paxos::FileStorage::open(&config.data_dir).map_err(|source| NodeError::Storage {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+    let state = TrackerState::new(StateConfig {
+        peer_ttl_ms: config.peer_ttl_ms,
+    });
+    let network = QuicNetwork::new(config.id, cluster_endpoint.clone(), &members);
+    let node = paxos::runtime::start(
+        paxos_config,
+        state,
+        storage,
+        network,
+        RuntimeConfig::default(),
+    )?;
+    let service = Service::new(
+        node.clone(),
+        ServiceConfig {
+            peer_ttl: Duration::from_millis(config.peer_ttl_ms),
+            ..ServiceConfig::default()
+        },
+    );
+
+    let mut tasks = Vec::new();
+    let admin_service = service.clone();
+    tasks.push(tokio::spawn(serve_with(
+        cluster_endpoint.clone(),
+        node.clone(),
+        members,
+        move |connection| {
+            if connection.alpn() == ALPN_TRACKER_ADMIN
+                && connection.remote_names().iter().any(|n| n == ADMIN_NAME)
+            {
+                tokio::spawn(admin_service.clone().serve_admin_connection(connection));
+            } else {
+                connection.close(1, "not an operator certificate");
+            }
+        },
+    )));
+    tasks.push(tokio::spawn(
+        service.clone().serve_peers(peer_endpoint.clone()),
+    ));
+    tasks.push(tokio::spawn(expire_peers(
+        node,
+        Duration::from_millis(config.expire_interval_ms),
+    )));
+    let http_addr = match config.http_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| NodeError::Http { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| NodeError::Http { addr, source })?;
+            tasks.push(tokio::spawn(crate::http::serve(
+                listener,
+                Arc::new(service.clone()),
+            )));
+            Some(bound)
+        }
+        None => None,
+    };
+    Ok(RunningNode {
+        service,
+        peer_endpoint,
+        cluster_endpoint,
+        http_addr,
+        tasks,
+    })
+}
+
+/// While this node leads, proposes an [`Command::Expire`] every `interval`, so peers that
+/// stopped heartbeating leave their swarms on every node through the log.
+async fn expire_peers(node: Node<TrackerState>, interval: Duration) {
+    let mut client = node.client(ClientConfig {
+        attempt_timeout: interval.max(Duration::from_millis(500)),
+        deadline: interval.max(Duration::from_millis(500)) * 2,
+    });
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if node.is_stopped() {
+            return;
+        }
+        if !node.metrics().is_leader {
+            continue;
+        }
+        match client.propose(Command::Expire { now_ms: now_ms() }).await {
+            Ok(out) => tracing::trace!("expiry: {out:?}"),
+            Err(e) => tracing::debug!("expiry proposal failed: {e}"),
+        }
+    }
+}
