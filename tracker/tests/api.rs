@@ -1,0 +1,222 @@
+//! The peer-facing API of a tracker cluster running in this process (three nodes on
+//! loopback, real QUIC): hostile input gets clear errors and harms nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tracker::Bitfield;
+use tracker::api::{ALPN_TRACKER, ApiError, Request, Response, WriteId};
+use tracker::client::TrackerError;
+use tracker::dev::{DevCluster, DevOptions};
+use transport::{Expect, StreamErrorCode, TransportError};
+
+async fn dev_cluster(dir: &std::path::Path) -> DevCluster {
+    DevCluster::start(dir, DevOptions::default()).await.unwrap()
+}
+
+/// Sends raw bytes as a request stream and returns the reset code the node answered with.
+async fn send_raw(connection: &transport::Connection, bytes: &[u8]) -> StreamErrorCode {
+    let (mut send, mut recv) = connection.quinn().open_bi().await.unwrap();
+    let _ = send.write_all(bytes).await;
+    let _ = send.finish();
+    let mut buf = [0u8; 64];
+    match recv.read(&mut buf).await {
+        Err(quinn::ReadError::Reset(code)) => StreamErrorCode::from_u64(code.into_inner()),
+        other => panic!("expected the stream to be reset, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_requests_are_refused_and_the_connection_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let endpoint = peer_endpoint();
+    let connection = endpoint
+        .connect(
+            cluster.peer_addrs()[0],
+            &Expect::ClusterMember(cluster.ca_fingerprint()),
+            ALPN_TRACKER,
+        )
+        .await
+        .unwrap();
+
+    // Not MessagePack.
+    let code = send_raw(&connection, &[1u8, 0, 0, 0, 3, 0xc1, 0xc1, 0xc1]).await;
+    assert_eq!(code, StreamErrorCode::MalformedFrame);
+    // MessagePack, but not a request.
+    let body = rmp_serde::to_vec(&("Publish", 17u8)).unwrap();
+    let mut frame = vec![1u8];
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    assert_eq!(
+        send_raw(&connection, &frame).await,
+        StreamErrorCode::MalformedFrame
+    );
+    // Larger than the largest torrent file allows.
+    let mut oversized = vec![1u8];
+    oversized.extend_from_slice(&(64u32 << 20).to_be_bytes());
+    assert_eq!(
+        send_raw(&connection, &oversized).await,
+        StreamErrorCode::FrameTooLarge
+    );
+
+    // The same connection still answers well-formed requests.
+    let response: Response = connection.request(&Request::Status).await.unwrap();
+    assert!(matches!(response, Response::Status(_)), "{response:?}");
+    // A torrent file too large for a frame is refused locally with a clear error.
+    let huge = Request::Publish {
+        id: WriteId { client: 1, seq: 1 },
+        token: cluster.token().into(),
+        torrent: vec![0; 20 << 20],
+    };
+    let err = connection.request::<_, Response>(&huge).await.unwrap_err();
+    assert!(matches!(err, TransportError::FrameTooLarge { .. }), "{err}");
+    cluster.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_piece_reports_are_refused_whole_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let torrent = make_torrent(
+        dir.path(),
+        "p.bin",
+        100_000,
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    );
+    let client = quick_client(
+        peer_endpoint(),
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    );
+    client
+        .publish(cluster.token(), torrent.encode())
+        .await
+        .unwrap();
+    let hash = torrent.info_hash();
+    let addr = "127.0.0.1:9".parse().unwrap();
+
+    // Reports before joining, a bitfield of the wrong length, pieces past the end.
+    let err = client.have(hash, vec![0]).await.unwrap_err();
+    assert!(
+        matches!(&err, TrackerError::Refused(ApiError::BadRequest(m)) if m.contains("join")),
+        "{err}"
+    );
+    let err = client
+        .join(hash, addr, Bitfield::new(3), 5)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TrackerError::Refused(ApiError::BadPieces(_))),
+        "{err}"
+    );
+    client
+        .join(hash, addr, Bitfield::new(torrent.piece_count()), 5)
+        .await
+        .unwrap();
+    let err = client
+        .have(hash, vec![1, torrent.piece_count()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TrackerError::Refused(ApiError::BadPieces(_))),
+        "{err}"
+    );
+    // Piece 1 was not recorded: the whole report was refused.
+    let err = client.peers_with_piece(hash, 1, 5).await;
+    assert_eq!(err.unwrap(), vec![]);
+    // An unknown torrent.
+    let unknown = tracker::torrent::InfoHash::from_bytes([7; 32]);
+    let err = client
+        .join(unknown, addr, Bitfield::new(1), 5)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        TrackerError::Refused(ApiError::UnknownTorrent(unknown))
+    );
+    cluster.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_members_are_told_of_each_other_and_of_who_has_a_piece() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let torrent = make_torrent(
+        dir.path(),
+        "s.bin",
+        100_000,
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    );
+    let seeder_endpoint = peer_endpoint();
+    let seeder = quick_client(
+        seeder_endpoint.clone(),
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    );
+    seeder
+        .publish(cluster.token(), torrent.encode())
+        .await
+        .unwrap();
+    let hash = torrent.info_hash();
+    let seeder_addr = "127.0.0.1:1000".parse().unwrap();
+    seeder
+        .join(hash, seeder_addr, Bitfield::full(torrent.piece_count()), 5)
+        .await
+        .unwrap();
+
+    let leecher = quick_client(
+        peer_endpoint(),
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    );
+    let joined = leecher
+        .join(
+            hash,
+            "127.0.0.1:1001".parse().unwrap(),
+            Bitfield::new(torrent.piece_count()),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(joined.ttl, Duration::from_secs(30));
+    assert_eq!(joined.neighbours.len(), 1);
+    assert_eq!(
+        joined.neighbours[0].fingerprint,
+        seeder_endpoint.fingerprint()
+    );
+    assert_eq!(joined.neighbours[0].addr, seeder_addr);
+    let with_piece = leecher.peers_with_piece(hash, 3, 5).await.unwrap();
+    assert_eq!(with_piece, joined.neighbours);
+    // The seeder says it lost piece 3: the record is corrected at once.
+    seeder.not_have(hash, vec![3]).await.unwrap();
+    assert_eq!(leecher.peers_with_piece(hash, 3, 5).await.unwrap(), vec![]);
+    assert_eq!(leecher.peers_with_piece(hash, 4, 5).await.unwrap().len(), 1);
+    leecher.leave(hash).await.unwrap();
+    let hit = &seeder.search("s.bin", 0).await.unwrap().hits[0];
+    assert_eq!(
+        (hit.seeders, hit.leechers),
+        (0, 1),
+        "the seeder lacks piece 3 now"
+    );
+
+    // /health says the node serves; /metrics counts the requests.
+    let (_, http) = cluster.http_addrs()[0];
+    let (status, body) = http_get(http, "/health").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"leader\":"), "{body}");
+    let (_, metrics) = http_get(http, "/metrics").await.unwrap();
+    assert!(
+        metrics.contains("bt_tracker_requests_total{kind=\"join\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("bt_tracker_commit_latency_p99_seconds"),
+        "{metrics}"
+    );
+    cluster.shutdown();
+}
