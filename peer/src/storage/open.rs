@@ -67,6 +67,8 @@ pub struct OpenReport {
     pub reverified_ok: u32,
     /// Uncertain pieces that were re-hashed and found wrong or incomplete (to download).
     pub reverified_bad: u32,
+    /// Which pieces were re-hashed (the uncertain ones, intact or not).
+    pub rehashed: Bitfield,
     /// What became of the resume file.
     pub resume: ResumeStatus,
 }
@@ -151,6 +153,7 @@ impl PieceStore {
             trusted: plan.trusted.count(),
             reverified_ok: ok,
             reverified_bad: bad,
+            rehashed: plan.uncertain,
             resume: status,
         };
         let store = PieceStore {
