@@ -220,3 +220,38 @@ async fn swarm_members_are_told_of_each_other_and_of_who_has_a_piece() {
     );
     cluster.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_reads_through_a_follower_are_all_answered_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let leader = cluster
+        .wait_for_leader(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    let service = cluster.node(follower).unwrap().service().clone();
+    // Each read gets one attempt (no client retries): every one must be answered.
+    let reads: Vec<_> = (0..50)
+        .map(|i| {
+            let service = service.clone();
+            tokio::spawn(async move {
+                service
+                    .read(tracker::state::Query::Search {
+                        words: format!("word{i}"),
+                        page: 0,
+                        per_page: 10,
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for read in reads {
+        let answer = read.await.unwrap();
+        assert!(
+            matches!(answer, Ok(tracker::state::Output::Search(_))),
+            "{answer:?}"
+        );
+    }
+    cluster.shutdown();
+}

@@ -134,11 +134,12 @@ where
         let id = self
             .next_read
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.ask_once(
-            |reply| Input::Read(self.reader_id, id, query, reply),
-            timeout,
-        )
-        .await
+        // Each read is its own client: a replica keeps one outstanding read per client (a
+        // newer one supersedes the older), but a server's reads are independent and
+        // concurrent, so sharing one client id would leave all but the last unanswered.
+        let client = self.reader_id.wrapping_add(id);
+        self.ask_once(|reply| Input::Read(client, 1, query, reply), timeout)
+            .await
     }
 
     /// Answers `query` from what this replica has applied, without asking the leader: fast
