@@ -11,6 +11,9 @@
 //! that only pieces written since the last checkpoint were re-hashed, and that every held
 //! piece has exactly the right bytes in the files. `STORAGE_CRASH_ITERS=N` sets the number
 //! of kills (default 30); `STORAGE_CRASH_SEED=n` replays a run (the seed is printed).
+//!
+//! The memory test likewise re-executes the binary to download, re-verify and serve a
+//! 128 MiB file in a fresh process and checks its peak resident memory stays under 64 MiB.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -784,5 +787,123 @@ fn kill_9_never_loses_a_checkpointed_piece_nor_trusts_a_wrong_one() {
     eprintln!(
         "storage crash: {iters} kills, {rehashed} pieces re-hashed ({rehashed_bad} torn), \
          {completions} complete downloads"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Bounded memory
+
+/// Tells the memory process where to work.
+const MEMORY_ENV: &str = "STORAGE_MEMORY_DIR";
+/// Size of the memory test's file: twice the memory limit, so a whole-file buffer shows.
+const MEMORY_FILE_LEN: u64 = 128 << 20;
+/// The peak resident memory allowed.
+const MEMORY_LIMIT_KIB: u64 = 64 << 10;
+
+/// A single-file torrent of [`MEMORY_FILE_LEN`] bytes in 1 MiB pieces, each piece derived
+/// from its index, built without holding the content.
+fn memory_torrent() -> Arc<Torrent> {
+    let piece_length = 1u32 << 20;
+    let count = MEMORY_FILE_LEN / u64::from(piece_length);
+    let info = Info {
+        name: "big.bin".into(),
+        piece_length,
+        files: vec![FileEntry {
+            path: vec![],
+            length: MEMORY_FILE_LEN,
+        }],
+        pieces: (0..count)
+            .flat_map(|i| *blake3::hash(&content(i, u64::from(piece_length))).as_bytes())
+            .collect(),
+    };
+    Arc::new(
+        Torrent::new(
+            info,
+            vec!["192.0.2.1:7000".parse().unwrap()],
+            Fingerprint::from_bytes([1; 32]),
+            0,
+            None,
+        )
+        .unwrap(),
+    )
+}
+
+/// Peak resident memory of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The memory process: downloads, checkpoints, re-verifies and serves the whole file,
+/// then prints its peak resident memory. Does nothing unless started by the memory test.
+#[test]
+#[ignore = "the process of memory_stays_bounded_for_a_file_twice_the_limit"]
+fn storage_memory_process() {
+    let Ok(dir) = std::env::var(MEMORY_ENV) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let t = memory_torrent();
+    let (root, state) = (dir.join("downloads"), dir.join("state"));
+    let (store, _) = PieceStore::open(t.clone(), &root, &state).unwrap();
+    for i in 0..t.piece_count() {
+        store
+            .write_piece(i, &content(u64::from(i), t.piece_len(i).unwrap()))
+            .unwrap();
+        if i % 16 == 15 {
+            store.checkpoint().unwrap();
+        }
+    }
+    drop(store);
+    let (store, report) = PieceStore::open_with(
+        t.clone(),
+        &root,
+        &state,
+        &peer::storage::StoreOptions {
+            verify_all: true,
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.reverified_ok, t.piece_count());
+    for i in 0..t.piece_count() {
+        assert_eq!(store.read_piece(i).unwrap().len(), 1 << 20);
+    }
+    println!("@@PEAK_KIB {}", peak_rss_kib());
+}
+
+#[test]
+fn memory_stays_bounded_for_a_file_twice_the_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "storage_memory_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(MEMORY_ENV, tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let peak: u64 = stdout
+        .lines()
+        .find_map(|l| l.split_once("@@PEAK_KIB ").map(|(_, n)| n))
+        .unwrap_or_else(|| {
+            panic!(
+                "the memory process failed:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .trim()
+        .parse()
+        .unwrap();
+    eprintln!("storage memory: peak RSS {peak} KiB for a {MEMORY_FILE_LEN}-byte file");
+    assert!(
+        peak < MEMORY_LIMIT_KIB,
+        "peak RSS {peak} KiB is over {MEMORY_LIMIT_KIB} KiB"
     );
 }
