@@ -33,7 +33,7 @@ pub struct SwarmConfig {
     /// unreachable.
     pub connect_timeout: Duration,
     /// Endgame starts when this few pieces are missing (it also starts whenever every
-    /// missing piece that a neighbour has is already requested). 8: the last pieces are
+    /// missing piece is already requested). 8: the last pieces are
     /// where one slow neighbour holds back completion, and duplicating a handful of
     /// requests costs little.
     pub endgame_threshold: u32,

@@ -110,18 +110,16 @@ impl Picker {
     }
 
     /// Whether duplicate requests are allowed: few pieces are missing, or every missing
-    /// piece that some neighbour has is already requested (so an idle neighbour can only
-    /// help by racing a slower one).
+    /// piece is already requested (so an idle neighbour can only help by racing a slower
+    /// one). Pieces that nobody has count as not requested: while some are left, the
+    /// download is not near its end, and racing would only waste neighbours' upload.
     pub(crate) fn is_endgame(&self) -> bool {
         let missing = self.missing();
         if missing == 0 {
             return false;
         }
         missing <= self.endgame_threshold
-            || !self.have.zeros().any(|i| {
-                let i = i as usize;
-                self.availability[i] > 0 && self.requested[i] == 0
-            })
+            || self.have.zeros().all(|i| self.requested[i as usize] > 0)
     }
 
     /// Missing pieces that no connected neighbour has.
