@@ -478,6 +478,11 @@ fn seeding_existing_files_hashes_everything_and_alters_nothing() {
     );
     assert!(err.to_string().contains("has 5 bytes"), "{err}");
     assert_eq!(fs::read(src.join("sub/two")).unwrap(), b"short");
+    // So is a missing directory, and nothing is created in its place.
+    fs::remove_dir_all(src.join("sub")).unwrap();
+    let err = PieceStore::open_existing(t.clone(), tmp.path(), &state, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("sub/two is missing"), "{err}");
+    assert!(!src.join("sub").exists());
 }
 
 #[test]
