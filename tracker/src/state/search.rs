@@ -6,7 +6,7 @@
 //! of the torrent files. That is a few milliseconds at 100,000 torrents; a word index
 //! would be the next step beyond that.
 
-use crate::api::{ApiError, SearchPage};
+use crate::api::{ApiError, SEARCH_PAGE_LEN, SearchPage};
 
 use super::torrents::Torrents;
 
@@ -17,7 +17,8 @@ pub const MAX_SEARCH_PER_PAGE: u32 = 100;
 /// unbounded list would let one query occupy a node.
 pub const MAX_SEARCH_WORDS: usize = 32;
 
-/// Answers a search.
+/// Answers a search. `per_page` 0 means the default page length; more than
+/// [`MAX_SEARCH_PER_PAGE`] means that many.
 pub(crate) fn search(
     torrents: &Torrents,
     words: &str,
@@ -36,7 +37,10 @@ pub(crate) fn search(
     // Longest first: a long word is the least likely to match, so most names fail on
     // the first test.
     needles.sort_by_key(|w| std::cmp::Reverse(w.len()));
-    let per_page = per_page.clamp(1, MAX_SEARCH_PER_PAGE);
+    let per_page = match per_page {
+        0 => SEARCH_PAGE_LEN,
+        n => n.min(MAX_SEARCH_PER_PAGE),
+    };
     let skip = u64::from(page) * u64::from(per_page);
 
     let mut total = 0u64;

@@ -91,8 +91,10 @@ fn a_single_seeder_is_not_swamped() {
             seeder_handouts += 1;
         }
     }
+    // About the mean in-degree (5) plus a band: preferred, as it alone can help at
+    // first, but no busier than the others by more than a band.
     assert!(
-        seeder_handouts <= 3 * DEGREE_BAND_FOR_TESTS,
+        (5..=5 + 2 * DEGREE_BAND_FOR_TESTS).contains(&seeder_handouts),
         "{seeder_handouts}"
     );
 }
@@ -104,7 +106,7 @@ const DEGREE_BAND_FOR_TESTS: u32 = crate::state::neighbours::DEGREE_BAND;
 fn degrees_stay_balanced_and_the_graph_has_a_small_diameter() {
     let mut h = Harness::new();
     let ih = h.publish("a", 16, 1);
-    let n = 1_000u32;
+    let n = 2_000u32; // past CONSIDER_ALL_UP_TO: most joins sample
     let mut in_degree: HashMap<Fingerprint, u32> = HashMap::new();
     let mut edges: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     let index: HashMap<Fingerprint, u32> = (0..n).map(|p| (fp(p), p)).collect();
@@ -117,10 +119,11 @@ fn degrees_stay_balanced_and_the_graph_has_a_small_diameter() {
         }
     }
     let max = in_degree.values().copied().max().unwrap_or(0);
-    assert!(max <= 2 * DEGREE_BAND_FOR_TESTS + 5, "max in-degree {max}");
+    // 10,000 handouts over 2,000 peers: a mean of 5, and nobody far above it.
+    assert!(max <= 2 * DEGREE_BAND_FOR_TESTS, "max in-degree {max}");
 
     // Breadth-first search from a few peers: everyone is reached within a few hops.
-    for start in [0, 1, 500, 999] {
+    for start in [0, 1, 1_000, 1_999] {
         let mut dist = vec![u32::MAX; n as usize];
         dist[start] = 0;
         let mut queue = VecDeque::from([start as u32]);

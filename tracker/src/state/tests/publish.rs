@@ -151,8 +151,13 @@ fn search_is_newest_first_paged_and_counts_all_matches() {
         "per_page is capped, not refused"
     );
     assert_eq!(h.search("file", 0, 1_000).hits.len(), 25);
-    let capped = h.search("file", 0, 0);
-    assert_eq!(capped.hits.len(), 1, "per_page 0 means 1");
+    let default = h.search("file", 0, 0);
+    assert_eq!(
+        default.hits.len(),
+        25,
+        "per_page 0 means the default page length"
+    );
+    assert_eq!(h.search("file", 1, 20).hits.len(), 5);
     assert!(
         h.search("file", u32::MAX, u32::MAX).hits.is_empty(),
         "no overflow"
