@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::{ByteArray, ByteBuf, Bytes};
 
 use crate::bitfield::Bitfield;
-use crate::torrent::InfoHash;
+use crate::torrent::{InfoHash, MAX_TORRENT_FILE_LEN, PIECE_HASH_LEN};
 
 use super::machine::TrackerState;
 use super::swarms::{Member, Swarm};
@@ -31,7 +31,7 @@ use super::torrents::{TorrentEntry, Torrents};
 use super::users::{TokenEntry, UserEntry, Users, validate_user_name};
 use super::{StateConfig, TokenHash, TokenRecord, UserRecord};
 
-/// The format version, the first byte of every snapshot. Raise it when [`Image`]
+/// The format version, the first byte of every snapshot. Raise it when the snapshot layout
 /// changes, and keep reading the old one.
 pub const SNAPSHOT_VERSION: u8 = 1;
 
@@ -278,6 +278,12 @@ pub(crate) fn decode(bytes: &[u8], config: StateConfig) -> Result<TrackerState, 
             return Err(bad(format!(
                 "torrent {} is in the snapshot twice",
                 t.info_hash
+            )));
+        }
+        if t.piece_count as usize > MAX_TORRENT_FILE_LEN / PIECE_HASH_LEN {
+            return Err(bad(format!(
+                "torrent {} claims {} pieces, more than any torrent file can hold",
+                t.info_hash, t.piece_count
             )));
         }
         let mut members = Vec::with_capacity(t.peers.len());

@@ -124,15 +124,17 @@ impl Swarm {
     /// A swarm holding `members` in this order, with every derived number recomputed
     /// (restore). Refuses bitfields of the wrong length and repeated fingerprints.
     pub(crate) fn from_members(piece_count: u32, members: Vec<Member>) -> Result<Swarm, String> {
+        // Lengths first: the per-piece counts are allocated only once the bitfields, whose
+        // bytes are really there, show the piece count is not a corrupt giant.
+        if let Some(m) = members.iter().find(|m| m.have.len() != piece_count) {
+            return Err(format!(
+                "peer {} has a bitfield of {} pieces in a torrent of {piece_count}",
+                m.fingerprint,
+                m.have.len()
+            ));
+        }
         let mut swarm = Swarm::new(piece_count);
         for mut m in members {
-            if m.have.len() != piece_count {
-                return Err(format!(
-                    "peer {} has a bitfield of {} pieces in a torrent of {piece_count}",
-                    m.fingerprint,
-                    m.have.len()
-                ));
-            }
             if swarm.index.contains_key(&m.fingerprint) {
                 return Err(format!("peer {} is in a swarm twice", m.fingerprint));
             }

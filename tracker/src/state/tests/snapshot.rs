@@ -219,6 +219,17 @@ fn restore_refuses_inconsistent_contents() {
     let err = state.restore(&h.state.snapshot()).unwrap_err();
     assert!(err.0.contains("bitfield"), "{err}");
     assert_eq!(state.snapshot(), good);
+
+    // A giant piece count is refused before anything is sized by it.
+    if let Some(entry) = h.state.torrents.get_mut(&hashes[2]) {
+        entry.piece_count = u32::MAX;
+    }
+    if let Some(entry) = h.state.torrents.get_mut(&hashes[1]) {
+        entry.piece_count = 3;
+    }
+    let err = state.restore(&h.state.snapshot()).unwrap_err();
+    assert!(err.0.contains("more than any torrent file"), "{err}");
+    assert_eq!(state.snapshot(), good);
 }
 
 /// Random commands over a few torrents and peers, as a log would hold them.
