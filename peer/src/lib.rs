@@ -2,5 +2,7 @@
 //! piece storage that writes only verified pieces and resumes after a crash, and (in later
 //! modules) the runtime and the `bt` CLI.
 
+pub mod runtime;
 pub mod storage;
 pub mod swarm;
+pub mod wire;

@@ -1,0 +1,408 @@
+//! The peer's tokio runtime: one QUIC endpoint for everything, and per torrent a task
+//! that drives the [`Swarm`](crate::swarm::Swarm) core with real connections, the
+//! [`PieceStore`](crate::storage::PieceStore) and the tracker client.
+//!
+//! * [`Peer`] owns the endpoint (its key is the peer's identity, kept in the state
+//!   directory so a restarted peer is the same peer), accepts connections from other peers
+//!   and serves their piece requests (`serve`), and holds the torrents.
+//! * Each torrent runs in a task of its own (`torrent`): it joins the swarm, carries out
+//!   the core's actions (dial, request, cancel, report, heartbeat), feeds back what came
+//!   of them, and publishes a [`TorrentStatus`] for progress bars and dashboards.
+//! * Memory is bounded: piece buffers being downloaded are limited by
+//!   [`PeerConfig::download_buffer`], pieces being served by [`PeerConfig::max_serving`].
+
+mod link;
+mod serve;
+mod status;
+mod torrent;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use certs::{Fingerprint, Identity};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracker::client::{TrackerClient, TrackerError};
+use tracker::torrent::{InfoHash, Torrent};
+use transport::{Backoff, Dialer, Endpoint, EndpointConfig, InboundTrust};
+
+use crate::storage::{HashProgress, PieceStore, StorageError, StoreOptions};
+use crate::swarm::SwarmConfig;
+use crate::wire::ALPN_PEER;
+
+pub use status::{NeighbourStatus, Phase, TorrentStatus};
+
+/// Settings of a peer.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// Where to accept connections from other peers (and dial from). Port 0 picks one.
+    pub listen: SocketAddr,
+    /// The address other peers should dial, as told to the tracker; the bound address if
+    /// absent (an unspecified IP is then replaced by 127.0.0.1).
+    pub advertise: Option<SocketAddr>,
+    /// The peer's identity and the torrents' resume files.
+    pub state_dir: PathBuf,
+    /// The swarm core's settings (its seed is drawn at random when 0).
+    pub swarm: SwarmConfig,
+    /// Most bytes of piece data being downloaded at once, over all torrents. 32 MiB: at
+    /// 1 MiB pieces, 32 requests in flight cover 1 s of 250 MB/s at the core's default
+    /// queue time, and a 4 GiB download stays far below 64 MiB of memory.
+    pub download_buffer: usize,
+    /// Most pieces being read and sent at once. 8: each is held in memory while it is
+    /// sent; eight keep several neighbours busy without letting them claim unbounded
+    /// memory.
+    pub max_serving: usize,
+}
+
+impl PeerConfig {
+    /// Defaults with the state in `state_dir`, listening on `listen`.
+    pub fn new(listen: SocketAddr, state_dir: PathBuf) -> Self {
+        PeerConfig {
+            listen,
+            advertise: None,
+            state_dir,
+            swarm: SwarmConfig::default(),
+            download_buffer: 32 << 20,
+            max_serving: 8,
+        }
+    }
+}
+
+/// Why a peer or a torrent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The identity could not be loaded or made.
+    #[error("peer identity in {dir}: {source}")]
+    Identity {
+        /// The state directory.
+        dir: PathBuf,
+        /// What failed.
+        source: certs::CertError,
+    },
+    /// The endpoint could not be bound.
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+    /// The torrent's files could not be opened.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// No tracker node answered, or one refused.
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    /// The torrent is already added.
+    #[error("torrent {0} is already being downloaded or seeded by this peer")]
+    Duplicate(InfoHash),
+    /// A state directory problem.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// How to add a torrent.
+#[derive(Clone, Debug)]
+pub struct AddOptions {
+    /// The files already exist complete (a seeder's own data): verify every piece, create
+    /// nothing, change nothing.
+    pub existing: bool,
+    /// Keep serving after the download completes (the default), or stop.
+    pub seed: bool,
+}
+
+impl Default for AddOptions {
+    fn default() -> Self {
+        AddOptions {
+            existing: false,
+            seed: true,
+        }
+    }
+}
+
+/// A running peer. Cheap to clone.
+#[derive(Clone)]
+pub struct Peer {
+    shared: Arc<Shared>,
+}
+
+/// What the peer's tasks share.
+pub(crate) struct Shared {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) dialer: Dialer,
+    pub(crate) config: PeerConfig,
+    pub(crate) advertise: SocketAddr,
+    torrents: Mutex<HashMap<InfoHash, Arc<Entry>>>,
+    /// Permits are KiB of piece buffers being downloaded.
+    pub(crate) download_buffer: Arc<Semaphore>,
+    pub(crate) serving: Arc<Semaphore>,
+    banned: Mutex<HashSet<Fingerprint>>,
+}
+
+/// A torrent as the serving side and the handles see it.
+pub(crate) struct Entry {
+    pub(crate) torrent: Arc<Torrent>,
+    pub(crate) store: Arc<PieceStore>,
+    pub(crate) events: mpsc::UnboundedSender<torrent::Event>,
+    /// Whether pieces are served to others now (not paused, and seeding if complete).
+    pub(crate) serving: AtomicBool,
+    pub(crate) uploaded: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn entry(&self, info_hash: &InfoHash) -> Option<Arc<Entry>> {
+        lock(&self.torrents).get(info_hash).cloned()
+    }
+
+    pub(crate) fn is_banned(&self, peer: &Fingerprint) -> bool {
+        lock(&self.banned).contains(peer)
+    }
+
+    pub(crate) fn ban(&self, peer: Fingerprint) {
+        lock(&self.banned).insert(peer);
+    }
+}
+
+/// Loads the peer's identity from `dir`, or makes one and saves it there.
+pub fn load_or_create_identity(dir: &Path) -> Result<Identity, PeerError> {
+    let cert = dir.join("identity.crt");
+    let key = dir.join("identity.key");
+    let wrap = |source| PeerError::Identity {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    if cert.exists() && key.exists() {
+        return Identity::load(&cert, &key).map_err(wrap);
+    }
+    std::fs::create_dir_all(dir).map_err(|source| PeerError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let identity = Identity::generate_self_signed("bytetorrent-peer").map_err(wrap)?;
+    identity.save(&cert, &key).map_err(wrap)?;
+    Ok(identity)
+}
+
+impl Peer {
+    /// Binds the endpoint and starts accepting other peers.
+    pub async fn start(config: PeerConfig) -> Result<Peer, PeerError> {
+        let identity = load_or_create_identity(&config.state_dir)?;
+        let mut endpoint_config =
+            EndpointConfig::new(config.listen, InboundTrust::Open, &[ALPN_PEER]);
+        // Torrent files from the tracker come in one answer.
+        endpoint_config.max_frame = tracker::torrent::MAX_TORRENT_FILE_LEN + 4096;
+        let endpoint = Endpoint::bind(identity, endpoint_config)?;
+        let bound = endpoint.local_addr();
+        let advertise = config.advertise.unwrap_or_else(|| {
+            if bound.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], bound.port()))
+            } else {
+                bound
+            }
+        });
+        let dialer = Dialer::new(endpoint.clone(), Backoff::default());
+        let shared = Arc::new(Shared {
+            endpoint,
+            dialer,
+            advertise,
+            torrents: Mutex::new(HashMap::new()),
+            download_buffer: Arc::new(Semaphore::new((config.download_buffer >> 10).max(1))),
+            serving: Arc::new(Semaphore::new(config.max_serving.max(1))),
+            banned: Mutex::new(HashSet::new()),
+            config,
+        });
+        tokio::spawn(serve::accept_loop(shared.clone()));
+        Ok(Peer { shared })
+    }
+
+    /// This peer's identity.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.shared.endpoint.fingerprint()
+    }
+
+    /// The address other peers dial.
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.advertise
+    }
+
+    /// The peer's endpoint (to build a tracker client that shares its identity).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.shared.endpoint
+    }
+
+    /// Adds a torrent: opens (or creates) its files below `download_root`, joins its swarm
+    /// through `tracker`, and downloads and serves it in a task of its own. `progress` is
+    /// called while pieces already on disk are hashed.
+    ///
+    /// Fails at once when the files cannot be opened or no tracker node answers the join
+    /// (the error lists the nodes tried).
+    pub async fn add(
+        &self,
+        torrent: Torrent,
+        download_root: &Path,
+        tracker: Arc<TrackerClient>,
+        options: AddOptions,
+        progress: impl FnMut(HashProgress) + Send + 'static,
+    ) -> Result<TorrentHandle, PeerError> {
+        let info_hash = torrent.info_hash();
+        if self.shared.entry(&info_hash).is_some() {
+            return Err(PeerError::Duplicate(info_hash));
+        }
+        let torrent = Arc::new(torrent);
+        let state_dir = self.shared.config.state_dir.join("torrents");
+        let root = download_root.to_path_buf();
+        let open_torrent = torrent.clone();
+        let store_options = StoreOptions {
+            verify_all: options.existing,
+            must_exist: options.existing,
+            ..StoreOptions::default()
+        };
+        let mut progress = progress;
+        let (store, _report) = tokio::task::spawn_blocking(move || {
+            PieceStore::open_with(
+                open_torrent,
+                &root,
+                &state_dir,
+                &store_options,
+                &mut progress,
+            )
+        })
+        .await
+        .map_err(|e| PeerError::Io {
+            path: download_root.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        let store = Arc::new(store);
+        let joined = tracker
+            .join(
+                info_hash,
+                self.shared.advertise,
+                store.have(),
+                self.shared.config.swarm.max_neighbours as u32,
+            )
+            .await?;
+
+        let (events, inbox) = mpsc::unbounded_channel();
+        let entry = Arc::new(Entry {
+            torrent: torrent.clone(),
+            store: store.clone(),
+            events: events.clone(),
+            serving: AtomicBool::new(true),
+            uploaded: AtomicU64::new(0),
+        });
+        {
+            let mut torrents = lock(&self.shared.torrents);
+            if torrents.contains_key(&info_hash) {
+                return Err(PeerError::Duplicate(info_hash));
+            }
+            torrents.insert(info_hash, entry.clone());
+        }
+        // Where the torrent's data is: its one file, or its top directory.
+        let path = if torrent.is_single_file() {
+            torrent.output_path(download_root, 0)
+        } else {
+            Some(download_root.join(torrent.name()))
+        }
+        .unwrap_or_else(|| download_root.to_path_buf());
+        let (status_tx, status_rx) = watch::channel(torrent::initial_status(&torrent, &path));
+        let task = torrent::TorrentTask::new(
+            self.shared.clone(),
+            entry,
+            tracker,
+            joined,
+            options,
+            status_tx,
+            path,
+        );
+        let handle = tokio::spawn(task.run(inbox));
+        Ok(TorrentHandle {
+            info_hash,
+            status: status_rx,
+            events,
+            shared: self.shared.clone(),
+            task: Arc::new(Mutex::new(Some(handle))),
+        })
+    }
+
+    /// The statuses of every torrent, through their handles.
+    pub fn info_hashes(&self) -> Vec<InfoHash> {
+        lock(&self.shared.torrents).keys().copied().collect()
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn shutdown(&self) {
+        self.shared.endpoint.close();
+    }
+}
+
+/// A torrent added to a [`Peer`]. Cheap to clone.
+#[derive(Clone)]
+pub struct TorrentHandle {
+    info_hash: InfoHash,
+    status: watch::Receiver<TorrentStatus>,
+    events: mpsc::UnboundedSender<torrent::Event>,
+    shared: Arc<Shared>,
+    task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl TorrentHandle {
+    /// The torrent's info hash.
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    /// The latest status.
+    pub fn status(&self) -> TorrentStatus {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status update.
+    pub fn watch(&self) -> watch::Receiver<TorrentStatus> {
+        self.status.clone()
+    }
+
+    /// Waits until every piece is verified; fails with the reason if the torrent fails.
+    pub async fn wait_complete(&self) -> Result<(), String> {
+        let mut rx = self.status.clone();
+        loop {
+            match &rx.borrow_and_update().phase {
+                Phase::Seeding | Phase::Complete => return Ok(()),
+                Phase::Failed(why) => return Err(why.clone()),
+                _ => {}
+            }
+            if rx.changed().await.is_err() {
+                return Err("the torrent's task ended".into());
+            }
+        }
+    }
+
+    /// Stops downloading and serving until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        let _ = self.events.send(torrent::Event::Pause(true));
+    }
+
+    /// Resumes after [`pause`](Self::pause).
+    pub fn resume(&self) {
+        let _ = self.events.send(torrent::Event::Pause(false));
+    }
+
+    /// Leaves the swarm and forgets the torrent (its files stay on disk).
+    pub fn remove(&self) {
+        let _ = self.events.send(torrent::Event::Remove);
+        lock(&self.shared.torrents).remove(&self.info_hash);
+    }
+
+    /// Stops the torrent's task at once, as a crash would (for tests and the demo).
+    pub fn abort(&self) {
+        lock(&self.shared.torrents).remove(&self.info_hash);
+        if let Some(task) = lock(&self.task).take() {
+            task.abort();
+        }
+    }
+}

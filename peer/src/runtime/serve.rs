@@ -1,0 +1,185 @@
+//! The serving side: connections other peers open to this one. A control channel's
+//! `Hello` makes the dialler a neighbour of the torrent it names; a piece request is
+//! answered from disk, after the piece is verified again, or with "not have".
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use tracker::api::PeerInfo;
+use transport::{ChannelReceiver, ChannelSender, ChunkResponder, Connection, Received};
+
+use super::link::{HELLO_TIMEOUT, Link, spawn_reader, spawn_writer};
+use super::torrent::Event;
+use super::{Entry, Shared};
+use crate::storage::StorageError;
+use crate::wire::{Control, PieceHeader, PieceRequest};
+
+/// Accepts connections until the endpoint closes.
+pub(crate) async fn accept_loop(shared: Arc<Shared>) {
+    while let Some(incoming) = shared.endpoint.accept().await {
+        match incoming {
+            Ok(connection) => {
+                if shared.is_banned(&connection.remote_fingerprint()) {
+                    connection.close(1, "banned: sent corrupt data");
+                    continue;
+                }
+                tokio::spawn(serve_connection(shared.clone(), connection));
+            }
+            Err(e) => tracing::debug!("refused a peer connection: {e}"),
+        }
+    }
+}
+
+/// Serves every stream the remote opens on `connection` (also used for connections this
+/// peer dialled: the neighbour may request pieces over them too).
+pub(crate) async fn serve_connection(shared: Arc<Shared>, connection: Connection) {
+    while let Ok(stream) = connection.accept().await {
+        let shared = shared.clone();
+        let connection = connection.clone();
+        tokio::spawn(async move {
+            match stream.read::<PieceRequest>().await {
+                Ok(Received::Chunk(request, responder)) => {
+                    serve_piece(&shared, request, responder).await;
+                }
+                Ok(Received::Channel(send, recv)) => {
+                    accept_channel(&shared, connection, send, recv).await;
+                }
+                Ok(_) => tracing::debug!("a peer opened an unexpected kind of stream"),
+                // The transport reset the stream with the matching error code.
+                Err(e) => tracing::debug!("bad stream from a peer: {e}"),
+            }
+        });
+    }
+}
+
+async fn accept_channel(
+    shared: &Shared,
+    connection: Connection,
+    mut send: ChannelSender,
+    mut recv: ChannelReceiver,
+) {
+    let peer = connection.remote_fingerprint();
+    let hello = tokio::time::timeout(HELLO_TIMEOUT, recv.recv::<Control>()).await;
+    let Ok(Ok(Some(Control::Hello {
+        info_hash,
+        bitfield,
+    }))) = hello
+    else {
+        tracing::debug!(%peer, "no valid Hello on a control channel");
+        return;
+    };
+    let Some(entry) = shared.entry(&info_hash) else {
+        let _ = send
+            .send(&Control::Refuse(format!("not serving {info_hash}")))
+            .await;
+        let _ = send.finish();
+        return;
+    };
+    if !entry.serving.load(Ordering::Relaxed) {
+        let _ = send.send(&Control::Refuse("paused".into())).await;
+        let _ = send.finish();
+        return;
+    }
+    let piece_count = entry.torrent.piece_count();
+    if bitfield.len() != piece_count {
+        let _ = send
+            .send(&Control::Refuse(format!(
+                "a bitfield of {} pieces for a torrent of {piece_count}",
+                bitfield.len()
+            )))
+            .await;
+        let _ = send.finish();
+        return;
+    }
+    let ours = entry.store.have();
+    if send
+        .send(&Control::Hello {
+            info_hash,
+            bitfield: ours,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let info = PeerInfo {
+        fingerprint: peer,
+        addr: connection.remote_address(),
+        pieces: bitfield.count(),
+    };
+    let link = Link {
+        id: super::link::next_id(),
+        connection,
+        control: spawn_writer(send),
+    };
+    let id = link.id;
+    if entry
+        .events
+        .send(Event::Incoming {
+            info,
+            link,
+            bitfield,
+        })
+        .is_ok()
+    {
+        spawn_reader(recv, peer, id, piece_count, entry.events.clone());
+    }
+}
+
+async fn serve_piece(shared: &Shared, request: PieceRequest, responder: ChunkResponder) {
+    let Some(entry) = shared.entry(&request.info_hash) else {
+        let _ = responder
+            .respond(&PieceHeader::UnknownTorrent, Bytes::new())
+            .await;
+        return;
+    };
+    if !entry.serving.load(Ordering::Relaxed) {
+        let _ = responder.respond(&PieceHeader::Busy, Bytes::new()).await;
+        return;
+    }
+    let piece = request.piece;
+    if !entry.store.has(piece) {
+        let _ = responder.respond(&PieceHeader::NotHave, Bytes::new()).await;
+        return;
+    }
+    let Ok(_slot) = shared.serving.clone().acquire_owned().await else {
+        return;
+    };
+    tracing::trace!(piece, "serving");
+    match read_piece(&entry, piece).await {
+        Ok(data) => {
+            let len = data.len() as u64;
+            let sent = responder
+                .respond(&PieceHeader::Data { len }, Bytes::from(data))
+                .await;
+            tracing::trace!(piece, "served: {sent:?}");
+            if sent.is_ok() {
+                entry.uploaded.fetch_add(len, Ordering::Relaxed);
+            }
+        }
+        Err(StorageError::PieceLost { .. }) => {
+            // The bytes on disk are gone or changed: say so, stop advertising the piece
+            // and tell the tracker (the torrent's task does both).
+            let _ = responder.respond(&PieceHeader::NotHave, Bytes::new()).await;
+            let _ = entry.events.send(Event::LocalPieceLost(piece));
+        }
+        Err(e) => {
+            tracing::warn!(piece, "cannot read a piece to serve it: {e}");
+            let _ = responder.respond(&PieceHeader::Busy, Bytes::new()).await;
+        }
+    }
+}
+
+async fn read_piece(entry: &Arc<Entry>, piece: u32) -> Result<Vec<u8>, StorageError> {
+    let store = entry.store.clone();
+    tokio::task::spawn_blocking(move || store.read_piece(piece))
+        .await
+        .unwrap_or_else(|e| {
+            Err(StorageError::Io {
+                action: "reading a piece of",
+                path: entry.torrent.name().into(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        })
+}

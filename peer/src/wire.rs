@@ -1,0 +1,65 @@
+//! The peer-to-peer protocol (`bytetorrent/peer/1`): one definition of every message two
+//! peers exchange. PROTOCOL.md section 6 describes it for independent implementations.
+//!
+//! * **Control channel**, one per torrent per connection (stream kind `0x04`, opened by
+//!   the dialler): the dialler sends [`Control::Hello`] with the info hash and its
+//!   bitfield; the acceptor answers with its own `Hello`, or [`Control::Refuse`] if it
+//!   does not serve that torrent. Afterwards either side sends [`Control::Have`] when it
+//!   gains a piece and [`Control::Lost`] when it finds one gone from its disk.
+//! * **Piece requests** (stream kind `0x03`, either side): a [`PieceRequest`] answered by a
+//!   [`PieceHeader`] and, for [`PieceHeader::Data`], exactly `len` raw bytes of the piece.
+//!   A peer asked for a piece it lacks answers [`PieceHeader::NotHave`] and the connection
+//!   stays up.
+//!
+//! Everything received is checked: a `Hello` whose bitfield has the wrong length, a `Have`
+//! past the torrent's end, or piece data of the wrong length ends the exchange with that
+//! peer; piece data is verified against the torrent's BLAKE3 hash before it is written.
+
+use serde::{Deserialize, Serialize};
+use tracker::Bitfield;
+use tracker::torrent::InfoHash;
+
+pub use transport::ALPN_PEER;
+
+/// A message on a control channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// The first message each way: which torrent, and the pieces the sender has.
+    Hello {
+        /// The torrent.
+        info_hash: InfoHash,
+        /// The sender's pieces.
+        bitfield: Bitfield,
+    },
+    /// The acceptor does not serve this torrent (the reason is for logs).
+    Refuse(String),
+    /// The sender gained a piece.
+    Have(u32),
+    /// The sender lost a piece (found missing or changed on its disk).
+    Lost(u32),
+}
+
+/// A request for one whole piece.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PieceRequest {
+    /// The torrent.
+    pub info_hash: InfoHash,
+    /// The piece.
+    pub piece: u32,
+}
+
+/// The answer's header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PieceHeader {
+    /// `len` bytes of the piece follow.
+    Data {
+        /// The piece's length.
+        len: u64,
+    },
+    /// The server does not have this piece (any more): ask someone else.
+    NotHave,
+    /// The server does not serve this torrent.
+    UnknownTorrent,
+    /// The server is too busy now; retry later or elsewhere.
+    Busy,
+}
