@@ -2,7 +2,10 @@
 //! piece storage that writes only verified pieces and resumes after a crash, and (in later
 //! modules) the runtime and the `bt` CLI.
 
+#[cfg(feature = "cli")]
+pub mod demo;
 pub mod runtime;
+pub mod status_file;
 pub mod storage;
 pub mod swarm;
 pub mod wire;

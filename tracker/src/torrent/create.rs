@@ -90,6 +90,26 @@ pub fn from_path(
     tracker_ca: Fingerprint,
     comment: Option<String>,
 ) -> Result<Torrent, CreateError> {
+    from_path_with_progress(
+        path,
+        piece_length,
+        trackers,
+        tracker_ca,
+        comment,
+        &mut |_, _| {},
+    )
+}
+
+/// [`from_path`], calling `progress(bytes_hashed, bytes_total)` after every block read, so
+/// a command-line tool can show a progress bar while a large tree is hashed.
+pub fn from_path_with_progress(
+    path: &Path,
+    piece_length: u32,
+    trackers: Vec<SocketAddr>,
+    tracker_ca: Fingerprint,
+    comment: Option<String>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Torrent, CreateError> {
     // Fail on bad parameters before reading anything.
     validate::piece_length(piece_length)?;
     validate::trackers(&trackers)?;
@@ -133,8 +153,14 @@ pub fn from_path(
 
     let mut hasher = PieceHasher::new(piece_length);
     let mut buffer = vec![0u8; READ_BUFFER_LEN];
+    let total: u64 = files.iter().map(|(_, _, length)| *length).sum();
+    let mut done = 0u64;
+    progress(0, total);
     for (file_path, _, length) in &files {
-        hash_file(file_path, *length, &mut buffer, &mut hasher)?;
+        hash_file(file_path, *length, &mut buffer, &mut hasher, &mut |read| {
+            done += read;
+            progress(done, total);
+        })?;
     }
     let info = Info {
         name,
@@ -213,6 +239,7 @@ fn hash_file(
     length: u64,
     buffer: &mut [u8],
     hasher: &mut PieceHasher,
+    read_progress: &mut dyn FnMut(u64),
 ) -> Result<(), CreateError> {
     let io_error = |source| CreateError::Io {
         path: path.to_path_buf(),
@@ -239,6 +266,7 @@ fn hash_file(
             _ => {
                 hasher.update(&buffer[..read]);
                 left -= read as u64;
+                read_progress(read as u64);
             }
         }
     }

@@ -1,0 +1,592 @@
+//! `bt`: make, publish, download and seed torrents; see what this machine's peers do.
+//!
+//! ```sh
+//! bt demo                                           # the whole system on loopback
+//! bt create ./dir -o dir.torrent --tracker 10.0.0.1:7100 --ca <CA fingerprint>
+//! bt publish dir.torrent --token <API token>
+//! bt seed ./dir --tracker 10.0.0.1:7100 --ca <CA fingerprint> --token <API token>
+//! bt get dir.torrent -o downloads/
+//! bt status
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use certs::Fingerprint;
+use clap::{Args, Parser, Subcommand};
+use peer::runtime::{AddOptions, Peer, PeerConfig, Phase, TorrentHandle};
+use peer::status_file::{self, ProcessStatus};
+use tracker::client::TrackerClient;
+use tracker::torrent::{InfoHash, Torrent};
+use transport::{Endpoint, EndpointConfig, InboundTrust};
+
+#[derive(Parser)]
+#[command(
+    name = "bt",
+    version,
+    about = "ByteTorrent: move large files to many machines"
+)]
+struct Cli {
+    /// Where this peer keeps its identity, resume files and status (default:
+    /// $BT_STATE_DIR, else ~/.local/share/bytetorrent).
+    #[arg(long, global = true)]
+    state: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Make a torrent file of a file or directory.
+    Create {
+        /// The file or directory.
+        path: PathBuf,
+        /// Where to write the torrent file.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Piece length in KiB (a power of two from 16 to 65536); chosen from the size
+        /// if absent.
+        #[arg(long)]
+        piece_kib: Option<u32>,
+        /// A comment for people.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Publish a torrent file on its tracker.
+    Publish {
+        /// The torrent file.
+        torrent: PathBuf,
+        #[command(flatten)]
+        token: TokenArg,
+    },
+    /// Make a torrent of PATH, publish it and seed it until interrupted.
+    Seed {
+        /// The file or directory.
+        path: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        #[command(flatten)]
+        token: TokenArg,
+        /// Also write the torrent file here.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Download a torrent (a torrent file, or an info hash with --tracker and --ca) and
+    /// seed it afterwards until interrupted.
+    Get {
+        /// A torrent file, or an info hash (64 hex digits).
+        torrent: String,
+        /// The download directory.
+        #[arg(short, long, default_value = ".")]
+        output: PathBuf,
+        /// Tracker nodes and CA, needed only with an info hash.
+        #[arg(long = "tracker")]
+        trackers: Vec<SocketAddr>,
+        /// The tracker cluster's CA fingerprint, needed only with an info hash.
+        #[arg(long)]
+        ca: Option<Fingerprint>,
+        /// Exit once the download is complete instead of seeding.
+        #[arg(long)]
+        no_seed: bool,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Show what the `bt` processes of this state directory download and seed.
+    Status,
+    /// The whole system on loopback: a 3-node tracker cluster, a seeder and 8 peers share a
+    /// generated file; the tracker leader is stopped half-way; every copy is verified.
+    Demo {
+        /// Size of the file in MiB.
+        #[arg(long, default_value_t = 256)]
+        size_mib: u64,
+        /// Number of downloading peers.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
+        peers: u64,
+        /// Work directory (a temporary one, removed afterwards, if absent).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    /// A tracker node's peer address; repeat for each node.
+    #[arg(long = "tracker", required = true)]
+    trackers: Vec<SocketAddr>,
+    /// The tracker cluster's CA fingerprint (printed by `bt-tracker certs ca` and
+    /// `bt-tracker dev`).
+    #[arg(long)]
+    ca: Fingerprint,
+}
+
+#[derive(Args)]
+struct TokenArg {
+    /// An API token (from `bt-tracker token create` or the tracker's web site); default:
+    /// $BT_TOKEN.
+    #[arg(long, env = "BT_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+#[derive(Args)]
+struct NetArgs {
+    /// Where to accept other peers.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    listen: SocketAddr,
+    /// The address other peers should dial (default: the listening address).
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+}
+
+fn state_dir(cli: Option<PathBuf>) -> PathBuf {
+    cli.or_else(|| std::env::var_os("BT_STATE_DIR").map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|home| PathBuf::from(home).join(".local/share/bytetorrent"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".bytetorrent"))
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let state = state_dir(cli.state);
+    if let Err(e) = run(cli.command, &state).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
+    match command {
+        Cmd::Create {
+            path,
+            output,
+            cluster,
+            piece_kib,
+            comment,
+        } => {
+            let torrent = create(&path, &cluster, piece_kib, comment).await?;
+            write_torrent(&torrent, &output)?;
+            println!(
+                "wrote {} ({}, {} pieces), info hash {}",
+                output.display(),
+                human_bytes(torrent.total_length()),
+                torrent.piece_count(),
+                torrent.info_hash()
+            );
+            Ok(())
+        }
+        Cmd::Publish { torrent, token } => {
+            let bytes = std::fs::read(&torrent)
+                .with_context(|| format!("reading {}", torrent.display()))?;
+            let parsed = Torrent::parse(&bytes)
+                .with_context(|| format!("{} is not a valid torrent file", torrent.display()))?;
+            let client = TrackerClient::for_torrent(client_endpoint()?, &parsed);
+            let hash = client
+                .publish(&token.token, bytes)
+                .await
+                .with_context(|| tried(&parsed))?;
+            println!("published {} as {hash}", parsed.name());
+            Ok(())
+        }
+        Cmd::Seed {
+            path,
+            cluster,
+            token,
+            output,
+            net,
+        } => {
+            let torrent = create(&path, &cluster, None, None).await?;
+            if let Some(output) = &output {
+                write_torrent(&torrent, output)?;
+            }
+            let peer = start_peer(state, &net).await?;
+            let client = Arc::new(TrackerClient::for_torrent(
+                peer.endpoint().clone(),
+                &torrent,
+            ));
+            client
+                .publish(&token.token, torrent.encode())
+                .await
+                .with_context(|| tried(&torrent))?;
+            println!("published {} as {}", torrent.name(), torrent.info_hash());
+            let root = path
+                .canonicalize()
+                .with_context(|| format!("resolving {}", path.display()))?;
+            let parent = root.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let bar = hashing_bar(torrent.total_length(), "checking");
+            let progress_bar = bar.clone();
+            let handle = peer
+                .add(
+                    torrent.clone(),
+                    &parent,
+                    client,
+                    AddOptions {
+                        existing: true,
+                        seed: true,
+                    },
+                    move |p| progress_bar.set_position(p.bytes_done),
+                )
+                .await
+                .with_context(|| tried(&torrent))?;
+            bar.finish_and_clear();
+            println!(
+                "seeding {} from {}; Ctrl-C to stop",
+                torrent.name(),
+                peer.addr()
+            );
+            follow(&peer, state, vec![handle], true).await
+        }
+        Cmd::Get {
+            torrent,
+            output,
+            trackers,
+            ca,
+            no_seed,
+            net,
+        } => {
+            let peer = start_peer(state, &net).await?;
+            let torrent = load_torrent(&torrent, &trackers, ca, peer.endpoint()).await?;
+            let client = Arc::new(TrackerClient::for_torrent(
+                peer.endpoint().clone(),
+                &torrent,
+            ));
+            let bar = hashing_bar(torrent.total_length(), "checking");
+            let progress_bar = bar.clone();
+            let handle = peer
+                .add(
+                    torrent.clone(),
+                    &output,
+                    client,
+                    AddOptions {
+                        existing: false,
+                        seed: !no_seed,
+                    },
+                    move |p| progress_bar.set_position(p.bytes_done),
+                )
+                .await
+                .with_context(|| tried(&torrent))?;
+            bar.finish_and_clear();
+            follow(&peer, state, vec![handle], !no_seed).await
+        }
+        Cmd::Status => {
+            let all = status_file::read_all(state);
+            if all.is_empty() {
+                println!(
+                    "no bt process is downloading or seeding (state {})",
+                    state.display()
+                );
+            }
+            for process in all {
+                println!(
+                    "process {} at {} ({})",
+                    process.pid, process.addr, process.fingerprint
+                );
+                for t in process.torrents {
+                    println!(
+                        "  {:<30} {:>6.1}%  {:>10}/s down {:>10}/s up  {} neighbours  {:?}",
+                        t.name,
+                        t.fraction() * 100.0,
+                        human_bytes(t.download_rate as u64),
+                        human_bytes(t.upload_rate as u64),
+                        t.neighbours.len(),
+                        t.phase
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Demo {
+            size_mib,
+            peers,
+            dir,
+        } => demo(size_mib, peers as usize, dir).await,
+    }
+}
+
+async fn demo(size_mib: u64, peers: usize, dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let (dir, _temp) = match dir {
+        Some(dir) => (dir, None),
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("bt-demo-")
+                .tempdir()
+                .context("creating a temporary directory")?;
+            (temp.path().to_path_buf(), Some(temp))
+        }
+    };
+    let options = peer::demo::DemoOptions {
+        size_mib,
+        leechers: peers,
+        bars: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ..peer::demo::DemoOptions::default()
+    };
+    let report = peer::demo::run(&dir, options).await?;
+    let secs = report.elapsed.as_secs_f64();
+    let delivered = report.file_len * report.leechers as u64;
+    println!();
+    println!("summary");
+    println!(
+        "  {} copies of {} delivered in {:.1} s: {}/s in all, {}/s per peer",
+        report.leechers,
+        human_bytes(report.file_len),
+        secs,
+        human_bytes((delivered as f64 / secs) as u64),
+        human_bytes((report.file_len as f64 / secs) as u64),
+    );
+    match (report.killed_leader, report.new_leader) {
+        (Some((old, at)), Some((new, gap))) => println!(
+            "  tracker leader node {old} stopped at {:.0} %; node {new} took over after {} ms; \
+             {} tracker requests failed over",
+            at * 100.0,
+            gap.as_millis(),
+            report.tracker_failovers
+        ),
+        (Some((old, _)), None) => {
+            println!("  tracker leader node {old} stopped; no new leader seen")
+        }
+        _ => println!("  the tracker leader was not stopped"),
+    }
+    println!(
+        "  {} of {} copies are byte-for-byte identical to the original",
+        report.verified_copies, report.leechers
+    );
+    Ok(())
+}
+
+/// Follows the torrents: a progress bar per torrent until complete, the status file for
+/// `bt status`, and (when seeding) on until Ctrl-C.
+async fn follow(
+    peer: &Peer,
+    state: &Path,
+    handles: Vec<TorrentHandle>,
+    keep_seeding: bool,
+) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    let multi = indicatif::MultiProgress::new();
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:.bold} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    let bars: Vec<_> = handles
+        .iter()
+        .map(|h| {
+            let status = h.status();
+            let bar = multi.add(indicatif::ProgressBar::new(status.bytes_total));
+            bar.set_style(style.clone());
+            bar.set_prefix(status.name.clone());
+            bar
+        })
+        .collect();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut done_reported = vec![false; handles.len()];
+    let result = loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+        }
+        let statuses: Vec<_> = handles.iter().map(TorrentHandle::status).collect();
+        let _ = status_file::write(
+            state,
+            &ProcessStatus {
+                pid,
+                addr: peer.addr().to_string(),
+                fingerprint: peer.fingerprint().to_string(),
+                torrents: statuses.clone(),
+            },
+        );
+        for (i, (bar, status)) in bars.iter().zip(&statuses).enumerate() {
+            bar.set_position(status.bytes_have);
+            let connected = status
+                .neighbours
+                .iter()
+                .filter(|n| n.state == "connected")
+                .count();
+            bar.set_message(format!(
+                "{}/{} pieces, {connected} neighbours",
+                status.pieces_have, status.pieces_total
+            ));
+            if matches!(status.phase, Phase::Seeding | Phase::Complete) && !done_reported[i] {
+                done_reported[i] = true;
+                bar.finish_with_message(format!(
+                    "complete: {} (uploaded {})",
+                    status.path,
+                    human_bytes(status.uploaded)
+                ));
+            }
+        }
+        if let Some(why) = statuses.iter().find_map(|s| match &s.phase {
+            Phase::Failed(why) => Some(why.clone()),
+            _ => None,
+        }) {
+            break Err(anyhow::anyhow!(why));
+        }
+        if !keep_seeding && done_reported.iter().all(|d| *d) {
+            break Ok(());
+        }
+    };
+    status_file::remove(state, pid);
+    for handle in &handles {
+        handle.remove();
+    }
+    result
+}
+
+async fn start_peer(state: &Path, net: &NetArgs) -> anyhow::Result<Peer> {
+    let mut config = PeerConfig::new(net.listen, state.to_path_buf());
+    config.advertise = net.advertise;
+    Peer::start(config)
+        .await
+        .with_context(|| format!("starting the peer (state in {})", state.display()))
+}
+
+/// An endpoint for talking to trackers only (a fresh identity; nothing is served).
+fn client_endpoint() -> anyhow::Result<Endpoint> {
+    let identity = certs::Identity::generate_self_signed("bt")?;
+    let mut config = EndpointConfig::new("0.0.0.0:0".parse()?, InboundTrust::Open, &[]);
+    config.max_frame = tracker::torrent::MAX_TORRENT_FILE_LEN + 4096;
+    Ok(Endpoint::bind(identity, config)?)
+}
+
+async fn load_torrent(
+    arg: &str,
+    trackers: &[SocketAddr],
+    ca: Option<Fingerprint>,
+    endpoint: &Endpoint,
+) -> anyhow::Result<Torrent> {
+    let path = Path::new(arg);
+    if path.exists() {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        return Torrent::parse(&bytes)
+            .with_context(|| format!("{} is not a valid torrent file", path.display()));
+    }
+    let Ok(info_hash) = arg.parse::<InfoHash>() else {
+        bail!("{arg} is neither a torrent file nor an info hash (64 hexadecimal digits)");
+    };
+    let Some(ca) = ca else {
+        bail!("with an info hash, give the tracker's --ca fingerprint and --tracker addresses");
+    };
+    if trackers.is_empty() {
+        bail!("with an info hash, give at least one --tracker address");
+    }
+    let client = TrackerClient::new(endpoint.clone(), trackers.to_vec(), ca);
+    let bytes = client.get_torrent(info_hash).await.with_context(|| {
+        format!(
+            "fetching torrent {info_hash} from the tracker (tried {})",
+            list(trackers)
+        )
+    })?;
+    let torrent = Torrent::parse(&bytes).context("the tracker sent an invalid torrent file")?;
+    if torrent.info_hash() != info_hash {
+        bail!("the tracker sent a torrent with another info hash");
+    }
+    Ok(torrent)
+}
+
+async fn create(
+    path: &Path,
+    cluster: &ClusterArgs,
+    piece_kib: Option<u32>,
+    comment: Option<String>,
+) -> anyhow::Result<Torrent> {
+    let total = size_of(path).with_context(|| format!("reading {}", path.display()))?;
+    let piece_len = match piece_kib {
+        Some(kib) => kib.checked_mul(1024).context("--piece-kib is too large")?,
+        None => auto_piece_len(total),
+    };
+    let bar = hashing_bar(total, "hashing");
+    let (path, trackers, ca) = (path.to_path_buf(), cluster.trackers.clone(), cluster.ca);
+    let progress_bar = bar.clone();
+    let torrent = tokio::task::spawn_blocking(move || {
+        tracker::torrent::create::from_path_with_progress(
+            &path,
+            piece_len,
+            trackers,
+            ca,
+            comment,
+            &mut |done, _| progress_bar.set_position(done),
+        )
+    })
+    .await??;
+    bar.finish_and_clear();
+    Ok(torrent)
+}
+
+/// A piece length for `total` bytes: about 2,000 pieces, between 256 KiB and 4 MiB (a
+/// power of two). Few pieces would leave little to trade early on; many would make the
+/// piece list and the per-piece work large.
+fn auto_piece_len(total: u64) -> u32 {
+    let target = (total / 2048).max(1).next_power_of_two();
+    target.clamp(256 << 10, 4 << 20) as u32
+}
+
+fn size_of(path: &Path) -> std::io::Result<u64> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        let mut total = 0;
+        for entry in std::fs::read_dir(path)? {
+            total += size_of(&entry?.path())?;
+        }
+        Ok(total)
+    } else {
+        Ok(meta.len())
+    }
+}
+
+fn write_torrent(torrent: &Torrent, output: &Path) -> anyhow::Result<()> {
+    std::fs::write(output, torrent.encode())
+        .with_context(|| format!("writing {}", output.display()))
+}
+
+fn hashing_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn tried(torrent: &Torrent) -> String {
+    format!("tracker nodes tried: {}", list(torrent.trackers()))
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
