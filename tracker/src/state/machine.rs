@@ -12,6 +12,7 @@ use crate::torrent::InfoHash;
 
 use super::neighbours::{self, Asker};
 use super::search;
+use super::sessions::Sessions;
 use super::swarms::{Swarm, check_bitfield};
 use super::torrents::Torrents;
 use super::users::Users;
@@ -27,6 +28,7 @@ pub struct TrackerState {
     pub(super) config: StateConfig,
     pub(super) torrents: Torrents,
     pub(super) users: Users,
+    pub(super) sessions: Sessions,
     /// The swarms each peer is in, so that a heartbeat touches only those. A vector: a
     /// peer is usually in one or a few swarms, and a one-element vector is far smaller
     /// than a one-element set. Its order is never observed.
@@ -57,6 +59,7 @@ impl TrackerState {
             config,
             torrents: Torrents::default(),
             users: Users::default(),
+            sessions: Sessions::default(),
             by_peer: HashMap::new(),
             piece_reports: 0,
             expired: 0,
@@ -281,10 +284,26 @@ impl TrackerState {
         Ok(chosen.iter().map(|&i| swarm.members()[i].info()).collect())
     }
 
+    fn create_session(
+        &mut self,
+        session_hash: super::TokenHash,
+        user: &str,
+        expires_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), ApiError> {
+        if self.users.enabled_user(user).is_none() {
+            // Prune anyway: the command's clock is as good here as in any other.
+            self.sessions.prune(now_ms);
+            return Err(ApiError::Unauthorized);
+        }
+        self.sessions.create(session_hash, user, expires_ms, now_ms)
+    }
+
     fn stats(&self) -> Stats {
         let mut stats = Stats {
             torrents: self.torrents.len() as u64,
             users: self.users.len() as u64,
+            sessions: self.sessions.len() as u64,
             piece_reports: self.piece_reports,
             expired: self.expired,
             ..Stats::default()
@@ -369,7 +388,10 @@ impl StateMachine for TrackerState {
                 self.heartbeat(fingerprint, *now_ms);
                 Output::Done
             }
-            Command::Expire { now_ms } => Output::Expired(self.expire(*now_ms)),
+            Command::Expire { now_ms } => {
+                self.sessions.prune(*now_ms);
+                Output::Expired(self.expire(*now_ms))
+            }
             Command::AddUser {
                 name,
                 password_hash,
@@ -387,6 +409,16 @@ impl StateMachine for TrackerState {
             } => done(self.users.create_token(user, *token_hash, label, *now_ms)),
             Command::RevokeToken { user, token_hash } => {
                 done(self.users.revoke_token(user, *token_hash))
+            }
+            Command::CreateSession {
+                session_hash,
+                user,
+                expires_ms,
+                now_ms,
+            } => done(self.create_session(*session_hash, user, *expires_ms, *now_ms)),
+            Command::EndSession { session_hash } => {
+                self.sessions.end(*session_hash);
+                Output::Done
             }
         }
     }
@@ -432,6 +464,16 @@ impl StateMachine for TrackerState {
             Query::Tokens(name) => Output::Tokens(self.users.tokens_of(name)),
             Query::Users => Output::Users(self.users.all()),
             Query::Stats => Output::Stats(self.stats()),
+            Query::Session {
+                session_hash,
+                now_ms,
+            } => Output::Session(
+                self.sessions
+                    .user(session_hash, *now_ms)
+                    .and_then(|name| self.users.enabled_user(name))
+                    .and_then(|name| self.users.user(name))
+                    .cloned(),
+            ),
         }
     }
 

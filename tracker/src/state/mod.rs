@@ -16,6 +16,7 @@
 mod machine;
 mod neighbours;
 mod search;
+mod sessions;
 mod snapshot;
 mod swarms;
 mod torrents;
@@ -26,6 +27,7 @@ mod tests;
 
 pub use machine::TrackerState;
 pub use search::{MAX_SEARCH_PER_PAGE, MAX_SEARCH_WORDS};
+pub use sessions::MAX_SESSIONS_PER_USER;
 pub use snapshot::SNAPSHOT_VERSION;
 
 use std::net::SocketAddr;
@@ -174,6 +176,26 @@ pub enum Command {
         /// The token's hash.
         token_hash: TokenHash,
     },
+    /// Signs a user in on the web site: stores the hash of a random session id (made by
+    /// the node, sent to the browser in a cookie) until `expires_ms`, and first removes
+    /// every session expired at `now_ms`. Refused with [`ApiError::Unauthorized`] for an
+    /// unknown or disabled user. Output: [`Output::Done`].
+    CreateSession {
+        /// The hash of the session id.
+        session_hash: TokenHash,
+        /// Who signed in (the node checked the password).
+        user: String,
+        /// When the session ends, ms since the Unix epoch.
+        expires_ms: u64,
+        /// The proposer's clock.
+        now_ms: u64,
+    },
+    /// Signs a session out (nothing happens if it does not exist). Output:
+    /// [`Output::Done`].
+    EndSession {
+        /// The hash of the session id.
+        session_hash: TokenHash,
+    },
 }
 
 /// A read-only question, answered from the local state under the leader's lease.
@@ -226,6 +248,14 @@ pub enum Query {
     Tokens(String),
     /// All users. Output: [`Output::Users`].
     Users,
+    /// The enabled user of a web session that has not expired at `now_ms`. Output:
+    /// [`Output::Session`].
+    Session {
+        /// The hash of the session id.
+        session_hash: TokenHash,
+        /// The asking node's clock.
+        now_ms: u64,
+    },
     /// Totals. Output: [`Output::Stats`].
     Stats,
 }
@@ -293,6 +323,8 @@ pub struct Stats {
     pub piece_reports: u64,
     /// Peers removed by expiry.
     pub expired: u64,
+    /// Web sessions stored (some may have expired since the last pruning).
+    pub sessions: u64,
 }
 
 /// The result of a command or query.
@@ -324,6 +356,8 @@ pub enum Output {
     Users(Vec<UserRecord>),
     /// Totals.
     Stats(Stats),
+    /// A session's user, if the session is live and its user enabled.
+    Session(Option<UserRecord>),
     /// The command or query was refused.
     Error(ApiError),
 }

@@ -10,6 +10,9 @@
 //! their order, which neighbour selection depends on, so a restored replica chooses as the
 //! others do and its next snapshot is byte for byte the same as theirs.
 //!
+//! Version 2 appends the web sessions (hash, user, expiry) to the image; a version 1
+//! snapshot, which has none, is still read, with no sessions.
+//!
 //! A snapshot may come from another replica or a disk, so decoding checks everything it
 //! relies on and answers a [`RestoreError`], never a panic, for bytes that are not a valid
 //! snapshot.
@@ -26,6 +29,7 @@ use crate::bitfield::Bitfield;
 use crate::torrent::{InfoHash, MAX_TORRENT_FILE_LEN, PIECE_HASH_LEN};
 
 use super::machine::TrackerState;
+use super::sessions::Sessions;
 use super::swarms::{Member, Swarm};
 use super::torrents::{TorrentEntry, Torrents};
 use super::users::{TokenEntry, UserEntry, Users, validate_user_name};
@@ -33,7 +37,10 @@ use super::{StateConfig, TokenHash, TokenRecord, UserRecord};
 
 /// The format version, the first byte of every snapshot. Raise it when the snapshot layout
 /// changes, and keep reading the old one.
-pub const SNAPSHOT_VERSION: u8 = 1;
+pub const SNAPSHOT_VERSION: u8 = 2;
+
+/// The oldest format version still read.
+const OLDEST_READ_VERSION: u8 = 1;
 
 /// The state as encoded (borrowing it, so that torrent files are not copied).
 #[derive(Serialize)]
@@ -43,6 +50,14 @@ struct ImageRef<'a> {
     tokens: Vec<TokenRef<'a>>,
     piece_reports: u64,
     expired: u64,
+    sessions: Vec<SessionRef<'a>>,
+}
+
+#[derive(Serialize)]
+struct SessionRef<'a> {
+    session_hash: ByteArray<32>,
+    user: &'a str,
+    expires_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -84,6 +99,16 @@ struct Image {
     tokens: Vec<TokenImage>,
     piece_reports: u64,
     expired: u64,
+    /// Absent in version 1.
+    #[serde(default)]
+    sessions: Vec<SessionImage>,
+}
+
+#[derive(Deserialize)]
+struct SessionImage {
+    session_hash: ByteArray<32>,
+    user: String,
+    expires_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -204,6 +229,16 @@ pub(crate) fn encode(state: &TrackerState) -> Vec<u8> {
             .collect(),
         piece_reports: state.piece_reports,
         expired: state.expired,
+        sessions: state
+            .sessions
+            .by_hash
+            .iter()
+            .map(|(hash, s)| SessionRef {
+                session_hash: ByteArray::new(hash.0),
+                user: &s.user,
+                expires_ms: s.expires_ms,
+            })
+            .collect(),
     };
     let mut out = vec![SNAPSHOT_VERSION];
     // Writing to a vector cannot fail, and every value here has a MessagePack form.
@@ -221,10 +256,10 @@ pub(crate) fn decode(bytes: &[u8], config: StateConfig) -> Result<TrackerState, 
     let (&version, mut body) = bytes
         .split_first()
         .ok_or_else(|| bad("the tracker snapshot is empty"))?;
-    if version != SNAPSHOT_VERSION {
+    if !(OLDEST_READ_VERSION..=SNAPSHOT_VERSION).contains(&version) {
         return Err(bad(format!(
             "tracker snapshot version {version} is not supported (this node reads \
-             version {SNAPSHOT_VERSION}); upgrade this node"
+             versions {OLDEST_READ_VERSION} to {SNAPSHOT_VERSION}); upgrade this node"
         )));
     }
     // A reader, not a borrowed slice: it never allocates more than the bytes present,
@@ -269,6 +304,18 @@ pub(crate) fn decode(bytes: &[u8], config: StateConfig) -> Result<TrackerState, 
         if users.tokens.insert(token_hash, entry).is_some() {
             return Err(bad("a token is in the snapshot twice"));
         }
+    }
+
+    let mut sessions = Sessions::default();
+    for s in image.sessions {
+        if !users.users.contains_key(&s.user) {
+            return Err(bad(format!("a session of unknown user {:?}", s.user)));
+        }
+        let hash = TokenHash(s.session_hash.into_array());
+        if sessions.by_hash.contains_key(&hash) {
+            return Err(bad("a session is in the snapshot twice"));
+        }
+        sessions.insert(hash, s.user, s.expires_ms);
     }
 
     let mut torrents = Torrents::default();
@@ -332,6 +379,7 @@ pub(crate) fn decode(bytes: &[u8], config: StateConfig) -> Result<TrackerState, 
         config,
         torrents,
         users,
+        sessions,
         by_peer,
         piece_reports: image.piece_reports,
         expired: image.expired,

@@ -3,6 +3,7 @@
 
 mod neighbours;
 mod publish;
+mod sessions;
 mod snapshot;
 mod swarm;
 mod users;

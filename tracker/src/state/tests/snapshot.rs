@@ -28,6 +28,12 @@ fn busy_harness() -> (Harness, Vec<InfoHash>) {
         name: "carol".into(),
         disabled: true,
     });
+    h.ok(Command::CreateSession {
+        session_hash: TokenHash::of("bob's browser"),
+        user: "bob".into(),
+        expires_ms: 90_000,
+        now_ms: 6,
+    });
     let a = h.publish("Alpha Release", 20, 10);
     let b = h.publish("beta build", 3, 20);
     let c = h.publish("idle", 5, 30);
