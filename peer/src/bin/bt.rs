@@ -196,10 +196,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
             let parsed = Torrent::parse(&bytes)
                 .with_context(|| format!("{} is not a valid torrent file", torrent.display()))?;
             let client = TrackerClient::for_torrent(client_endpoint()?, &parsed);
-            let hash = client
-                .publish(&token.token, bytes)
-                .await
-                .with_context(|| tried(&parsed))?;
+            let hash = client.publish(&token.token, bytes).await?;
             println!("published {} as {hash}", parsed.name());
             Ok(())
         }
@@ -219,10 +216,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
                 peer.endpoint().clone(),
                 &torrent,
             ));
-            client
-                .publish(&token.token, torrent.encode())
-                .await
-                .with_context(|| tried(&torrent))?;
+            client.publish(&token.token, torrent.encode()).await?;
             println!("published {} as {}", torrent.name(), torrent.info_hash());
             let root = path
                 .canonicalize()
@@ -241,8 +235,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
                     },
                     move |p| progress_bar.set_position(p.bytes_done),
                 )
-                .await
-                .with_context(|| tried(&torrent))?;
+                .await?;
             bar.finish_and_clear();
             println!(
                 "seeding {} from {}; Ctrl-C to stop",
@@ -278,8 +271,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
                     },
                     move |p| progress_bar.set_position(p.bytes_done),
                 )
-                .await
-                .with_context(|| tried(&torrent))?;
+                .await?;
             bar.finish_and_clear();
             follow(&peer, state, vec![handle], !no_seed).await
         }
@@ -476,6 +468,9 @@ async fn load_torrent(
             .with_context(|| format!("{} is not a valid torrent file", path.display()));
     }
     let Ok(info_hash) = arg.parse::<InfoHash>() else {
+        if arg.contains(std::path::MAIN_SEPARATOR) || arg.ends_with(".torrent") {
+            bail!("no such torrent file: {arg}");
+        }
         bail!("{arg} is neither a torrent file nor an info hash (64 hexadecimal digits)");
     };
     let Some(ca) = ca else {
@@ -562,10 +557,6 @@ fn hashing_bar(total: u64, what: &str) -> indicatif::ProgressBar {
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
-}
-
-fn tried(torrent: &Torrent) -> String {
-    format!("tracker nodes tried: {}", list(torrent.trackers()))
 }
 
 fn list(addrs: &[SocketAddr]) -> String {
