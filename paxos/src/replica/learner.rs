@@ -209,8 +209,36 @@ impl<S: StateMachine> Replica<S> {
                 });
             }
         }
-        if self.applied >= self.log.start + self.config.snapshot_log_len {
+        if self.applied >= self.snapshot_due() {
             self.take_snapshot();
+        }
+    }
+
+    /// The applied slot at which this replica takes its next snapshot.
+    ///
+    /// Taking a snapshot stalls a replica for a while (serialising the state, truncating
+    /// the log, then writing the whole state out before later records can be synced). If
+    /// every replica did it at the same slot, the whole cluster would stall at once. So
+    /// followers take theirs at slots staggered by their rank among the members (a whole
+    /// `snapshot_log_len` cycle is split evenly between them), which leaves a quorum that
+    /// is not snapshotting, and a leader, whose stall would hold up every write, waits
+    /// until its log is twice as long. Every replica still snapshots at least once per
+    /// `2 * snapshot_log_len` slots, so the log stays bounded.
+    fn snapshot_due(&self) -> Slot {
+        let len = self.config.snapshot_log_len;
+        if self.is_leader() {
+            return self.log.start.saturating_add(len.saturating_mul(2));
+        }
+        let members = self.config.members.len() as u64;
+        let rank = self.config.members.iter().filter(|m| **m < self.id).count() as u64;
+        let offset = rank * len / members.max(1);
+        // The first slot of this replica's phase that leaves at least half a cycle of log.
+        let earliest = self.log.start.saturating_add(len.div_ceil(2));
+        let due = earliest - earliest % len + offset;
+        if due >= earliest {
+            due
+        } else {
+            due.saturating_add(len)
         }
     }
 
