@@ -68,9 +68,9 @@ pub struct Config {
     /// bounding the work lost or retransmitted on a leader change.
     pub max_inflight: usize,
     /// Take a snapshot and truncate the log about every this many applied
-    /// slots. Followers take theirs at slots staggered by rank (half to one and
-    /// a half times this after the last one) so that they never all stall at
-    /// once; a leader waits for twice this. Default 10 000 slots: bounds memory
+    /// slots. Each replica takes its snapshots at slots of its own phase (set
+    /// by its rank), so that they never all stall at once; a leader waits
+    /// about twice as long. Default 10 000 slots: bounds memory
     /// and restart time; the state machine snapshot is taken rarely.
     pub snapshot_log_len: u64,
     /// A client session whose last command was applied more than this many

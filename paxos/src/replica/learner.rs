@@ -219,21 +219,23 @@ impl<S: StateMachine> Replica<S> {
     /// Taking a snapshot stalls a replica for a while (serialising the state, truncating
     /// the log, then writing the whole state out before later records can be synced). If
     /// every replica did it at the same slot, the whole cluster would stall at once. So
-    /// followers take theirs at slots staggered by their rank among the members (a whole
-    /// `snapshot_log_len` cycle is split evenly between them), which leaves a quorum that
-    /// is not snapshotting, and a leader, whose stall would hold up every write, waits
-    /// until its log is twice as long. Every replica still snapshots at least once per
-    /// `2 * snapshot_log_len` slots, so the log stays bounded.
+    /// each replica snapshots only at slots of its own phase, set by its rank among the
+    /// members (a `snapshot_log_len` cycle is split evenly between them), which always
+    /// leaves a quorum that is not snapshotting. A follower takes the first slot of its
+    /// phase at least half a cycle after its last snapshot; a leader, whose stall holds up
+    /// every write, waits at least one and a half cycles. So the log never holds more than
+    /// two and a half cycles.
     fn snapshot_due(&self) -> Slot {
         let len = self.config.snapshot_log_len;
-        if self.is_leader() {
-            return self.log.start.saturating_add(len.saturating_mul(2));
-        }
         let members = self.config.members.len() as u64;
         let rank = self.config.members.iter().filter(|m| **m < self.id).count() as u64;
         let offset = rank * len / members.max(1);
-        // The first slot of this replica's phase that leaves at least half a cycle of log.
-        let earliest = self.log.start.saturating_add(len.div_ceil(2));
+        let gap = if self.is_leader() {
+            len.saturating_add(len.div_ceil(2))
+        } else {
+            len.div_ceil(2)
+        };
+        let earliest = self.log.start.saturating_add(gap);
         let due = earliest - earliest % len + offset;
         if due >= earliest {
             due
