@@ -67,9 +67,11 @@ pub struct Config {
     /// (the pipeline depth). Default 16: enough to keep a LAN pipe full while
     /// bounding the work lost or retransmitted on a leader change.
     pub max_inflight: usize,
-    /// Take a snapshot and truncate the log when this many applied slots
-    /// follow the last snapshot. Default 10 000 slots: bounds memory and
-    /// restart time; the state machine snapshot is taken rarely.
+    /// Take a snapshot and truncate the log about every this many applied
+    /// slots. Each replica takes its snapshots at slots of its own phase (set
+    /// by its rank), so that they never all stall at once; a leader waits
+    /// about twice as long. Default 10 000 slots: bounds memory
+    /// and restart time; the state machine snapshot is taken rarely.
     pub snapshot_log_len: u64,
     /// A client session whose last command was applied more than this many
     /// slots ago is forgotten (deterministically on every replica). Default

@@ -72,8 +72,10 @@
 //!   they accepted at the committing leader's ballot is known chosen, other
 //!   slots are fetched from a peer, or a snapshot is sent when the slots were
 //!   truncated.
-//! * **Snapshots** are taken every `snapshot_log_len` applied slots; the log
-//!   (in memory and in storage) is truncated behind them.
+//! * **Snapshots** are taken about every `snapshot_log_len` applied slots, at
+//!   staggered slots on different replicas (a leader waits longer), so a quorum
+//!   is never stalled by snapshotting at once; the log (in memory and in
+//!   storage) is truncated behind them.
 //! * **Exactly-once commands.** Every command carries `(client, seq)`; the
 //!   session table (part of the replicated state and of snapshots) remembers
 //!   each client's latest sequence number and output, so a retry — through any

@@ -209,8 +209,38 @@ impl<S: StateMachine> Replica<S> {
                 });
             }
         }
-        if self.applied >= self.log.start + self.config.snapshot_log_len {
+        if self.applied >= self.snapshot_due() {
             self.take_snapshot();
+        }
+    }
+
+    /// The applied slot at which this replica takes its next snapshot.
+    ///
+    /// Taking a snapshot stalls a replica for a while (serialising the state, truncating
+    /// the log, then writing the whole state out before later records can be synced). If
+    /// every replica did it at the same slot, the whole cluster would stall at once. So
+    /// each replica snapshots only at slots of its own phase, set by its rank among the
+    /// members (a `snapshot_log_len` cycle is split evenly between them), which always
+    /// leaves a quorum that is not snapshotting. A follower takes the first slot of its
+    /// phase at least half a cycle after its last snapshot; a leader, whose stall holds up
+    /// every write, waits at least one and a half cycles. So the log never holds more than
+    /// two and a half cycles.
+    fn snapshot_due(&self) -> Slot {
+        let len = self.config.snapshot_log_len;
+        let members = self.config.members.len() as u64;
+        let rank = self.config.members.iter().filter(|m| **m < self.id).count() as u64;
+        let offset = rank * len / members.max(1);
+        let gap = if self.is_leader() {
+            len.saturating_add(len.div_ceil(2))
+        } else {
+            len.div_ceil(2)
+        };
+        let earliest = self.log.start.saturating_add(gap);
+        let due = earliest - earliest % len + offset;
+        if due >= earliest {
+            due
+        } else {
+            due.saturating_add(len)
         }
     }
 
