@@ -1,4 +1,5 @@
-//! The node's HTTP endpoints for operators: `/health` and `/metrics` (Prometheus text).
+//! The node's HTTP endpoints for operators: `/health` and `/metrics` (Prometheus text),
+//! merged with the web site ([`crate::web`]).
 //!
 //! `/health` answers 200 when the node knows a leader (it can serve requests) and 503
 //! otherwise, with the node's view as JSON, so a load balancer or an operator's script can
@@ -6,6 +7,8 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::State;
@@ -16,18 +19,22 @@ use tokio::net::TcpListener;
 
 use crate::service::Service;
 use crate::state::{Output, Query};
+use crate::web::{self, Site};
 
-/// The router of the operator endpoints.
-pub fn router(service: Arc<Service>) -> Router {
+/// The router of the operator endpoints and the web site.
+pub fn router(service: Arc<Service>, site: Site) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(service)
+        .merge(web::router(site))
 }
 
-/// Serves [`router`] on `listener` until the task is aborted.
-pub async fn serve(listener: TcpListener, service: Arc<Service>) {
-    if let Err(e) = axum::serve(listener, router(service)).await {
+/// Serves [`router`] on `listener` until the task is aborted. Handlers see each client's
+/// address (the sign-in rate limit counts by it).
+pub async fn serve(listener: TcpListener, service: Arc<Service>, site: Site) {
+    let app = router(service, site).into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("HTTP server stopped: {e}");
     }
 }

@@ -7,7 +7,7 @@
 //! * `client`: the tracker client library peers use (fail-over between nodes, exactly-once
 //!   writes);
 //! * `server` (default): the replicated state machine, the QUIC service, the node runtime,
-//!   the HTTP endpoints and the `bt-tracker` CLI.
+//!   the HTTP endpoints, the web site ([`web`]) and the `bt-tracker` CLI.
 //!
 //! A peer depends on this crate with `default-features = false, features = ["client"]`.
 //!
@@ -55,5 +55,7 @@ pub mod node;
 pub mod service;
 #[cfg(feature = "server")]
 pub mod state;
+#[cfg(feature = "server")]
+pub mod web;
 
 pub use bitfield::Bitfield;

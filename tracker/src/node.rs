@@ -177,6 +177,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         NodeError::Config(format!("node id {} is not among the members", config.id))
     })?;
     let ca = ClusterCa::load_certificate(&config.certs.ca_cert)?;
+    // The web site's cluster page dials the other members as a peer would.
+    let ca_fingerprint = certs::Fingerprint::of_certificate(&ca)?;
     let identity = || Identity::load(&config.certs.node_cert, &config.certs.node_key);
 
     let members: BTreeMap<u64, ClusterMember> = config
@@ -272,9 +274,19 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             let bound = listener
                 .local_addr()
                 .map_err(|source| NodeError::Http { addr, source })?;
+            let site = crate::web::Site::new(
+                service.clone(),
+                crate::web::SiteConfig::new(
+                    config.id,
+                    config.members.clone(),
+                    ca_fingerprint,
+                    peer_endpoint.clone(),
+                ),
+            );
             tasks.push(tokio::spawn(crate::http::serve(
                 listener,
                 Arc::new(service.clone()),
+                site,
             )));
             Some(bound)
         }
@@ -310,5 +322,45 @@ async fn expire_peers(node: Node<TrackerState>, interval: Duration) {
             Ok(out) => tracing::trace!("expiry: {out:?}"),
             Err(e) => tracing::debug!("expiry proposal failed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_configuration_reads_from_toml_with_defaults() {
+        let text = r#"
+            id = 2
+            data_dir = "/var/lib/bt-tracker"
+            http_listen = "10.0.0.2:8080"
+
+            [certs]
+            ca_cert = "/etc/bt/ca.crt"
+            node_cert = "/etc/bt/node2.crt"
+            node_key = "/etc/bt/node2.key"
+
+            [members.1]
+            name = "node1"
+            cluster_addr = "10.0.0.1:7000"
+            peer_addr = "10.0.0.1:7100"
+
+            [members.2]
+            name = "node2"
+            cluster_addr = "10.0.0.2:7000"
+            peer_addr = "10.0.0.2:7100"
+        "#;
+        let config: NodeConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.id, 2);
+        assert_eq!(config.members.len(), 2);
+        assert_eq!(config.members[&1].peer_addr, "10.0.0.1:7100".parse().unwrap());
+        assert_eq!(config.peer_ttl_ms, 30_000);
+        assert_eq!(config.expire_interval_ms, 1_000);
+        assert_eq!(config.http_listen, Some("10.0.0.2:8080".parse().unwrap()));
+
+        let typo = text.replace("data_dir", "data_directory");
+        let err = toml::from_str::<NodeConfig>(&typo).unwrap_err().to_string();
+        assert!(err.contains("data_directory"), "{err}");
     }
 }

@@ -29,6 +29,7 @@ pub use machine::TrackerState;
 pub use search::{MAX_SEARCH_PER_PAGE, MAX_SEARCH_WORDS};
 pub use sessions::MAX_SESSIONS_PER_USER;
 pub use snapshot::SNAPSHOT_VERSION;
+pub(crate) use users::validate_user_name;
 
 use std::net::SocketAddr;
 

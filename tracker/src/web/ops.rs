@@ -1,0 +1,248 @@
+//! What the pages and the JSON API both do: reads under the leader's lease, writes through
+//! this node's sessions, and the errors people see.
+
+use axum::http::StatusCode;
+use paxos::runtime::RequestError;
+
+use crate::api::{ApiError, MIN_TOKEN_LEN, SEARCH_PAGE_LEN, SearchPage};
+use crate::service::now_ms;
+use crate::state::{Command, Output, Query, TokenHash, TokenRecord, TorrentDetails, Uploader};
+use crate::torrent::{InfoHash, MAX_TORRENT_FILE_LEN, Torrent};
+
+use super::Site;
+
+/// A refusal or failure, with the status code and the sentence a person reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WebError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl WebError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        WebError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(what: &str) -> Self {
+        WebError::new(StatusCode::NOT_FOUND, format!("No {what} here."))
+    }
+
+    pub(crate) fn csrf() -> Self {
+        WebError::new(
+            StatusCode::FORBIDDEN,
+            "This form is missing its security token or the token is out of date. \
+             Reload the page and try again.",
+        )
+    }
+
+    pub(crate) fn sign_in(what: &str) -> Self {
+        WebError::new(
+            StatusCode::UNAUTHORIZED,
+            format!("You must sign in to {what}."),
+        )
+    }
+}
+
+fn unavailable(e: RequestError) -> WebError {
+    WebError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "This tracker node cannot get an answer from the cluster right now ({e}). \
+             Try again in a moment."
+        ),
+    )
+}
+
+fn refused(e: ApiError) -> WebError {
+    let status = match e {
+        ApiError::Unauthorized => StatusCode::FORBIDDEN,
+        ApiError::UnknownTorrent(_) | ApiError::UnknownUser(_) => StatusCode::NOT_FOUND,
+        ApiError::UserExists(_) => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    WebError::new(status, e.to_string())
+}
+
+fn unexpected(output: Output) -> WebError {
+    match output {
+        Output::Error(e) => refused(e),
+        other => {
+            tracing::error!("unexpected state machine output {other:?}");
+            WebError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error: unexpected answer",
+            )
+        }
+    }
+}
+
+impl Site {
+    /// A linearizable read.
+    pub(crate) async fn read(&self, query: Query) -> Result<Output, WebError> {
+        self.service().read(query).await.map_err(unavailable)
+    }
+
+    /// A write through this node's sessions.
+    pub(crate) async fn write(&self, command: Command) -> Result<Output, WebError> {
+        self.inner
+            .writers
+            .propose(command)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// A write answered with `Done`.
+    pub(crate) async fn write_done(&self, command: Command) -> Result<(), WebError> {
+        match self.write(command).await? {
+            Output::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One page of search results.
+    pub(crate) async fn search(&self, words: &str, page: u32) -> Result<SearchPage, WebError> {
+        if words.len() > 1024 {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                "Search words may be at most 1,024 bytes long.",
+            ));
+        }
+        let query = Query::Search {
+            words: words.to_owned(),
+            page,
+            per_page: SEARCH_PAGE_LEN,
+        };
+        match self.read(query).await? {
+            Output::Search(page) => Ok(page),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A torrent's details and its parsed file.
+    pub(crate) async fn torrent(
+        &self,
+        info_hash: InfoHash,
+    ) -> Result<(TorrentDetails, Torrent), WebError> {
+        let details = match self.read(Query::Details(info_hash)).await? {
+            Output::Details(Some(details)) => *details,
+            Output::Details(None) => return Err(WebError::not_found("such torrent")),
+            other => return Err(unexpected(other)),
+        };
+        let file = self.torrent_file(info_hash).await?;
+        let torrent = Torrent::parse(&file).map_err(|e| {
+            WebError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the stored torrent file does not parse: {e}"),
+            )
+        })?;
+        Ok((details, torrent))
+    }
+
+    /// A torrent file, byte for byte as uploaded.
+    pub(crate) async fn torrent_file(&self, info_hash: InfoHash) -> Result<Vec<u8>, WebError> {
+        match self.read(Query::TorrentFile(info_hash)).await? {
+            Output::TorrentFile(Some(bytes)) => Ok(bytes),
+            Output::TorrentFile(None) => Err(WebError::not_found("such torrent")),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Publishes a torrent file as a signed-in user; an invalid file is refused before it
+    /// costs a consensus round, and nothing is stored.
+    pub(crate) async fn publish(&self, user: &str, file: Vec<u8>) -> Result<InfoHash, WebError> {
+        if file.is_empty() {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                "Choose a torrent file to upload.",
+            ));
+        }
+        if file.len() > MAX_TORRENT_FILE_LEN {
+            return Err(WebError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "This file is larger than any torrent file may be (16 MiB).",
+            ));
+        }
+        if let Err(e) = Torrent::parse(&file) {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                format!("This is not a valid torrent file: {e}. Nothing was stored."),
+            ));
+        }
+        let command = Command::Publish {
+            torrent: file,
+            by: Uploader::User(user.to_owned()),
+            now_ms: now_ms(),
+        };
+        match self.write(command).await? {
+            Output::Published(hash) => Ok(hash),
+            Output::Error(ApiError::Unauthorized) => Err(WebError::new(
+                StatusCode::FORBIDDEN,
+                "Your account is disabled; it cannot publish.",
+            )),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A user's API tokens (hashes and labels).
+    pub(crate) async fn tokens(&self, user: &str) -> Result<Vec<TokenRecord>, WebError> {
+        match self.read(Query::Tokens(user.to_owned())).await? {
+            Output::Tokens(tokens) => Ok(tokens),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Makes a new API token for `user`; the token itself is returned once and never
+    /// stored.
+    pub(crate) async fn create_token(
+        &self,
+        user: &str,
+        label: &str,
+    ) -> Result<(String, TokenHash), WebError> {
+        let label = label.trim();
+        if label.is_empty() {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                "Give the token a label, such as the machine it is for.",
+            ));
+        }
+        let token = crate::admin::new_token();
+        debug_assert!(token.len() >= MIN_TOKEN_LEN);
+        let token_hash = TokenHash::of(&token);
+        self.write_done(Command::CreateToken {
+            user: user.to_owned(),
+            token_hash,
+            label: label.to_owned(),
+            now_ms: now_ms(),
+        })
+        .await?;
+        Ok((token, token_hash))
+    }
+
+    /// Revokes one of `user`'s tokens.
+    pub(crate) async fn revoke_token(
+        &self,
+        user: &str,
+        token_hash: TokenHash,
+    ) -> Result<(), WebError> {
+        self.write_done(Command::RevokeToken {
+            user: user.to_owned(),
+            token_hash,
+        })
+        .await
+    }
+}
+
+/// A token hash from its 64 hexadecimal digits.
+pub(crate) fn parse_token_hash(text: &str) -> Option<TokenHash> {
+    blake3::Hash::from_hex(text.trim())
+        .ok()
+        .map(|h| TokenHash(*h.as_bytes()))
+}
+
+/// A token hash as 64 hexadecimal digits.
+pub(crate) fn token_hash_hex(hash: &TokenHash) -> String {
+    blake3::Hash::from_bytes(hash.0).to_hex().to_string()
+}
