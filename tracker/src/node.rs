@@ -354,7 +354,10 @@ mod tests {
         let config: NodeConfig = toml::from_str(text).unwrap();
         assert_eq!(config.id, 2);
         assert_eq!(config.members.len(), 2);
-        assert_eq!(config.members[&1].peer_addr, "10.0.0.1:7100".parse().unwrap());
+        assert_eq!(
+            config.members[&1].peer_addr,
+            "10.0.0.1:7100".parse().unwrap()
+        );
         assert_eq!(config.peer_ttl_ms, 30_000);
         assert_eq!(config.expire_interval_ms, 1_000);
         assert_eq!(config.http_listen, Some("10.0.0.2:8080".parse().unwrap()));

@@ -1,0 +1,81 @@
+//! The `bt-tracker` command line.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use common::bt_tracker;
+
+#[test]
+fn dev_cluster_prints_addresses_fingerprint_and_token_then_runs_until_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bt_tracker()
+        .args(["dev", "--nodes", "3", "--dir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let ready = line.starts_with("ready");
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = lines.join("\n");
+    for id in 1..=3 {
+        assert!(
+            text.contains(&format!("node {id}: peers 127.0.0.1:")),
+            "{text}"
+        );
+    }
+    let fingerprint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CA fingerprint: "))
+        .expect("the CA fingerprint");
+    assert!(
+        fingerprint.parse::<certs::Fingerprint>().is_ok(),
+        "{fingerprint}"
+    );
+    assert!(text.contains("API token of user dev: "), "{text}");
+    assert!(dir.path().join("certs").join("ca.crt").exists());
+}
+
+#[test]
+fn a_malformed_member_is_explained() {
+    let out = bt_tracker()
+        .args([
+            "run", "--id", "1", "--data", "d", "--certs", "c", "--member", "1=node1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ID=NAME,CLUSTER_ADDR,PEER_ADDR"), "{err}");
+}
+
+#[test]
+fn a_node_name_that_is_not_a_dns_label_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().to_str().unwrap();
+    assert!(
+        bt_tracker()
+            .args(["certs", "ca", "--dir", certs])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = bt_tracker()
+        .args(["certs", "node", "Node_1", "--dir", certs])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot name a node"), "{err}");
+}
