@@ -35,11 +35,16 @@ pub(crate) const SESSION_COOKIE: &str = "bt_session";
 /// The header carrying the CSRF token of a JSON write.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
-/// How many failed sign-ins are allowed in a window, per client address and per user name.
+/// How many failed sign-ins are allowed in a window, per user name and per client address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
-    /// Failures allowed in the window. 5: enough for typos, far too few for guessing.
-    pub failures: u32,
+    /// Failures allowed per user name in the window. 5: enough for typos, far too few for
+    /// guessing a password.
+    pub per_user: u32,
+    /// Failures allowed per client address in the window. 20: several people behind one
+    /// address (an office, a NAT) may each mistype, but one address cannot try many
+    /// names.
+    pub per_address: u32,
     /// The window. 60 s: a person who mistyped waits a minute at most.
     pub window: Duration,
 }
@@ -47,7 +52,8 @@ pub struct RateLimit {
 impl Default for RateLimit {
     fn default() -> Self {
         RateLimit {
-            failures: 5,
+            per_user: 5,
+            per_address: 20,
             window: Duration::from_secs(60),
         }
     }
@@ -72,6 +78,14 @@ impl Limiter {
         }
     }
 
+    fn allowed(&self, key: &str) -> u32 {
+        if key.starts_with("ip:") {
+            self.limit.per_address
+        } else {
+            self.limit.per_user
+        }
+    }
+
     /// `Err(wait)` if any of `keys` has used up its failures.
     pub(crate) fn check(&self, keys: &[String]) -> Result<(), Duration> {
         let now = Instant::now();
@@ -83,7 +97,7 @@ impl Limiter {
                     .iter()
                     .filter(|t| now.duration_since(**t) < self.limit.window)
                     .collect();
-                if recent.len() >= self.limit.failures as usize
+                if recent.len() >= self.allowed(key) as usize
                     && let Some(oldest) = recent.first()
                 {
                     let left = self
@@ -118,7 +132,7 @@ impl Limiter {
                 times.pop_front();
             }
             times.push_back(now);
-            while times.len() > self.limit.failures as usize + 1 {
+            while times.len() > self.allowed(key) as usize + 1 {
                 times.pop_front();
             }
         }
@@ -275,10 +289,20 @@ impl FromRequestParts<Site> for Visitor {
                 session_hash: TokenHash::of(id),
                 now_ms: now_ms(),
             };
-            match site.service().read(query).await {
+            // Under the leader's lease, so a sign-out or a disabled user takes effect at
+            // once on every node; if the cluster does not answer, this replica's own state
+            // (possibly a moment behind) still lets people read pages signed in.
+            let answer = match site.read(query.clone()).await {
+                Ok(answer) => Ok(answer),
+                Err(e) => match site.service().node().read_local(query).await {
+                    Ok(answer) => Ok(answer),
+                    Err(_) => Err(e.message),
+                },
+            };
+            match answer {
                 Ok(Output::Session(user)) => visitor.user = user,
                 Ok(other) => visitor.lookup_error = Some(format!("unexpected answer {other:?}")),
-                Err(e) => visitor.lookup_error = Some(e.to_string()),
+                Err(e) => visitor.lookup_error = Some(e),
             }
         }
         Ok(visitor)
@@ -307,7 +331,8 @@ mod tests {
     #[test]
     fn the_limiter_refuses_after_the_allowed_failures_per_key() {
         let limiter = Limiter::new(RateLimit {
-            failures: 2,
+            per_user: 2,
+            per_address: 3,
             window: Duration::from_secs(60),
         });
         let keys = limit_keys(Some([10, 0, 0, 1].into()), "Bob");
@@ -315,13 +340,14 @@ mod tests {
         limiter.fail(&keys);
         limiter.fail(&keys);
         assert!(limiter.check(&keys).is_err());
-        // The same user from another address is limited too, another user is not.
-        assert!(
-            limiter
-                .check(&limit_keys(Some([10, 0, 0, 2].into()), "bob"))
-                .is_err()
-        );
-        assert!(limiter.check(&limit_keys(None, "carol")).is_ok());
+        // The same user from another address is limited too; another user from the same
+        // address is not, until the address has used up its own allowance.
+        let elsewhere = limit_keys(Some([10, 0, 0, 2].into()), "bob");
+        assert!(limiter.check(&elsewhere).is_err());
+        let carol = limit_keys(Some([10, 0, 0, 1].into()), "carol");
+        assert!(limiter.check(&carol).is_ok());
+        limiter.fail(&carol);
+        assert!(limiter.check(&carol).is_err());
     }
 
     #[test]

@@ -11,6 +11,10 @@ use crate::torrent::{InfoHash, MAX_TORRENT_FILE_LEN, Torrent};
 
 use super::Site;
 
+/// How long one read may take. 3 s: twice what the peers' service allows, since a page
+/// load may wait through a leader election.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// A refusal or failure, with the status code and the sentence a person reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct WebError {
@@ -80,9 +84,17 @@ fn unexpected(output: Output) -> WebError {
 }
 
 impl Site {
-    /// A linearizable read.
+    /// A linearizable read, retried once: a person waits longer for a page than a peer
+    /// for an answer, and a read caught in a leader change succeeds on the second try.
     pub(crate) async fn read(&self, query: Query) -> Result<Output, WebError> {
-        self.service().read(query).await.map_err(unavailable)
+        let node = self.service().node();
+        match node.read_query(query.clone(), READ_TIMEOUT).await {
+            Ok(output) => Ok(output),
+            Err(_) => node
+                .read_query(query, READ_TIMEOUT)
+                .await
+                .map_err(unavailable),
+        }
     }
 
     /// A write through this node's sessions.

@@ -77,7 +77,7 @@ pub(crate) async fn search(
                     @if params.q.is_empty() { "All torrents" }
                     @else { "Torrents matching “" (params.q) "”" }
                 }
-                p.muted #result-count { (page.total) " torrents · page " (u64::from(params.page) + 1) " of " (pages) }
+                p.muted #result-count { (page.total) @if page.total == 1 { " torrent" } @else { " torrents" } " · page " (u64::from(params.page) + 1) " of " (pages) }
                 @if page.hits.is_empty() {
                     p #no-results { "Nothing found." }
                 } @else {
