@@ -67,6 +67,8 @@ fn restart_aware_config(identity: &Identity) -> quinn::EndpointConfig {
         ring::hmac::HMAC_SHA256,
         &reset,
     )));
+    // Room for the largest packets path MTU discovery may find (Tuning::max_udp_payload).
+    let _ = config.max_udp_payload_size(u16::MAX);
     config.cid_generator(move || {
         Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
     });
