@@ -86,15 +86,16 @@ def table(path):
     runs = [r for r in runs if not r.get("meta")]
     out = []
     n = meta.get("n_leechers", "?")
-    out.append(f"1 seeder + {n} leechers on loopback, wall time from the leechers' start until every "
-               f"leecher holds a verified copy; median (min–max) over the reps that succeeded.")
-    out.append("")
-    out.append("| size | piece | ours s | aria2 s | ours/aria2 | goal | result | our leecher peak RSS | aria2 leecher peak RSS | failed runs |")
-    out.append("|---|---|---|---|---|---|---|---|---|---|")
     sizes = []
     for r in runs:
         if r["system"] in ("ours", "aria2") and r["size_mib"] not in sizes:
             sizes.append(r["size_mib"])
+    if sizes:
+        out.append(f"1 seeder + {n} leechers on loopback, wall time from the leechers' start until every "
+                   f"leecher holds a verified copy; median (min–max) over the reps that succeeded.")
+        out.append("")
+        out.append("| size | piece | ours s | aria2 s | ours/aria2 | goal | result | our leecher peak RSS | aria2 leecher peak RSS | failed runs |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
     for size in sizes:
         sel = {s: [r for r in runs if r["system"] == s and r["size_mib"] == size] for s in ("ours", "aria2")}
         good = {s: [r for r in v if r["ok"]] for s, v in sel.items()}
@@ -120,7 +121,8 @@ def table(path):
             f"ours {failed['ours']}, aria2 {failed['aria2']}"))
     big = [r for r in runs if r["system"] == "ours-big"]
     if big:
-        out.append("")
+        if out:
+            out.append("")
         out.append("| big file, 1 seeder → 1 leecher (ours) | wall s | leecher peak RSS | goal | result |")
         out.append("|---|---|---|---|---|")
         for r in big:
