@@ -242,9 +242,6 @@ async fn peer_serving_corrupt_data_is_banned_and_the_download_is_still_byte_for_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: every corrupt piece already in flight when its sender is banned counts \
-            as another banned neighbour (runtime/torrent.rs, Fetch::Corrupt); run with \
-            --ignored once fixed"]
 async fn corrupt_peer_with_many_requests_in_flight_counts_as_one_banned_neighbour() {
     init_logs();
     let (_, _, _, last) = disengage_then_complete(
@@ -569,8 +566,6 @@ async fn leecher_fails_over_to_another_tracker_node_when_its_node_is_killed_and_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: a heartbeat that retries unreported pieces drops them when that retry fails \
-            (runtime/torrent.rs, Action::Heartbeat); run with --ignored once fixed"]
 async fn pieces_gained_while_no_tracker_node_answers_are_reported_once_one_does() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();

@@ -305,8 +305,11 @@ impl TorrentTask {
                         self.checkpoint_if_due(false);
                     }
                     Fetch::Corrupt => {
-                        tracing::warn!(%peer, piece, "neighbour sent a corrupt piece: banned");
-                        self.banned += 1;
+                        // Pieces already in flight from it may fail too: count it once.
+                        if !self.swarm.is_banned(&peer) {
+                            tracing::warn!(%peer, piece, "neighbour sent a corrupt piece: banned");
+                            self.banned += 1;
+                        }
                         self.shared.ban(peer);
                         self.swarm.piece_received(peer, piece, false, now);
                     }
@@ -459,17 +462,17 @@ impl TorrentTask {
                         if let Err(e) = tracker.heartbeat().await {
                             tracing::warn!("heartbeat to the tracker failed: {e}");
                         }
-                        if !pending.is_empty() {
-                            let rejoin = matches!(
-                                tracker.have(info_hash, pending.clone()).await,
-                                Err(TrackerError::Refused(ApiError::BadRequest(_)))
-                            );
-                            if rejoin {
-                                let _ = events.send(Event::ReportFailed {
-                                    have: pending,
-                                    rejoin,
-                                });
-                            }
+                        if !pending.is_empty()
+                            && let Err(e) = tracker.have(info_hash, pending.clone()).await
+                        {
+                            // Kept for the next report whatever the failure; a peer the
+                            // tracker expired joins again first.
+                            let rejoin =
+                                matches!(e, TrackerError::Refused(ApiError::BadRequest(_)));
+                            let _ = events.send(Event::ReportFailed {
+                                have: pending,
+                                rejoin,
+                            });
                         }
                     });
                 }
