@@ -2,6 +2,7 @@
 //! piece storage that writes only verified pieces and resumes after a crash, and (in later
 //! modules) the runtime and the `bt` CLI.
 
+pub mod dashboard;
 #[cfg(feature = "cli")]
 pub mod demo;
 pub mod runtime;
