@@ -205,6 +205,33 @@ fn directory_tree_round_trips_byte_for_byte_with_a_piece_spanning_files() {
 }
 
 #[test]
+fn a_piece_in_many_small_buffers_is_written_across_file_boundaries_byte_for_byte() {
+    let (t, data) = tree();
+    let d = dirs();
+    let (store, _) = open(&t, &d);
+    for i in 0..t.piece_count() {
+        // Odd-sized buffers, as a piece arrives from the network, misaligned with the files.
+        let bytes = piece(&t, &data, i);
+        let parts: Vec<&[u8]> = bytes.chunks(1_237).collect();
+        store.write_piece_parts(i, &parts).unwrap();
+    }
+    assert!(store.is_complete());
+    assert_eq!(all_files(&t, &d.root), data);
+    // A wrong byte in one buffer is caught before anything is written.
+    let (t2, data2) = tree();
+    let d2 = dirs();
+    let (store2, _) = open(&t2, &d2);
+    let mut bad = piece(&t2, &data2, 2).to_vec();
+    bad[3_000] ^= 1;
+    let parts: Vec<&[u8]> = bad.chunks(999).collect();
+    assert!(matches!(
+        store2.write_piece_parts(2, &parts),
+        Err(StorageError::HashMismatch { piece: 2 })
+    ));
+    assert!(!store2.has(2));
+}
+
+#[test]
 fn a_corrupt_piece_is_refused_and_nothing_is_written() {
     let (t, data) = tree();
     let d = dirs();

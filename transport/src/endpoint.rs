@@ -55,7 +55,7 @@ fn bind_socket(addr: SocketAddr, buffer: usize) -> Result<std::net::UdpSocket, T
 /// With both keys stable across restarts, the restarted process answers packets of its
 /// predecessor's connections with a valid reset: its peers drop the dead connection at
 /// once and dial again, instead of sending into it until the idle timeout.
-fn restart_aware_config(identity: &Identity) -> quinn::EndpointConfig {
+fn restart_aware_config(identity: &Identity, max_udp_payload: u16) -> quinn::EndpointConfig {
     let key = identity.private_key();
     let reset = blake3::derive_key(
         "bytetorrent 2026 quic stateless reset key",
@@ -67,8 +67,9 @@ fn restart_aware_config(identity: &Identity) -> quinn::EndpointConfig {
         ring::hmac::HMAC_SHA256,
         &reset,
     )));
-    // Room for the largest packets path MTU discovery may find (Tuning::max_udp_payload).
-    let _ = config.max_udp_payload_size(u16::MAX);
+    // Room for the largest packets path MTU discovery may find, and no more: quinn sizes
+    // its receive buffer by this (times GRO segments and batch size).
+    let _ = config.max_udp_payload_size(max_udp_payload.max(1200));
     config.cid_generator(move || {
         Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
     });
@@ -92,7 +93,7 @@ impl Endpoint {
         };
         let socket = bind_socket(config.bind, config.tuning.socket_buffer)?;
         let inner = quinn::Endpoint::new(
-            restart_aware_config(&identity),
+            restart_aware_config(&identity, config.tuning.max_udp_payload),
             server_config,
             socket,
             Arc::new(quinn::TokioRuntime),

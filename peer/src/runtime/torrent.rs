@@ -718,29 +718,34 @@ async fn fetch(
     let Ok(expected) = usize::try_from(len) else {
         return Fetch::Failed("piece too large for this machine".into());
     };
-    let mut data = Vec::with_capacity(expected);
+    // The piece stays in the buffers it arrived in: verified and written from there.
+    let mut parts: Vec<bytes::Bytes> = Vec::new();
+    let mut received = 0usize;
     loop {
         match body.next().await {
             Ok(Some(bytes)) => {
-                if data.len() + bytes.len() > expected {
+                received += bytes.len();
+                if received > expected {
                     body.cancel();
                     return Fetch::Failed("sent more bytes than the piece holds".into());
                 }
-                data.extend_from_slice(&bytes);
+                parts.push(bytes);
             }
             Ok(None) => break,
             Err(e) => return Fetch::Failed(e.to_string()),
         }
     }
-    if data.len() != expected {
-        return Fetch::Failed(format!("sent {} of {expected} bytes", data.len()));
+    if received != expected {
+        return Fetch::Failed(format!("sent {received} of {expected} bytes"));
     }
     tracing::trace!(piece, "received");
     let store = entry.store.clone();
-    let written = tokio::task::spawn_blocking(move || store.write_piece(piece, &data)).await;
+    let written = tokio::task::spawn_blocking(move || store.write_piece_parts(piece, &parts)).await;
     match written {
         Ok(Ok(())) => Fetch::Verified(len),
-        Ok(Err(StorageError::HashMismatch { .. })) => Fetch::Corrupt,
+        Ok(Err(StorageError::HashMismatch { .. } | StorageError::WrongLength { .. })) => {
+            Fetch::Corrupt
+        }
         Ok(Err(e)) => Fetch::LocalFailure(e.to_string()),
         Err(e) => Fetch::LocalFailure(format!("writing piece {piece}: {e}")),
     }

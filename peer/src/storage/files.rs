@@ -185,26 +185,40 @@ impl DataFiles {
         Ok(handle)
     }
 
-    /// Writes `data` (a whole piece) to its spans.
-    pub(crate) fn write_spans(&self, spans: &[FileSpan], data: &[u8]) -> Result<(), StorageError> {
-        let mut at = 0usize;
+    /// Writes a whole piece, held in `parts` in order, to its spans.
+    pub(crate) fn write_spans_parts<B: AsRef<[u8]>>(
+        &self,
+        spans: &[FileSpan],
+        parts: &[B],
+    ) -> Result<(), StorageError> {
+        // Walk the spans and the parts together: each write is the overlap of one span
+        // and one part, at the span's file offset plus how far into the span it starts.
+        let mut parts = parts.iter().map(AsRef::as_ref).filter(|p| !p.is_empty());
+        let mut current: &[u8] = parts.next().unwrap_or(&[]);
         for span in spans {
-            let len = usize::try_from(span.len).unwrap_or(usize::MAX);
             let path = self.path(span.file);
-            let chunk = data
-                .get(at..at.saturating_add(len))
-                .ok_or_else(|| StorageError::Io {
-                    action: "writing",
-                    path: path.to_path_buf(),
-                    source: io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "piece shorter than its spans",
-                    ),
-                })?;
-            self.handle(span.file, true)?
-                .write_all_at(chunk, span.offset)
-                .map_err(StorageError::io_with("writing", path))?;
-            at += len;
+            let mut done = 0u64;
+            while done < span.len {
+                if current.is_empty() {
+                    current = parts.next().ok_or_else(|| StorageError::Io {
+                        action: "writing",
+                        path: path.to_path_buf(),
+                        source: io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            "piece shorter than its spans",
+                        ),
+                    })?;
+                }
+                let take = usize::try_from(span.len - done)
+                    .unwrap_or(usize::MAX)
+                    .min(current.len());
+                let (chunk, rest) = current.split_at(take);
+                self.handle(span.file, true)?
+                    .write_all_at(chunk, span.offset + done)
+                    .map_err(StorageError::io_with("writing", path))?;
+                current = rest;
+                done += take as u64;
+            }
         }
         Ok(())
     }

@@ -255,15 +255,34 @@ impl PieceStore {
     /// a crash once a later [`PieceStore::checkpoint`] returns. On an input/output error
     /// (a full disk, say) the piece is not held, and may be written again.
     pub fn write_piece(&self, piece: u32, data: &[u8]) -> Result<(), StorageError> {
+        self.write_piece_parts(piece, &[data])
+    }
+
+    /// [`write_piece`](Self::write_piece) for a piece held in several buffers, in order
+    /// (as it arrived from the network), so it need not be copied into one first.
+    pub fn write_piece_parts<B: AsRef<[u8]>>(
+        &self,
+        piece: u32,
+        parts: &[B],
+    ) -> Result<(), StorageError> {
         let expected = self.piece_len(piece)?;
-        if data.len() as u64 != expected {
+        let got: u64 = parts.iter().map(|p| p.as_ref().len() as u64).sum();
+        if got != expected {
             return Err(StorageError::WrongLength {
                 piece,
                 expected,
-                got: data.len() as u64,
+                got,
             });
         }
-        if !self.torrent.piece_matches(piece, data) {
+        let mut hasher = blake3::Hasher::new();
+        for part in parts {
+            hasher.update(part.as_ref());
+        }
+        let matches = self
+            .torrent
+            .piece_hash(piece)
+            .is_some_and(|hash| hasher.finalize() == blake3::Hash::from_bytes(hash));
+        if !matches {
             return Err(StorageError::HashMismatch { piece });
         }
         if self.has(piece) {
@@ -273,7 +292,7 @@ impl PieceStore {
         let _shared = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         // Recorded first: if the write is cut short, the next open re-hashes the piece.
         self.journal.record(piece)?;
-        self.files.write_spans(&spans, data)?;
+        self.files.write_spans_parts(&spans, parts)?;
         let mut state = self.state();
         state.dirty.extend(spans.iter().map(|s| s.file));
         if state.have.set(piece) {
