@@ -112,3 +112,27 @@ fn a_bad_fingerprint_argument_is_explained() {
     ]));
     assert!(err.contains("--ca"), "{err}");
 }
+
+#[test]
+fn the_dashboard_refuses_a_non_loopback_address_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, vec![1u8; 50_000]).unwrap();
+    let err = error_of(&bt(&[
+        "--state",
+        state.to_str().unwrap(),
+        "seed",
+        file.to_str().unwrap(),
+        "--tracker",
+        "127.0.0.1:1",
+        "--ca",
+        CA,
+        "--token",
+        "t",
+        "--web",
+        "0.0.0.0:0",
+    ]));
+    // Refused at once, before anything is hashed or published.
+    assert!(err.contains("not a loopback address"), "{err}");
+}

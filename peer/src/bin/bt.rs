@@ -142,6 +142,13 @@ struct NetArgs {
     /// The address other peers should dial (default: the listening address).
     #[arg(long)]
     advertise: Option<SocketAddr>,
+    /// Serve the dashboard (progress, rates, neighbours, piece map; pause, resume,
+    /// remove) at this address, e.g. 127.0.0.1:8080. Loopback only unless --web-remote.
+    #[arg(long)]
+    web: Option<SocketAddr>,
+    /// Allow --web on a non-loopback address (anyone who reaches it controls this peer).
+    #[arg(long, requires = "web")]
+    web_remote: bool,
 }
 
 fn state_dir(cli: Option<PathBuf>) -> PathBuf {
@@ -207,6 +214,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
             output,
             net,
         } => {
+            check_web(&net)?;
             let torrent = create(&path, &cluster, None, None).await?;
             if let Some(output) = &output {
                 write_torrent(&torrent, output)?;
@@ -252,6 +260,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
             no_seed,
             net,
         } => {
+            check_web(&net)?;
             let peer = start_peer(state, &net).await?;
             let torrent = load_torrent(&torrent, &trackers, ca, peer.endpoint()).await?;
             let client = Arc::new(TrackerClient::for_torrent(
@@ -273,6 +282,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
                 )
                 .await?;
             bar.finish_and_clear();
+            serve_dashboard(&net, std::slice::from_ref(&handle)).await?;
             follow(&peer, state, vec![handle], !no_seed).await
         }
         Cmd::Status => {
@@ -437,6 +447,43 @@ async fn follow(
         handle.remove();
     }
     result
+}
+
+/// Refuses a dashboard address that is not allowed, before anything else is done.
+fn check_web(net: &NetArgs) -> anyhow::Result<()> {
+    if let Some(addr) = net.web {
+        let options = peer::dashboard::DashboardOptions {
+            allow_remote: net.web_remote,
+        };
+        peer::dashboard::check_address(addr, &options)?;
+    }
+    Ok(())
+}
+
+/// Starts the dashboard if `--web` asked for it.
+async fn serve_dashboard(net: &NetArgs, handles: &[TorrentHandle]) -> anyhow::Result<()> {
+    let Some(addr) = net.web else {
+        return Ok(());
+    };
+    let options = peer::dashboard::DashboardOptions {
+        allow_remote: net.web_remote,
+    };
+    peer::dashboard::check_address(addr, &options)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the dashboard to {addr}"))?;
+    let bound = listener.local_addr()?;
+    let state = peer::dashboard::DashboardState::new(options);
+    for handle in handles {
+        state.add(handle.clone());
+    }
+    tokio::spawn(async move {
+        if let Err(e) = peer::dashboard::serve(listener, state).await {
+            eprintln!("dashboard stopped: {e}");
+        }
+    });
+    eprintln!("dashboard: http://{bound}/");
+    Ok(())
 }
 
 async fn start_peer(state: &Path, net: &NetArgs) -> anyhow::Result<Peer> {
