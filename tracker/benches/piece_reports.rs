@@ -170,10 +170,11 @@ impl Settings {
     }
 
     /// A run's torrents: how many, and pieces in each. Every peer joins all of them and
-    /// reports their pieces one torrent after the other. By default there are enough
-    /// pieces that no peer runs out at [`HEADROOM_REQUESTS_PER_SEC`]: one torrent of a
-    /// power of two from 4,096 pieces, or several of [`MAX_TORRENT_PIECES`]. `PIECES`
-    /// sets the pieces of a torrent; then there is one torrent unless `TORRENTS` says.
+    /// reports their pieces one torrent after the other. By default, torrents of
+    /// [`MAX_TORRENT_PIECES`], enough that no peer runs out at
+    /// [`HEADROOM_REQUESTS_PER_SEC`] (some peers are served much faster than the
+    /// average). `PIECES` sets the pieces of a torrent; then there is one torrent unless
+    /// `TORRENTS` says.
     fn torrents_for(&self, peers: usize) -> (usize, u32) {
         if let Some(pieces) = self.pieces {
             return (self.torrents.unwrap_or(1), pieces);
@@ -181,11 +182,8 @@ impl Settings {
         let seconds = (self.warmup + self.duration).as_secs_f64();
         let per_peer =
             HEADROOM_REQUESTS_PER_SEC * seconds * f64::from(self.batch) / peers.max(1) as f64;
-        let pieces = (per_peer.ceil() as u32)
-            .next_power_of_two()
-            .clamp(4096, MAX_TORRENT_PIECES);
-        let torrents = (per_peer / f64::from(pieces)).ceil().max(1.0) as usize;
-        (self.torrents.unwrap_or(torrents), pieces)
+        let torrents = (per_peer / f64::from(MAX_TORRENT_PIECES)).ceil().max(1.0) as usize;
+        (self.torrents.unwrap_or(torrents), MAX_TORRENT_PIECES)
     }
 
     /// The runs, in order: direct mode at each `PEERS` count, then for each `QUIC_PEERS`
@@ -464,6 +462,11 @@ struct Report {
     unresolved: usize,
     requests_per_slot: f64,
     requests_per_sync: f64,
+    /// Cores this process kept busy in the measured window (the cluster, the load and
+    /// the sampler together), if known.
+    cores_used: Option<f64>,
+    /// Process CPU time per acknowledged request, if known.
+    cpu_per_request: Option<Duration>,
     sample_period: Duration,
     retries: u64,
     errors: usize,
@@ -490,7 +493,7 @@ impl Report {
                 "\"latency_p50_ms\":{:.3},\"latency_p99_ms\":{:.3},",
                 "\"visibility_p50_ms\":{:.3},\"visibility_p99_ms\":{:.3},",
                 "\"visibility_unresolved\":{},\"requests_per_slot\":{:.1},",
-                "\"requests_per_fsync\":{:.1},\"sample_period_ms\":{:.3},\"retries\":{},",
+                "\"requests_per_fsync\":{:.1},\"cores_used\":{},\"cpu_us_per_request\":{},\"sample_period_ms\":{:.3},\"retries\":{},",
                 "\"errors\":{},\"exhausted_peers\":{},\"leader_changes\":{},",
                 "\"replicas_agree\":{},\"setup_s\":{:.2},\"load_average\":{},\"pass\":{}}}"
             ),
@@ -508,6 +511,12 @@ impl Report {
             self.unresolved,
             self.requests_per_slot,
             self.requests_per_sync,
+            self.cores_used
+                .map_or_else(|| "null".to_string(), |c| format!("{c:.2}")),
+            self.cpu_per_request.map_or_else(
+                || "null".to_string(),
+                |c| format!("{:.1}", c.as_secs_f64() * 1e6)
+            ),
             ms(self.sample_period),
             self.retries,
             self.errors,
@@ -520,6 +529,18 @@ impl Report {
             self.passes(),
         )
     }
+}
+
+/// CPU time this process has used (user and system), where the system tells it.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name, in
+    // ticks of 1/100 s on Linux.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// The 1-minute load average, where the system tells it.
@@ -823,6 +844,13 @@ async fn run(settings: Arc<Settings>, mode: Mode, peers: usize) -> Report {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = spawn_sampler(services.clone(), start, stop.clone());
+    let cpu_in_window = tokio::spawn(async move {
+        tokio::time::sleep_until(clock.measure_from.into()).await;
+        let (at_start, from) = (process_cpu(), Instant::now());
+        tokio::time::sleep_until(clock.end.into()).await;
+        let (at_end, to) = (process_cpu(), Instant::now());
+        Some((at_end?.saturating_sub(at_start?), to - from))
+    });
     let mut tasks = Vec::with_capacity(peers);
     for i in 0..peers {
         tasks.push(match mode {
@@ -840,6 +868,7 @@ async fn run(settings: Arc<Settings>, mode: Mode, peers: usize) -> Report {
     for task in tasks {
         results.push(task.await.expect("peer task"));
     }
+    let cpu = cpu_in_window.await.expect("cpu task");
     wait_caught_up(&services, Duration::from_secs(10)).await;
     tokio::time::sleep(SAMPLE_EVERY * 5).await;
     stop.store(true, Ordering::Relaxed);
@@ -908,6 +937,11 @@ async fn run(settings: Arc<Settings>, mode: Mode, peers: usize) -> Report {
         unresolved,
         requests_per_slot: requests / (slots.max(1) as f64),
         requests_per_sync: requests / (syncs.max(1) as f64),
+        cores_used: cpu.map(|(cpu, wall)| cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9)),
+        cpu_per_request: cpu.and_then(|(cpu, wall)| {
+            let acked = requests * wall.as_secs_f64() / window;
+            (acked >= 1.0).then(|| cpu.div_f64(acked))
+        }),
         sample_period,
         retries: results.iter().map(|r| r.retries).sum(),
         errors: errors.len(),
@@ -945,7 +979,7 @@ fn print_table(settings: &Settings, reports: &[Report]) {
         grouped(GOAL_PIECES_PER_SEC),
     );
     println!(
-        "{:<7} {:>6} {:>5} {:>12} {:>11} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9}  goal",
+        "{:<7} {:>6} {:>5} {:>12} {:>11} {:>9} {:>9} {:>10} {:>10} {:>9} {:>9} {:>6} {:>7}  goal",
         "mode",
         "peers",
         "batch",
@@ -956,11 +990,13 @@ fn print_table(settings: &Settings, reports: &[Report]) {
         "vis p50",
         "vis p99",
         "req/slot",
-        "req/sync"
+        "req/sync",
+        "cores",
+        "µs/req"
     );
     for r in reports {
         println!(
-            "{:<7} {:>6} {:>5} {:>12} {:>11} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>9.1} {:>9.1}  {}",
+            "{:<7} {:>6} {:>5} {:>12} {:>11} {:>9.2} {:>9.2} {:>10.2} {:>10.2} {:>9.1} {:>9.1} {:>6} {:>7}  {}",
             r.mode.name(),
             r.peers,
             r.batch,
@@ -972,11 +1008,17 @@ fn print_table(settings: &Settings, reports: &[Report]) {
             ms(r.visibility_p99),
             r.requests_per_slot,
             r.requests_per_sync,
+            r.cores_used
+                .map_or_else(|| "?".to_string(), |c| format!("{c:.2}")),
+            r.cpu_per_request.map_or_else(
+                || "?".to_string(),
+                |c| format!("{:.0}", c.as_secs_f64() * 1e6)
+            ),
             if r.passes() { "PASS" } else { "FAIL" },
         );
     }
     println!(
-        "(vis = send to applied on every node, an upper bound from ~{} ms samples; req/slot and req/sync are the leader's)",
+        "(vis = send to applied on every node, an upper bound from ~{} ms samples; req/slot and req/sync are the leader's; cores = CPU this process got, µs/req = its CPU time per report)",
         SAMPLE_EVERY.as_millis()
     );
     for r in reports {
