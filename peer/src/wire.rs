@@ -1,5 +1,5 @@
 //! The peer-to-peer protocol (`bytetorrent/peer/1`): one definition of every message two
-//! peers exchange. PROTOCOL.md section 6 describes it for independent implementations.
+//! peers exchange. PROTOCOL.md section 8 describes it for independent implementations.
 //!
 //! * **Control channel**, one per torrent per connection (stream kind `0x04`, opened by
 //!   the dialler): the dialler sends [`Control::Hello`] with the info hash and its
