@@ -31,7 +31,10 @@
 #   5. Appends one JSON line per run to bench/results/swarm-vs-aria2-<UTC stamp>.jsonl and
 #      prints the table (also written beside it as .md): median (min-max) wall seconds,
 #      ours/aria2 ratio of the medians, the goal (<= 0.5 for 1 GiB, <= 0.3 for 256 MiB)
-#      PASS/FAIL, and the leechers' peak RSS (ours: GNU time %M; aria2: /proc VmHWM).
+#      PASS/FAIL, the leechers' peak RSS (ours: GNU time %M; aria2: /proc VmHWM) and the CPU
+#      seconds the seeder and the leechers used during the transfer (ours: GNU time for the
+#      leechers; aria2's leechers keep running, so /proc when the last one completes). CPU
+#      seconds per copy hardly depend on how loaded the machine is, unlike wall time.
 # Piece size: both systems use the same one. By default it is the size `bt seed` picks for
 # the file (about 2,000 pieces, 256 KiB to 4 MiB: 256 KiB for 256 MiB, 512 KiB for 1 GiB), and
 # aria2's torrent is made with mktorrent to match. PIECE_KIB=K forces K for both; since
@@ -169,6 +172,8 @@ trap stop_pids EXIT
 busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }  # user nice system irq softirq steal
 load1() { cut -d' ' -f1 /proc/loadavg; }
 hwm_kib() { awk '/^VmHWM:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# cpu_s PID: user + system CPU seconds the live process PID has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo null; }
 
 # wait_for DESCRIPTION SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds.
 wait_for() {
@@ -305,31 +310,35 @@ run_ours() {
     return
   fi
 
-  local load busy0 t0
-  load=$(load1); busy0=$(busy_ticks); t0=$EPOCHREALTIME
+  local load busy0 t0 seed_cpu0
+  load=$(load1); busy0=$(busy_ticks); t0=$EPOCHREALTIME; seed_cpu0=$(cpu_s "$seed_pid")
   for i in $(seq "$n"); do
     mkdir -p "$R/l$i"
     (
       set +e
-      /usr/bin/time -f %M -o "$R/l$i.rss" timeout -k 5 -s INT "$TIMEOUT" \
+      /usr/bin/time -f '%M\ncpu %U %S' -o "$R/l$i.rss" timeout -k 5 -s INT "$TIMEOUT" \
         "$BT" --state "$R/l$i.state" get "$R/payload.torrent" -o "$R/l$i" --no-seed --listen 127.0.0.1:0 \
         >"$R/l$i.out" 2>"$R/l$i.err"
       echo "$? $EPOCHREALTIME" >"$R/tmp.done.l$i" && mv "$R/tmp.done.l$i" "$R/done.l$i"
     ) &
   done
   wait_leechers "$R" "$n" || log "  ours: not every leecher finished within ${TIMEOUT}s"
-  local seed_hwm
+  local seed_hwm seed_cpu1
   seed_hwm=$(hwm_kib "$seed_pid")
+  seed_cpu1=$(cpu_s "$seed_pid")
   stop_pids
   wait  # the leechers' subshells
-  local rss=()
+  local rss=() cpu=()
   for i in $(seq "$n"); do
     local v
     v=$(grep -E '^[0-9]+$' "$R/l$i.rss" 2>/dev/null | tail -1 || true)
     rss+=("${v:-null}")
+    v=$(awk '/^cpu /{printf "%.2f", $2 + $3}' "$R/l$i.rss" 2>/dev/null || true)
+    cpu+=("${v:-null}")
   done
   record_run "$name" "$size" "$rep" "$R" "$n" "$piece" "$t0" "$load" "$busy0" "$(compare_copies "$R" "$n" "$payload")" \
-    leecher_peak_rss_kib="[$(IFS=,; echo "${rss[*]}")]" seeder_peak_rss_kib="${seed_hwm:-null}"
+    leecher_peak_rss_kib="[$(IFS=,; echo "${rss[*]}")]" seeder_peak_rss_kib="${seed_hwm:-null}" \
+    leecher_cpu_s="[$(IFS=,; echo "${cpu[*]}")]" seeder_cpu_s="$(awk -v a="$seed_cpu1" -v b="$seed_cpu0" 'BEGIN{printf "%.2f", a - b}')"
   rm -rf "$R"
 }
 
@@ -360,8 +369,8 @@ run_aria2() {
     U record "$RESULTS" system=aria2 size_mib="$size" rep="$rep" ok=false error="seeder never registered"
     return
   fi
-  local load busy0 t0 lpids=()
-  load=$(load1); busy0=$(busy_ticks); t0=$EPOCHREALTIME
+  local load busy0 t0 lpids=() seed_cpu0
+  load=$(load1); busy0=$(busy_ticks); t0=$EPOCHREALTIME; seed_cpu0=$(cpu_s "${PIDS[1]}")
   for i in $(seq "$n"); do
     mkdir -p "$R/l$i"
     printf '#!/bin/sh\necho "0 $(date +%%s.%%N)" > %s/done.l%s\n' "$R" "$i" >"$R/hook$i.sh"
@@ -371,13 +380,15 @@ run_aria2() {
     PIDS+=($!); lpids+=($!)
   done
   wait_leechers "$R" "$n" || log "  aria2: not every leecher finished within ${TIMEOUT}s"
-  local rss=()
-  for p in "${lpids[@]}"; do rss+=("$(hwm_kib "$p")"); done
-  local seed_hwm
+  local rss=() cpu=()
+  for p in "${lpids[@]}"; do rss+=("$(hwm_kib "$p")"); cpu+=("$(cpu_s "$p")"); done
+  local seed_hwm seed_cpu1
   seed_hwm=$(hwm_kib "${PIDS[1]}")
+  seed_cpu1=$(cpu_s "${PIDS[1]}")
   stop_pids
   record_run aria2 "$size" "$rep" "$R" "$n" "$piece" "$t0" "$load" "$busy0" "$(compare_copies "$R" "$n" "$payload")" \
-    leecher_peak_rss_kib="[$(IFS=,; echo "${rss[*]}")]" seeder_peak_rss_kib="${seed_hwm:-null}"
+    leecher_peak_rss_kib="[$(IFS=,; echo "${rss[*]}")]" seeder_peak_rss_kib="${seed_hwm:-null}" \
+    leecher_cpu_s="[$(IFS=,; echo "${cpu[*]}")]" seeder_cpu_s="$(awk -v a="$seed_cpu1" -v b="$seed_cpu0" 'BEGIN{printf "%.2f", a - b}')"
   rm -rf "$R"
 }
 

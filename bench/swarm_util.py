@@ -80,6 +80,19 @@ def fmt_mib(kib):
     return f"{kib / 1024:.1f} MiB" if kib else "–"
 
 
+def cpu_total(run):
+    """Seeder + leecher CPU seconds of one run, or None when not recorded."""
+    leechers = run.get("leecher_cpu_s")
+    seeder = run.get("seeder_cpu_s")
+    if not leechers or seeder is None or any(c is None for c in leechers):
+        return None
+    return seeder + sum(leechers)
+
+
+def fmt_cpu(values):
+    return f"{statistics.median(values):.1f}" if values else "–"
+
+
 def table(path):
     runs = [json.loads(line) for line in open(path) if line.strip()]
     meta = next((r for r in runs if r.get("meta")), {})
@@ -94,8 +107,8 @@ def table(path):
         out.append(f"1 seeder + {n} leechers on loopback, wall time from the leechers' start until every "
                    f"leecher holds a verified copy; median (min–max) over the reps that succeeded.")
         out.append("")
-        out.append("| size | piece | ours s | aria2 s | ours/aria2 | goal | result | our leecher peak RSS | aria2 leecher peak RSS | failed runs |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out.append("| size | piece | ours s | aria2 s | ours/aria2 | goal | result | our leecher peak RSS | aria2 leecher peak RSS | CPU s ours | CPU s aria2 | failed runs |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in sizes:
         sel = {s: [r for r in runs if r["system"] == s and r["size_mib"] == size] for s in ("ours", "aria2")}
         good = {s: [r for r in v if r["ok"]] for s, v in sel.items()}
@@ -113,11 +126,12 @@ def table(path):
         else:
             verdict = "PASS" if ratio <= goal else "FAIL"
         rss = {s: max((max(r["leecher_peak_rss_kib"] or [0]) for r in v), default=0) for s, v in good.items()}
+        cpu = {s: [cpu_total(r) for r in v if cpu_total(r) is not None] for s, v in good.items()}
         size_txt = f"{size // 1024} GiB" if size % 1024 == 0 else f"{size} MiB"
-        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        out.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             size_txt, "/".join(f"{p} KiB" for p in pieces), fmt_s(wall["ours"]), fmt_s(wall["aria2"]),
             f"{ratio:.2f}" if ratio is not None else "–", f"≤ {goal}" if goal else "–", verdict,
-            fmt_mib(rss["ours"]), fmt_mib(rss["aria2"]),
+            fmt_mib(rss["ours"]), fmt_mib(rss["aria2"]), fmt_cpu(cpu["ours"]), fmt_cpu(cpu["aria2"]),
             f"ours {failed['ours']}, aria2 {failed['aria2']}"))
     big = [r for r in runs if r["system"] == "ours-big"]
     if big:
@@ -136,6 +150,8 @@ def table(path):
                        f"{r['wall_s']:.2f} | {fmt_mib(rss)} | < 64 MiB | "
                        f"{'PASS' if ok else 'FAIL' + ('' if r['ok'] else ' (run failed)')} |")
     out.append("")
+    out.append("CPU s: user + system seconds of the seeder and all leechers from the leechers' start "
+               "to the last completion (median over reps); the trackers are not included.")
     out.append("Peak RSS: the largest VmHWM among the leechers of all successful reps (ours: GNU time "
                "%M at exit; aria2: /proc VmHWM once all leechers were done).")
     loads = [r["load_before"] for r in runs if r.get("load_before")]

@@ -72,6 +72,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         secs,
         received as f64 / secs / 1e6
     );
+    let path = connection.quinn().stats().path;
+    println!(
+        "leecher: path MTU {} bytes, {} UDP datagrams sent, {} lost",
+        path.current_mtu, path.sent_packets, path.lost_packets
+    );
     connection.close(0, "done");
     Ok(())
 }

@@ -319,6 +319,33 @@ impl ChunkReader {
             .map(|chunk| chunk.bytes))
     }
 
+    /// Fills `buf` with exactly the whole body: one copy out of QUIC's buffers into memory
+    /// the caller owns and may reuse. A body shorter or longer than `buf` is an error
+    /// (a longer one is cancelled).
+    pub async fn read_exact_body(&mut self, buf: &mut [u8]) -> Result<(), TransportError> {
+        let expected = buf.len();
+        match self.recv.read_exact(buf).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(got)) => {
+                return Err(TransportError::BadFrame {
+                    code: StreamErrorCode::Cancelled,
+                    detail: format!("chunk body of {got} bytes, expected {expected}"),
+                });
+            }
+            Err(quinn::ReadExactError::ReadError(e)) => return Err(e.into()),
+        }
+        match self.recv.read_chunk(1, true).await? {
+            None => Ok(()),
+            Some(_) => {
+                self.cancel();
+                Err(TransportError::BadFrame {
+                    code: StreamErrorCode::Cancelled,
+                    detail: format!("chunk body exceeds the expected {expected} bytes"),
+                })
+            }
+        }
+    }
+
     /// Reads the whole body, refusing (and cancelling the stream) past `limit` bytes.
     pub async fn read_to_end(mut self, limit: usize) -> Result<Vec<Bytes>, TransportError> {
         let mut parts = Vec::new();

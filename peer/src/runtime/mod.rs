@@ -11,6 +11,7 @@
 //! * Memory is bounded: piece buffers being downloaded are limited by
 //!   [`PeerConfig::download_buffer`], pieces being served by [`PeerConfig::max_serving`].
 
+mod buffers;
 mod link;
 mod serve;
 mod status;
@@ -150,6 +151,8 @@ pub(crate) struct Entry {
     /// Whether pieces are served to others now (not paused, and seeding if complete).
     pub(crate) serving: AtomicBool,
     pub(crate) uploaded: AtomicU64,
+    /// Piece buffers for receiving and serving, reused.
+    pub(crate) buffers: Arc<buffers::BufferPool>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -296,6 +299,7 @@ impl Peer {
             events: events.clone(),
             serving: AtomicBool::new(true),
             uploaded: AtomicU64::new(0),
+            buffers: buffers::BufferPool::new(self.shared.config.download_buffer),
         });
         {
             let mut torrents = lock(&self.shared.torrents);

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use tracker::api::PeerInfo;
 use transport::{ChannelReceiver, ChannelSender, ChunkResponder, Connection, Received};
 
+use super::buffers::PooledBuffer;
 use super::link::{HELLO_TIMEOUT, Link, spawn_reader, spawn_writer};
 use super::torrent::Event;
 use super::{Entry, Shared};
@@ -151,7 +152,7 @@ async fn serve_piece(shared: &Shared, request: PieceRequest, responder: ChunkRes
         Ok(data) => {
             let len = data.len() as u64;
             let sent = responder
-                .respond(&PieceHeader::Data { len }, Bytes::from(data))
+                .respond(&PieceHeader::Data { len }, Bytes::from_owner(data))
                 .await;
             tracing::trace!(piece, "served: {sent:?}");
             if sent.is_ok() {
@@ -171,9 +172,16 @@ async fn serve_piece(shared: &Shared, request: PieceRequest, responder: ChunkRes
     }
 }
 
-async fn read_piece(entry: &Arc<Entry>, piece: u32) -> Result<Vec<u8>, StorageError> {
+/// Reads (and verifies) a piece into a buffer of the torrent's pool, off the async threads.
+async fn read_piece(entry: &Arc<Entry>, piece: u32) -> Result<PooledBuffer, StorageError> {
+    let len = entry
+        .torrent
+        .piece_len(piece)
+        .and_then(|len| usize::try_from(len).ok())
+        .unwrap_or(0);
+    let mut buffer = entry.buffers.take(len);
     let store = entry.store.clone();
-    tokio::task::spawn_blocking(move || store.read_piece(piece))
+    tokio::task::spawn_blocking(move || store.read_piece_into(piece, &mut buffer).map(|()| buffer))
         .await
         .unwrap_or_else(|e| {
             Err(StorageError::Io {

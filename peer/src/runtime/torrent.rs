@@ -718,29 +718,16 @@ async fn fetch(
     let Ok(expected) = usize::try_from(len) else {
         return Fetch::Failed("piece too large for this machine".into());
     };
-    // The piece stays in the buffers it arrived in: verified and written from there.
-    let mut parts: Vec<bytes::Bytes> = Vec::new();
-    let mut received = 0usize;
-    loop {
-        match body.next().await {
-            Ok(Some(bytes)) => {
-                received += bytes.len();
-                if received > expected {
-                    body.cancel();
-                    return Fetch::Failed("sent more bytes than the piece holds".into());
-                }
-                parts.push(bytes);
-            }
-            Ok(None) => break,
-            Err(e) => return Fetch::Failed(e.to_string()),
-        }
-    }
-    if received != expected {
-        return Fetch::Failed(format!("sent {received} of {expected} bytes"));
+    // One copy out of QUIC's buffers into a reused piece buffer: the hash then runs over
+    // contiguous memory at full speed and the piece is written with one call per file,
+    // covering whole pages (partial-page writes make the file system zero the rest).
+    let mut buffer = entry.buffers.take(expected);
+    if let Err(e) = body.read_exact_body(&mut buffer).await {
+        return Fetch::Failed(e.to_string());
     }
     tracing::trace!(piece, "received");
     let store = entry.store.clone();
-    let written = tokio::task::spawn_blocking(move || store.write_piece_parts(piece, &parts)).await;
+    let written = tokio::task::spawn_blocking(move || store.write_piece(piece, &buffer)).await;
     match written {
         Ok(Ok(())) => Fetch::Verified(len),
         Ok(Err(StorageError::HashMismatch { .. } | StorageError::WrongLength { .. })) => {

@@ -309,13 +309,28 @@ impl PieceStore {
     /// Holds one piece in memory.
     pub fn read_piece(&self, piece: u32) -> Result<Vec<u8>, StorageError> {
         let len = self.piece_len(piece)?;
+        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+        self.read_piece_into(piece, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`PieceStore::read_piece`] into `buf`, which must be exactly the piece's length
+    /// (so that servers can reuse their buffers).
+    pub fn read_piece_into(&self, piece: u32, buf: &mut [u8]) -> Result<(), StorageError> {
+        let len = self.piece_len(piece)?;
+        if buf.len() as u64 != len {
+            return Err(StorageError::WrongLength {
+                piece,
+                expected: len,
+                got: buf.len() as u64,
+            });
+        }
         if !self.has(piece) {
             return Err(StorageError::NotHave { piece });
         }
         let spans = self.torrent.piece_spans(piece).unwrap_or_default();
-        let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-        let (path, what) = match self.files.read_spans(&spans, &mut buf) {
-            Ok(()) if self.torrent.piece_matches(piece, &buf) => return Ok(buf),
+        let (path, what) = match self.files.read_spans(&spans, buf) {
+            Ok(()) if self.torrent.piece_matches(piece, buf) => return Ok(()),
             Ok(()) => (
                 spans
                     .first()
