@@ -103,10 +103,7 @@ impl TrackerState {
             want,
             now_ms,
         } = join;
-        let entry = self
-            .torrents
-            .get_mut(&info_hash)
-            .ok_or(ApiError::UnknownTorrent(info_hash))?;
+        let entry = self.torrents.known_mut(&info_hash)?;
         check_bitfield(have, entry.piece_count)?;
         let swarm = entry
             .swarm
@@ -143,10 +140,7 @@ impl TrackerState {
         present: bool,
         now_ms: u64,
     ) -> Result<(), ApiError> {
-        let entry = self
-            .torrents
-            .get_mut(info_hash)
-            .ok_or(ApiError::UnknownTorrent(*info_hash))?;
+        let entry = self.torrents.known_mut(info_hash)?;
         let swarm = entry.swarm.as_mut().ok_or_else(not_in_swarm)?;
         let at = swarm.position(fingerprint).ok_or_else(not_in_swarm)?;
         if present {
@@ -161,10 +155,7 @@ impl TrackerState {
     }
 
     fn leave(&mut self, info_hash: &InfoHash, fingerprint: &Fingerprint) -> Result<(), ApiError> {
-        let entry = self
-            .torrents
-            .get_mut(info_hash)
-            .ok_or(ApiError::UnknownTorrent(*info_hash))?;
+        let entry = self.torrents.known_mut(info_hash)?;
         let Some(swarm) = entry.swarm.as_mut() else {
             return Ok(());
         };
@@ -238,10 +229,7 @@ impl TrackerState {
         want: u32,
         seed: u64,
     ) -> Result<Vec<PeerInfo>, ApiError> {
-        let entry = self
-            .torrents
-            .get(info_hash)
-            .ok_or(ApiError::UnknownTorrent(*info_hash))?;
+        let entry = self.torrents.known(info_hash)?;
         let Some(swarm) = &entry.swarm else {
             return Ok(Vec::new());
         };
@@ -265,10 +253,7 @@ impl TrackerState {
         want: u32,
         seed: u64,
     ) -> Result<Vec<PeerInfo>, ApiError> {
-        let entry = self
-            .torrents
-            .get(info_hash)
-            .ok_or(ApiError::UnknownTorrent(*info_hash))?;
+        let entry = self.torrents.known(info_hash)?;
         super::swarms::check_pieces(&[piece], entry.piece_count)?;
         let Some(swarm) = &entry.swarm else {
             return Ok(Vec::new());

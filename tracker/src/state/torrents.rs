@@ -116,6 +116,21 @@ impl Torrents {
         self.by_hash.get_mut(info_hash)
     }
 
+    /// A torrent a request names, or the error that it is not known here.
+    pub(crate) fn known(&self, info_hash: &InfoHash) -> Result<&TorrentEntry, ApiError> {
+        self.get(info_hash)
+            .ok_or(ApiError::UnknownTorrent(*info_hash))
+    }
+
+    /// [`Torrents::known`], to change its swarm.
+    pub(crate) fn known_mut(
+        &mut self,
+        info_hash: &InfoHash,
+    ) -> Result<&mut TorrentEntry, ApiError> {
+        self.get_mut(info_hash)
+            .ok_or(ApiError::UnknownTorrent(*info_hash))
+    }
+
     /// Number of torrents.
     pub(crate) fn len(&self) -> usize {
         self.by_hash.len()

@@ -133,17 +133,7 @@ pub(crate) async fn sign_up(
         site.start_session(&form.name).await
     }
     .await;
-    match result {
-        Ok(cookie) => signed_in(cookie),
-        Err(e) => site
-            .page(
-                &visitor,
-                "Sign up",
-                "signup",
-                account_body(&visitor, true, &form.name, Some(&e.message)),
-            )
-            .render(e.status),
-    }
+    account_outcome(&site, &visitor, true, &form.name, result)
 }
 
 /// `POST /signin`: checks the password (rate-limited) and starts a session.
@@ -190,14 +180,31 @@ pub(crate) async fn sign_in(
         site.start_session(&user.name).await
     }
     .await;
+    account_outcome(&site, &visitor, false, &form.name, result)
+}
+
+/// The answer to a sign-up (`signup`) or sign-in form: the session cookie and a redirect,
+/// or the form again with the error and the name typed so far.
+fn account_outcome(
+    site: &Site,
+    visitor: &Visitor,
+    signup: bool,
+    name: &str,
+    result: Result<HeaderValue, WebError>,
+) -> Response {
+    let (title, page) = if signup {
+        ("Sign up", "signup")
+    } else {
+        ("Sign in", "signin")
+    };
     match result {
         Ok(cookie) => signed_in(cookie),
         Err(e) => site
             .page(
-                &visitor,
-                "Sign in",
-                "signin",
-                account_body(&visitor, false, &form.name, Some(&e.message)),
+                visitor,
+                title,
+                page,
+                account_body(visitor, signup, name, Some(&e.message)),
             )
             .render(e.status),
     }
