@@ -89,12 +89,13 @@ pub struct Tuning {
     /// before the next, so chunks complete one after another (earliest completion) instead
     /// of all finishing late together.
     pub send_fairness: bool,
-    /// Largest UDP payload probed for by path MTU discovery: 8,952 bytes (a 9,000-byte
-    /// jumbo frame less IPv6 and UDP headers). QUIC starts at 1,200 and probes upwards;
-    /// a path that drops the probes (an Ethernet MTU of 1,500) keeps the largest size that
-    /// got through, while loopback and jumbo-frame LANs carry 7 times fewer packets per
-    /// byte, and so pay 7 times fewer per-packet costs (system calls, packet protection,
-    /// acknowledgements).
+    /// Largest UDP payload probed for by path MTU discovery: 1,452 bytes (quinn's own
+    /// bound: a 1,500-byte Ethernet frame less IPv6 and UDP headers). Jumbo packets
+    /// (8,952) looked cheaper while pieces were written to disk in one call per QUIC
+    /// buffer; with whole-piece writes they are not, and on a 2-core machine the
+    /// transport benchmark moved one stream at 359 MB/s with them against 657 MB/s
+    /// without (2.98 against 2.67 CPU seconds per GiB under the same load), and a
+    /// 4-leecher swarm used 5 % less CPU without them.
     pub max_udp_payload: u16,
 }
 
@@ -109,7 +110,7 @@ impl Default for Tuning {
             idle_timeout: Duration::from_secs(30),
             socket_buffer: 512 << 10,
             send_fairness: false,
-            max_udp_payload: 8952,
+            max_udp_payload: 1452,
         }
     }
 }
