@@ -92,7 +92,9 @@ fn dialer() -> anyhow::Result<Dialer> {
     Ok(Dialer::new(client_endpoint("kv-load")?, backoff))
 }
 
-#[tokio::main]
+/// One thread: the load tool shares the machine with the servers it measures, so it should
+/// cost as little CPU as it can (etcdload runs the same way).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Put {
