@@ -130,7 +130,6 @@ pub struct Replica<S: StateMachine> {
     step_held: Vec<Addressed<S>>,
     held: VecDeque<(PersistToken, Vec<Addressed<S>>)>,
     next_token: PersistToken,
-    decided_before_step: Slot,
 }
 
 impl<S: StateMachine> std::fmt::Debug for Replica<S> {
@@ -204,7 +203,6 @@ impl<S: StateMachine> Replica<S> {
             step_held: Vec::new(),
             held: VecDeque::new(),
             next_token: 1,
-            decided_before_step: start,
             config,
         };
         r.reset_election_timer();
@@ -459,7 +457,6 @@ impl<S: StateMachine> Replica<S> {
 
     fn begin(&mut self, now: Duration) {
         self.now = self.now.max(now);
-        self.decided_before_step = self.log.decided;
     }
 
     /// Processes self-addressed messages, then groups this step's records into
