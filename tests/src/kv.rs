@@ -56,7 +56,17 @@ impl StateMachine for Kv {
     fn apply(&mut self, slot: Slot, command: &KvCommand) -> KvOutput {
         match command {
             KvCommand::Put { key, value } => {
-                self.map.insert(key.clone(), value.clone());
+                // Overwriting reuses the entry's key and value buffers: no allocation
+                // and no free for a key that is already there.
+                match self.map.get_mut(key) {
+                    Some(old) => {
+                        old.clear();
+                        old.extend_from_slice(value);
+                    }
+                    None => {
+                        self.map.insert(key.clone(), value.clone());
+                    }
+                }
                 KvOutput::Written(slot)
             }
         }
