@@ -64,14 +64,18 @@
 //!   OmniPaxos paper live; the simulator exercises all three.
 //! * **Batching and pipelining.** Proposals queue at the leader and are packed
 //!   up to `max_batch` per slot, with at most `max_inflight` slots undecided.
+//!   [`Replica::propose_batch`] hands over a burst of proposals in one step, so
+//!   they share a slot even while the pipeline has room (the runtime passes
+//!   each drain of its inbox this way).
 //! * **Forwarding.** Any replica accepts proposals and forwards them to the
 //!   leader it follows; with no known leader it answers
 //!   [`ClientError::NotLeader`] so the client tries another replica. The reply
 //!   comes from the replica the client asked, when it applies the command.
-//! * **Catch-up.** Followers learn the commit index from heartbeats; a value
-//!   they accepted at the committing leader's ballot is known chosen, other
-//!   slots are fetched from a peer, or a snapshot is sent when the slots were
-//!   truncated.
+//! * **Catch-up.** Followers learn the commit index from Accepts and
+//!   heartbeats, and from a Commit message the leader sends when its pipeline
+//!   drains (not one per chosen slot); a value they accepted at the committing
+//!   leader's ballot is known chosen, other slots are fetched from a peer, or a
+//!   snapshot is sent when the slots were truncated.
 //! * **Snapshots** are taken about every `snapshot_log_len` applied slots, at
 //!   staggered slots on different replicas (a leader waits longer), so a quorum
 //!   is never stalled by snapshotting at once; the log (in memory and in
@@ -80,7 +84,9 @@
 //!   session table (part of the replicated state and of snapshots) remembers
 //!   each client's latest sequence number and output, so a retry — through any
 //!   replica, across leader changes — is applied once and answered with the
-//!   original output. Clients have one command outstanding at a time. Sessions
+//!   original output. A retry reaching the leader while the original is still
+//!   queued or in flight under its ballot is not proposed again: the original's
+//!   reply answers it. Clients have one command outstanding at a time. Sessions
 //!   expire by log position (`session_expiry_slots`), never by a local clock.
 //! * **Linearizable reads.** A leader holding a lease answers a read from its
 //!   state once it has applied every slot it had proposed when the read

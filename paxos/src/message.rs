@@ -139,7 +139,8 @@ pub enum Message<C, O> {
         /// The acknowledged round.
         round: u64,
     },
-    /// The leader announces its commit index.
+    /// The leader announces its commit index. Sent when the last slot in
+    /// flight is chosen; while others are in flight, Accepts carry the index.
     Commit {
         /// The leader's ballot.
         ballot: Ballot,

@@ -79,7 +79,9 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One thread, like kv-load: the load tools should cost the machine (which the servers
+    // share) as little as they can, and both should do it the same way.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("etcdload: cannot start the tokio runtime: {e}");

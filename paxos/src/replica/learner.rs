@@ -119,7 +119,7 @@ impl<S: StateMachine> Replica<S> {
         self.log.truncate(snap.slot);
         self.commit_hint = self.commit_hint.max(snap.slot);
         // Answer clients whose commands the snapshot covers.
-        let waiting: Vec<_> = self.waiting.iter().copied().collect();
+        let waiting: Vec<_> = self.waiting.keys().copied().collect();
         for (client, seq) in waiting {
             let result = match self.sessions.check(client, seq) {
                 SessionCheck::Duplicate(o) => Some(Ok(o.clone())),
@@ -164,7 +164,7 @@ impl<S: StateMachine> Replica<S> {
                             SessionCheck::Duplicate(o) => Ok(o.clone()),
                             SessionCheck::Stale => Err(crate::ClientError::Stale),
                         };
-                        if self.waiting.remove(&(c.client, c.seq)) {
+                        if self.waiting.remove(&(c.client, c.seq)).is_some() {
                             self.outputs.push_back(Output::Reply {
                                 client: c.client,
                                 seq: c.seq,

@@ -115,8 +115,10 @@ pub struct Replica<S: StateMachine> {
     last_catchup: Option<Duration>,
     /// Entries waiting to be proposed (leader or candidate).
     queue: VecDeque<Entry<S::Command>>,
-    /// Commands submitted here whose reply is pending.
-    waiting: BTreeSet<(ClientId, u64)>,
+    /// Commands submitted here whose reply is pending, with the ballot under
+    /// which this replica queued them as leader (`None`: queued as candidate, or
+    /// forwarded). A retry is proposed again unless that ballot is still leading.
+    waiting: BTreeMap<(ClientId, u64), Option<Ballot>>,
     /// Reads submitted here, waiting for their marker to be applied.
     pending_reads: BTreeMap<(ClientId, u64), S::Query>,
     /// Lease reads waiting for `applied >= index`.
@@ -128,7 +130,6 @@ pub struct Replica<S: StateMachine> {
     step_held: Vec<Addressed<S>>,
     held: VecDeque<(PersistToken, Vec<Addressed<S>>)>,
     next_token: PersistToken,
-    decided_before_step: Slot,
 }
 
 impl<S: StateMachine> std::fmt::Debug for Replica<S> {
@@ -193,7 +194,7 @@ impl<S: StateMachine> Replica<S> {
             commit_hint: start,
             last_catchup: None,
             queue: VecDeque::new(),
-            waiting: BTreeSet::new(),
+            waiting: BTreeMap::new(),
             pending_reads: BTreeMap::new(),
             lease_reads: Vec::new(),
             outputs: VecDeque::new(),
@@ -202,7 +203,6 @@ impl<S: StateMachine> Replica<S> {
             step_held: Vec::new(),
             held: VecDeque::new(),
             next_token: 1,
-            decided_before_step: start,
             config,
         };
         r.reset_election_timer();
@@ -232,7 +232,41 @@ impl<S: StateMachine> Replica<S> {
     /// this replica (possibly after forwarding to the leader), or not at all if
     /// the command is lost; the client then retries with the same `seq`.
     pub fn propose(&mut self, command: Command<S::Command>, now: Duration) {
+        self.propose_batch(std::iter::once(command), now);
+    }
+
+    /// Submits several client commands in one step, as if each were given to
+    /// [`propose`](Self::propose), except that they leave together: a leader puts
+    /// them in one slot (up to `max_batch` each) with one persist batch, and a
+    /// follower forwards them in one message. Drivers that receive proposals in
+    /// bursts should hand over each burst whole: per slot, not per command, is
+    /// where the messages, records and syncs of consensus are paid.
+    pub fn propose_batch(
+        &mut self,
+        commands: impl IntoIterator<Item = Command<S::Command>>,
+        now: Duration,
+    ) {
         self.begin(now);
+        let mut forward = Vec::new();
+        for command in commands {
+            self.take_proposal(command, &mut forward);
+        }
+        if !forward.is_empty()
+            && let Some((l, _)) = self.leader
+        {
+            self.send(l, Message::Forward { entries: forward });
+        }
+        self.finish();
+    }
+
+    /// Checks one proposal against the sessions and the pending commands, then
+    /// queues it (leading), adds it to `forward` (following a known leader) or
+    /// answers it.
+    fn take_proposal(
+        &mut self,
+        command: Command<S::Command>,
+        forward: &mut Vec<Entry<S::Command>>,
+    ) {
         let (client, seq) = (command.client, command.seq);
         match self.sessions.check(client, seq) {
             SessionCheck::Duplicate(out) => {
@@ -241,23 +275,41 @@ impl<S: StateMachine> Replica<S> {
             }
             SessionCheck::Stale => self.reply(client, seq, Err(ClientError::Stale)),
             SessionCheck::New => {
+                let leading = match &self.role {
+                    Role::Leader(l) => Some(l.ballot),
+                    _ => None,
+                };
+                if leading.is_some() && self.waiting.get(&(client, seq)) == Some(&leading) {
+                    // A retry of a command this leader already queued or proposed
+                    // under its current ballot: that one stays in its pipeline
+                    // (retransmitted until chosen, or the ballot changes), and its
+                    // reply answers the retry. Proposing it again would only put a
+                    // duplicate in the log.
+                    return;
+                }
                 // A new sequence number supersedes the client's older ones.
                 let older: Vec<_> = self
                     .waiting
                     .range((client, 0)..(client, seq))
-                    .copied()
+                    .map(|(k, _)| *k)
                     .collect();
                 for k in older {
                     self.waiting.remove(&k);
                 }
-                self.waiting.insert((client, seq));
-                if let Err(e) = self.submit(Entry::Command(command)) {
-                    self.waiting.remove(&(client, seq));
-                    self.reply(client, seq, Err(e));
+                self.waiting.insert((client, seq), leading);
+                let entry = Entry::Command(command);
+                match &self.role {
+                    Role::Leader(_) | Role::Candidate(_) => self.queue.push_back(entry),
+                    Role::Follower => match self.leader {
+                        Some((l, _)) if l != self.id => forward.push(entry),
+                        _ => {
+                            self.waiting.remove(&(client, seq));
+                            self.reply(client, seq, Err(ClientError::NotLeader { hint: None }));
+                        }
+                    },
                 }
             }
         }
-        self.finish();
     }
 
     /// Submits a linearizable read. A leader holding a lease answers without a
@@ -405,7 +457,6 @@ impl<S: StateMachine> Replica<S> {
 
     fn begin(&mut self, now: Duration) {
         self.now = self.now.max(now);
-        self.decided_before_step = self.log.decided;
     }
 
     /// Processes self-addressed messages, then groups this step's records into

@@ -215,6 +215,7 @@ where
         epoch,
         waiting: HashMap::new(),
         reads: HashMap::new(),
+        proposals: Vec::new(),
         metrics: metrics.clone(),
         last_leader: None,
     };
@@ -294,6 +295,9 @@ struct Driver<S: StateMachine, N> {
     epoch: Instant,
     waiting: HashMap<(ClientId, u64), (Instant, Reply<S>)>,
     reads: HashMap<(ClientId, u64), Reply<S>>,
+    /// Proposals taken from the inbox since the last flush, handed to the replica
+    /// together so that one drain of the inbox becomes one slot.
+    proposals: Vec<Command<S::Command>>,
     metrics: Arc<MetricsCell>,
     last_leader: Option<NodeId>,
 }
@@ -326,6 +330,7 @@ where
                         }
                         taken += 1;
                     }
+                    self.propose_taken();
                 }
                 _ = ticker.tick() => {
                     let now = self.now();
@@ -348,7 +353,7 @@ where
             Input::Propose(command, reply) => {
                 let key = (command.client, command.seq);
                 self.waiting.insert(key, (Instant::now(), reply));
-                self.replica.propose(command, now);
+                self.proposals.push(command);
             }
             Input::Read(client, id, query, reply) => {
                 self.reads.insert((client, id), reply);
@@ -368,6 +373,14 @@ where
         // of proposals then leaves as one batch of Accepts (one network frame per peer and
         // one group commit), instead of one per input.
         true
+    }
+
+    /// Hands the proposals taken since the last call to the replica in one batch.
+    fn propose_taken(&mut self) {
+        if !self.proposals.is_empty() {
+            let now = self.now();
+            self.replica.propose_batch(self.proposals.drain(..), now);
+        }
     }
 
     fn flush(&mut self) {

@@ -92,7 +92,9 @@ fn dialer() -> anyhow::Result<Dialer> {
     Ok(Dialer::new(client_endpoint("kv-load")?, backoff))
 }
 
-#[tokio::main]
+/// One thread: the load tool shares the machine with the servers it measures, so it should
+/// cost as little CPU as it can (etcdload runs the same way).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Put {
@@ -188,6 +190,9 @@ async fn put(
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
+    // Lowest and highest slot a measured write was applied at: writes per slot tells how
+    // well the servers batch.
+    let slots = Arc::new((AtomicU64::new(u64::MAX), AtomicU64::new(0)));
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..clients {
         let mut client = KvClient::with_dialer(
@@ -197,6 +202,7 @@ async fn put(
         );
         client.prefer(leader);
         let (measuring, stop, errors) = (measuring.clone(), stop.clone(), errors.clone());
+        let slots = slots.clone();
         tasks.spawn(async move {
             let mut histogram =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("constant bounds");
@@ -208,7 +214,9 @@ async fn put(
                 let result = client.put(key, value.clone()).await;
                 if measuring.load(Ordering::Relaxed) {
                     match result {
-                        Ok(_) => {
+                        Ok(slot) => {
+                            slots.0.fetch_min(slot, Ordering::Relaxed);
+                            slots.1.fetch_max(slot, Ordering::Relaxed);
                             let micros = started.elapsed().as_micros() as u64;
                             let _ = histogram.record(micros.clamp(1, 60_000_000));
                         }
@@ -233,12 +241,18 @@ async fn put(
         total.add(h.context("client task")?)?;
     }
     let writes = total.len();
+    let (low, high) = (
+        slots.0.load(Ordering::Relaxed),
+        slots.1.load(Ordering::Relaxed),
+    );
+    let slot_count = if high >= low { high - low + 1 } else { 0 };
     println!(
-        "{{\"system\":\"ours\",\"clients\":{clients},\"duration_s\":{elapsed:.3},\"writes\":{writes},\"writes_per_s\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"errors\":{}}}",
+        "{{\"system\":\"ours\",\"clients\":{clients},\"duration_s\":{elapsed:.3},\"writes\":{writes},\"writes_per_s\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"errors\":{},\"writes_per_slot\":{:.2}}}",
         writes as f64 / elapsed,
         total.value_at_quantile(0.5) as f64 / 1000.0,
         total.value_at_quantile(0.99) as f64 / 1000.0,
-        errors.load(Ordering::Relaxed)
+        errors.load(Ordering::Relaxed),
+        writes as f64 / slot_count.max(1) as f64
     );
     Ok(())
 }

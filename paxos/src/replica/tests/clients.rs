@@ -63,6 +63,97 @@ fn retried_command_applies_once_after_leader_change() {
     assert_eq!(c.reply_for(7, 1), Some(Err(ClientError::Stale)));
 }
 
+/// How many times `(client, seq)` appears in the chosen log of replica `r`.
+fn copies_in_log(c: &mut Cluster, r: NodeId, client: u64, seq: u64) -> usize {
+    let rep = c.r(r);
+    (1..=rep.decided())
+        .filter_map(|slot| rep.chosen_value(slot))
+        .flatten()
+        .filter(|e| matches!(e, Entry::Command(cmd) if cmd.client == client && cmd.seq == seq))
+        .count()
+}
+
+#[test]
+fn retry_of_a_pending_command_at_the_leader_is_not_proposed_again() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let l = c.leader().unwrap();
+    let now = c.now;
+    let command = Command {
+        client: 9,
+        seq: 1,
+        op: (1, 1),
+    };
+    // The retry arrives while the original is still in the leader's pipeline.
+    c.r(l).propose(command.clone(), now);
+    c.r(l).propose(command, now);
+    c.pump();
+    assert_eq!(copies_in_log(&mut c, l, 9, 1), 1);
+    assert_eq!(c.r(l).state_machine().applied, vec![(1, 1)]);
+    // The original's reply answers the retry.
+    let replies = c
+        .replies
+        .iter()
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                Output::Reply {
+                    client: 9,
+                    seq: 1,
+                    result: Ok(None)
+                }
+            )
+        })
+        .count();
+    assert_eq!(replies, 1);
+}
+
+#[test]
+fn proposals_given_together_share_one_slot() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let l = c.leader().unwrap();
+    let before = c.r(l).decided();
+    let now = c.now;
+    let commands = (1..=10).map(|client| Command {
+        client,
+        seq: 1,
+        op: (client, client),
+    });
+    c.r(l).propose_batch(commands, now);
+    c.pump();
+    assert_eq!(c.r(l).decided() - before, 1);
+    assert_eq!(c.r(l).state_machine().applied.len(), 10);
+    for client in 1..=10 {
+        assert_eq!(c.reply_for(client, 1), Some(Ok(None)));
+    }
+}
+
+#[test]
+fn proposals_given_together_to_a_follower_are_forwarded_in_one_message() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let l = c.leader().unwrap();
+    let f = (l + 1) % 3;
+    let now = c.now;
+    let commands = (1..=5).map(|client| Command {
+        client,
+        seq: 1,
+        op: (client, client),
+    });
+    c.r(f).propose_batch(commands, now);
+    let forwards: Vec<usize> = std::iter::from_fn(|| c.r(f).poll_output())
+        .filter_map(|o| match o {
+            Output::Send {
+                message: Message::Forward { entries },
+                ..
+            } => Some(entries.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forwards, vec![5]);
+}
+
 #[test]
 fn sessions_expire_by_log_position_on_every_replica() {
     let mut c = Cluster::new(3, |cfg| cfg.session_expiry_slots = 10);

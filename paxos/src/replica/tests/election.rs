@@ -145,6 +145,34 @@ fn pipeline_never_exceeds_max_inflight() {
 }
 
 #[test]
+fn commit_index_rides_on_accepts_and_is_announced_when_the_pipeline_drains() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let l = c.leader().unwrap();
+    let now = c.now;
+    // Ten slots in flight at once.
+    for client in 1..=10 {
+        c.r(l).propose(
+            Command {
+                client,
+                seq: 1,
+                op: (client, client),
+            },
+            now,
+        );
+    }
+    c.commits_sent = 0;
+    c.pump();
+    // Not one Commit per chosen slot: one per follower once the last slot is chosen.
+    assert_eq!(c.commits_sent, 2);
+    let decided = c.r(l).decided();
+    for r in c.reps.iter().flatten() {
+        assert_eq!(r.decided(), decided, "replica {}", r.id());
+        assert_eq!(r.state_machine().applied.len(), 10, "replica {}", r.id());
+    }
+}
+
+#[test]
 fn leader_re_prepares_above_a_higher_ballot_instead_of_abdicating() {
     let mut c = Cluster::new(3, |_| {});
     c.run_for(Duration::from_millis(400));

@@ -51,6 +51,8 @@ struct Cluster {
     unpersisted: Vec<(NodeId, PersistToken, Vec<RecordOf<Kv>>)>,
     auto_persist: bool,
     replies: Vec<(NodeId, Out)>,
+    /// Commit messages sent so far (by any replica).
+    commits_sent: usize,
     config: Config,
 }
 
@@ -74,6 +76,7 @@ impl Cluster {
             unpersisted: Vec::new(),
             auto_persist: true,
             replies: Vec::new(),
+            commits_sent: 0,
             config,
         };
         for i in 0..n {
@@ -107,7 +110,12 @@ impl Cluster {
                 while let Some(o) = r.poll_output() {
                     any = true;
                     match o {
-                        Output::Send { to, message } => self.net.push_back((i as u64, to, message)),
+                        Output::Send { to, message } => {
+                            if matches!(message, Message::Commit { .. }) {
+                                self.commits_sent += 1;
+                            }
+                            self.net.push_back((i as u64, to, message));
+                        }
                         Output::Persist { token, records } => {
                             self.unpersisted.push((i as u64, token, records));
                         }
