@@ -412,6 +412,61 @@ async fn a_chunk_request_returns_the_header_and_the_raw_bytes() {
     assert!(parts.iter().all(|p| p.iter().all(|b| *b == 0xAB)));
 }
 
+#[tokio::test]
+async fn read_exact_body_takes_a_body_of_the_expected_length_and_refuses_any_other() {
+    let (connection, _errors) = connected_pair().await;
+    let ask = |len: usize| {
+        let connection = connection.clone();
+        async move {
+            connection
+                .request_chunk::<_, ChunkHeader>(&TestRequest::Chunk { len })
+                .await
+                .unwrap()
+                .1
+        }
+    };
+
+    let mut exact = vec![0u8; 1 << 20];
+    ask(1 << 20)
+        .await
+        .read_exact_body(&mut exact)
+        .await
+        .unwrap();
+    assert!(exact.iter().all(|b| *b == 0xAB));
+
+    let mut expected_more = vec![0u8; 1 << 20];
+    let short = ask((1 << 20) - 1)
+        .await
+        .read_exact_body(&mut expected_more)
+        .await
+        .unwrap_err();
+    assert!(
+        short
+            .to_string()
+            .contains("chunk body of 1048575 bytes, expected 1048576"),
+        "{short}"
+    );
+
+    let mut expected_less = vec![0u8; 1 << 20];
+    let long = ask((1 << 20) + 1)
+        .await
+        .read_exact_body(&mut expected_less)
+        .await
+        .unwrap_err();
+    assert!(
+        long.to_string()
+            .contains("chunk body exceeds the expected 1048576 bytes"),
+        "{long}"
+    );
+
+    // The connection carries on.
+    let echoed: String = connection
+        .request(&TestRequest::Echo("still here".into()))
+        .await
+        .unwrap();
+    assert_eq!(echoed, "still here");
+}
+
 /// Sends raw bytes as a stream and returns how the server answered.
 async fn send_raw(connection: &transport::Connection, bytes: &[u8]) -> TransportError {
     let (mut send, mut recv) = connection.quinn().open_bi().await.unwrap();
