@@ -5,50 +5,22 @@
 
 #[path = "../../tracker/tests/browser/mod.rs"]
 mod browser;
+mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use browser::Browser;
 use browser::plain_http;
 use peer::dashboard::{self, DashboardOptions, DashboardState};
-use peer::runtime::{AddOptions, Peer, PeerConfig, TorrentHandle};
-use tracker::client::{ClientConfig, TrackerClient};
-use tracker::dev::{DevCluster, DevOptions};
+use peer::runtime::{Peer, TorrentHandle};
+use tracker::dev::DevCluster;
 use tracker::torrent::Torrent;
-use transport::Backoff;
-
-async fn start_peer(dir: &Path, name: &str) -> Peer {
-    let config = PeerConfig::new("127.0.0.1:0".parse().unwrap(), dir.join(name).join("state"));
-    Peer::start(config).await.expect("peer starts")
-}
-
-fn tracker_client(peer: &Peer, torrent: &Torrent) -> Arc<TrackerClient> {
-    Arc::new(TrackerClient::with_config(
-        peer.endpoint().clone(),
-        torrent.trackers().to_vec(),
-        torrent.tracker_ca(),
-        ClientConfig {
-            attempt_timeout: Duration::from_millis(2500),
-            deadline: Duration::from_secs(30),
-            backoff: Backoff {
-                initial: Duration::from_millis(50),
-                max: Duration::from_secs(1),
-            },
-        },
-    ))
-}
 
 /// A seeder of a generated 6 MiB file, and its torrent.
 async fn seeder(dir: &Path, cluster: &DevCluster) -> (Torrent, Peer, TorrentHandle) {
-    let data = dir.join("seeder-data");
-    std::fs::create_dir_all(&data).unwrap();
-    let file = data.join("release-image.bin");
-    let bytes: Vec<u8> = (0..6u32 << 20)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    std::fs::write(&file, bytes).unwrap();
+    let file = dir.join("original").join("release-image.bin");
+    common::write_random_file(&file, 6 << 20, 42);
     let torrent = tracker::torrent::create::from_path(
         &file,
         64 * 1024,
@@ -57,41 +29,16 @@ async fn seeder(dir: &Path, cluster: &DevCluster) -> (Torrent, Peer, TorrentHand
         None,
     )
     .unwrap();
-    let peer = start_peer(dir, "seeder").await;
-    let client = tracker_client(&peer, &torrent);
-    client
-        .publish(cluster.token(), torrent.encode())
-        .await
-        .unwrap();
-    let handle = peer
-        .add(
-            torrent.clone(),
-            &data,
-            client,
-            AddOptions {
-                existing: true,
-                seed: true,
-            },
-            |_| {},
-        )
-        .await
-        .expect("the seeder adds its torrent");
-    handle.wait_complete().await.unwrap();
+    common::publish(&torrent, cluster.token()).await;
+    let (peer, handle, _data) =
+        common::start_seeder_with(dir, "seeder", &torrent, &file, |_| {}).await;
     (torrent, peer, handle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_dashboard_shows_a_download_reach_100_percent_and_controls_it() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = DevCluster::start(
-        &dir.path().join("tracker"),
-        DevOptions {
-            http: false,
-            ..DevOptions::default()
-        },
-    )
-    .await
-    .expect("a tracker cluster");
+    let cluster = common::tracker_cluster(dir.path()).await;
     let (torrent, _seeder, _seeding) = seeder(dir.path(), &cluster).await;
 
     // The dashboard of the leecher, on loopback; it would refuse any other address.
@@ -108,17 +55,7 @@ async fn the_dashboard_shows_a_download_reach_100_percent_and_controls_it() {
     b.goto(&format!("http://{addr}/")).await;
     b.find("#empty").await;
 
-    let leecher = start_peer(dir.path(), "leecher").await;
-    let handle = leecher
-        .add(
-            torrent.clone(),
-            &dir.path().join("leecher-data"),
-            tracker_client(&leecher, &torrent),
-            AddOptions::default(),
-            |_| {},
-        )
-        .await
-        .expect("the leecher adds the torrent");
+    let (_leecher, handle, _data) = common::start_leecher(dir.path(), "leecher", &torrent).await;
     state.add(handle.clone());
     let hash = handle.info_hash().to_string();
     let card = format!("section.torrent[data-hash=\"{hash}\"]");
