@@ -87,44 +87,23 @@ pub fn write_random_file(path: &Path, len: usize, seed: u64) {
     std::fs::write(path, data).unwrap();
 }
 
-/// Makes a file, its torrent (published with the cluster's dev token) and a seeder.
+/// Makes a file, its torrent (published with the cluster's dev token) and a seeder of a
+/// copy of it.
 pub async fn seeded_torrent(
     dir: &Path,
     cluster: &DevCluster,
     len: usize,
     piece_len: u32,
 ) -> (Torrent, PathBuf, Peer, TorrentHandle) {
-    let data_dir = dir.join("seeder-data");
-    let file = data_dir.join("payload.bin");
-    write_random_file(&file, len, 42);
-    let torrent = tracker::torrent::create::from_path(
-        &file,
-        piece_len,
+    let (torrent, file) = make_payload(
+        dir,
         cluster.peer_addrs(),
         cluster.ca_fingerprint(),
-        None,
-    )
-    .unwrap();
-    let seeder = start_peer(dir, "seeder").await;
-    let client = tracker_client(&seeder, &torrent);
-    client
-        .publish(cluster.token(), torrent.encode())
-        .await
-        .unwrap();
-    let handle = seeder
-        .add(
-            torrent.clone(),
-            &data_dir,
-            client,
-            AddOptions {
-                existing: true,
-                seed: true,
-            },
-            |_| {},
-        )
-        .await
-        .expect("seeder adds its torrent");
-    handle.wait_complete().await.unwrap();
+        len,
+        piece_len,
+    );
+    publish(&torrent, cluster.token()).await;
+    let (seeder, handle, _data) = start_seeder_with(dir, "seeder", &torrent, &file, |_| {}).await;
     (torrent, file, seeder, handle)
 }
 
