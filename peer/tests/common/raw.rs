@@ -66,17 +66,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A loopback endpoint speaking the peer protocol, with a fresh identity named `name`.
+fn peer_endpoint(name: &str) -> Endpoint {
+    let mut config = EndpointConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        InboundTrust::Open,
+        &[ALPN_PEER],
+    );
+    config.max_frame = tracker::torrent::MAX_TORRENT_FILE_LEN + 4096;
+    Endpoint::bind(Identity::generate_self_signed(name).unwrap(), config).unwrap()
+}
+
 impl RawPeer {
     /// Binds an endpoint on loopback and starts answering as `behaviour` says.
     pub fn start(torrent: &Torrent, behaviour: Behaviour) -> RawPeer {
-        let mut config = EndpointConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-            InboundTrust::Open,
-            &[ALPN_PEER],
-        );
-        config.max_frame = tracker::torrent::MAX_TORRENT_FILE_LEN + 4096;
-        let endpoint =
-            Endpoint::bind(Identity::generate_self_signed("raw-peer").unwrap(), config).unwrap();
+        let endpoint = peer_endpoint("raw-peer");
         let torrent = Arc::new(torrent.clone());
         let log = Arc::new(Mutex::new(Log::default()));
         let accept = tokio::spawn(accept_loop(
@@ -271,14 +275,7 @@ pub struct Probe {
 /// Dials `peer` as a neighbour would and says `Hello` with an empty bitfield for
 /// `torrent`.
 pub async fn probe(peer: Fingerprint, addr: std::net::SocketAddr, torrent: &Torrent) -> Probe {
-    let mut config = EndpointConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        InboundTrust::Open,
-        &[ALPN_PEER],
-    );
-    config.max_frame = tracker::torrent::MAX_TORRENT_FILE_LEN + 4096;
-    let endpoint =
-        Endpoint::bind(Identity::generate_self_signed("probe").unwrap(), config).unwrap();
+    let endpoint = peer_endpoint("probe");
     let connection = endpoint
         .connect(addr, &Expect::Fingerprint(peer), ALPN_PEER)
         .await
