@@ -251,11 +251,7 @@ impl<S: StateMachine> Replica<S> {
         for command in commands {
             self.take_proposal(command, &mut forward);
         }
-        if !forward.is_empty()
-            && let Some((l, _)) = self.leader
-        {
-            self.send(l, Message::Forward { entries: forward });
-        }
+        self.forward(forward);
         self.finish();
     }
 
@@ -297,16 +293,9 @@ impl<S: StateMachine> Replica<S> {
                     self.waiting.remove(&k);
                 }
                 self.waiting.insert((client, seq), leading);
-                let entry = Entry::Command(command);
-                match &self.role {
-                    Role::Leader(_) | Role::Candidate(_) => self.queue.push_back(entry),
-                    Role::Follower => match self.leader {
-                        Some((l, _)) if l != self.id => forward.push(entry),
-                        _ => {
-                            self.waiting.remove(&(client, seq));
-                            self.reply(client, seq, Err(ClientError::NotLeader { hint: None }));
-                        }
-                    },
+                if let Err(e) = self.route(Entry::Command(command), forward) {
+                    self.waiting.remove(&(client, seq));
+                    self.reply(client, seq, Err(e));
                 }
             }
         }
@@ -355,7 +344,10 @@ impl<S: StateMachine> Replica<S> {
                 client,
                 id,
             };
-            if let Err(e) = self.submit(marker) {
+            let mut forward = Vec::new();
+            let routed = self.route(marker, &mut forward);
+            self.forward(forward);
+            if let Err(e) = routed {
                 self.pending_reads.remove(&(client, id));
                 self.outputs.push_back(Output::ReadReply {
                     client,
@@ -580,7 +572,14 @@ impl<S: StateMachine> Replica<S> {
     }
 
     /// Routes an entry: queue it if leading, forward it to the leader, or fail.
-    fn submit(&mut self, entry: Entry<S::Command>) -> Result<(), ClientError> {
+    /// Where a new entry goes: a leader (or candidate) queues it for a slot; a
+    /// follower that knows the leader adds it to `forward`, to be sent with the
+    /// others of this step in one message; otherwise it is refused.
+    fn route(
+        &mut self,
+        entry: Entry<S::Command>,
+        forward: &mut Vec<Entry<S::Command>>,
+    ) -> Result<(), ClientError> {
         match &self.role {
             Role::Leader(_) | Role::Candidate(_) => {
                 self.queue.push_back(entry);
@@ -588,16 +587,20 @@ impl<S: StateMachine> Replica<S> {
             }
             Role::Follower => match self.leader {
                 Some((l, _)) if l != self.id => {
-                    self.send(
-                        l,
-                        Message::Forward {
-                            entries: vec![entry],
-                        },
-                    );
+                    forward.push(entry);
                     Ok(())
                 }
                 _ => Err(ClientError::NotLeader { hint: None }),
             },
+        }
+    }
+
+    /// Sends the entries [`route`](Self::route) set aside to the leader, in one message.
+    fn forward(&mut self, entries: Vec<Entry<S::Command>>) {
+        if !entries.is_empty()
+            && let Some((l, _)) = self.leader
+        {
+            self.send(l, Message::Forward { entries });
         }
     }
 
