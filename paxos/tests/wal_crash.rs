@@ -34,7 +34,8 @@ use paxos::wal::{Recovered, Wal, WalOptions};
 const DIR_ENV: &str = "WAL_CRASH_WRITER_DIR";
 /// Seeds the writer process's choices.
 const SEED_ENV: &str = "WAL_CRASH_WRITER_SEED";
-/// The writer's `segment_bytes` and `write_buffer_bytes`, comma-separated.
+/// The writer's `segment_bytes`, `write_buffer_bytes` and `preallocate_bytes`,
+/// comma-separated.
 const OPTIONS_ENV: &str = "WAL_CRASH_WRITER_OPTIONS";
 /// Marks the writer's protocol lines among the test harness's output.
 const ACK: &str = "@@ACK ";
@@ -120,6 +121,7 @@ fn wal_writer_process() {
     let options = WalOptions {
         segment_bytes: options[0],
         write_buffer_bytes: options[1] as usize,
+        preallocate_bytes: options[2],
         ..WalOptions::default()
     };
     let (mut wal, _) = Wal::open(Path::new(&dir), options).expect("writer: open");
@@ -297,6 +299,9 @@ fn wal_crash_keeps_every_acknowledged_record() {
             3 => 1 + rng.below(3),
             _ => 1 + rng.below(8),
         };
+        // Files that grow with every write, or that are zero-filled ahead of
+        // the records (so a kill leaves records, maybe a torn one, then zeros).
+        let preallocate_bytes = [0, 4 << 10, 1 << 20][rng.below(3) as usize];
         let delay = Duration::from_micros(match mode {
             0 | 2 => rng.below(2_000),
             3 => rng.below(1_000),
@@ -313,7 +318,10 @@ fn wal_crash_keeps_every_acknowledged_record() {
             ])
             .env(DIR_ENV, &dir.0)
             .env(SEED_ENV, rng.next().to_string())
-            .env(OPTIONS_ENV, format!("{segment_bytes},{write_buffer_bytes}"))
+            .env(
+                OPTIONS_ENV,
+                format!("{segment_bytes},{write_buffer_bytes},{preallocate_bytes}"),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

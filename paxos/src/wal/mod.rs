@@ -32,6 +32,10 @@
 //!   at least one record, so one huge record may make it bigger). Before a new
 //!   segment is created the old one is `fdatasync`ed, and the new one's header
 //!   is fsynced together with the directory before any record goes into it.
+//!   The active segment is kept zero-filled [`WalOptions::preallocate_bytes`]
+//!   ahead of its last record, so a file may end in zeros: that is free space,
+//!   in any segment (zeros never form a valid record, and a segment's records
+//!   must still continue exactly where the previous segment's end).
 //! * **A record** is a 16-byte header `[len u32][crc u32][index u64]` followed
 //!   by `len` payload bytes; the CRC covers `len`, `index` and the payload.
 //!   Payloads are at most [`WalOptions::max_record_bytes`] (at most
@@ -48,8 +52,9 @@
 //!
 //! [`Wal::open`] reads every segment and verifies every record. A *defect* at
 //! some offset is: fewer than 16 bytes left for a header, a length that runs
-//! past the end of the file, or a checksum mismatch (zero-filled space is
-//! therefore a defect too).
+//! past the end of the file, or a checksum mismatch; but when every byte from
+//! there to the end of the file is zero, that is preallocated free space and
+//! the segment simply ends.
 //!
 //! * In the **last** segment, a defect is a **torn tail** if no *valid record*
 //!   starts at any later byte offset of that file, where a valid record is one
@@ -84,7 +89,7 @@ mod snapshot;
 mod tests;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 pub use error::WalError;
@@ -114,6 +119,16 @@ pub struct WalOptions {
     /// everything in memory until [`Wal::sync`]. Default 1 MiB: large writes
     /// are efficient, and the memory is negligible.
     pub write_buffer_bytes: usize,
+    /// The active segment is kept zero-filled this many bytes beyond its last
+    /// record (never beyond `segment_bytes`), so that appending overwrites
+    /// blocks that already exist and `fdatasync` has no file-size change to
+    /// commit. Default 1 MiB: measured on ext4 here, a 4 KiB append plus
+    /// `fdatasync` takes 0.22 ms when it grows the file and 0.14 ms when it
+    /// does not, while writing and syncing 1 MiB of zeros takes about 1 ms,
+    /// once per MiB of log (4 MiB took 15 ms, long enough to show in a
+    /// commit's tail latency). 0 turns preallocation off: the file then grows
+    /// with every write.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for WalOptions {
@@ -122,6 +137,7 @@ impl Default for WalOptions {
             segment_bytes: 64 << 20,
             max_record_bytes: 64 << 20,
             write_buffer_bytes: 1 << 20,
+            preallocate_bytes: 1 << 20,
         }
     }
 }
@@ -176,8 +192,11 @@ pub struct Wal {
     segments: Vec<SegmentFile>,
     /// The active segment, opened for appending.
     active: File,
-    /// Bytes in the active segment's file (written, maybe not yet synced).
+    /// Bytes of records in the active segment's file (written, maybe not yet
+    /// synced); the file position is kept here.
     active_len: u64,
+    /// The active file's length: records, then zero-filled free space.
+    allocated_len: u64,
     /// Framed records appended but not yet written to the file.
     buf: Vec<u8>,
     /// The index the next appended record gets.
@@ -293,13 +312,15 @@ impl Wal {
         let next_index = log_next.unwrap_or(1).max(snapshot_index + 1);
         let mut wal = match (segments.last(), last_scan) {
             (Some(last), Some((valid_len, file_len, torn))) if log_next == Some(next_index) => {
-                let file = OpenOptions::new()
-                    .append(true)
+                let mut file = OpenOptions::new()
+                    .write(true)
                     .open(&last.path)
                     .map_err(io_err("open", &last.path))?;
+                let mut allocated_len = file_len;
                 if let Some((offset, defect)) = torn {
                     file.set_len(valid_len)
                         .map_err(io_err("truncate", &last.path))?;
+                    allocated_len = valid_len;
                     cut_tails.push(CutTail {
                         file: last.path.clone(),
                         offset,
@@ -311,25 +332,32 @@ impl Wal {
                 // Records that were written but not synced before the crash
                 // are returned below; make them durable first.
                 file.sync_all().map_err(io_err("fsync", &last.path))?;
-                Wal::new(dir, options, segments, file, valid_len, next_index)
+                file.seek(SeekFrom::Start(valid_len))
+                    .map_err(io_err("seek", &last.path))?;
+                let mut wal = Wal::new(dir, options, segments, file, valid_len, next_index);
+                wal.allocated_len = allocated_len;
+                wal
             }
             _ => {
                 // No segment, or the log ends before the snapshot's index: start
                 // a fresh segment after the snapshot. Older segments are then
                 // wholly covered and deleted below.
-                let (file, path) = segment::create_segment(dir, next_index)?;
+                let allocate_to = initial_allocation(&options);
+                let (file, path) = segment::create_segment(dir, next_index, allocate_to)?;
                 segments.push(SegmentFile {
                     first_index: next_index,
                     path,
                 });
-                Wal::new(
+                let mut wal = Wal::new(
                     dir,
                     options,
                     segments,
                     file,
                     SEGMENT_HEADER_LEN as u64,
                     next_index,
-                )
+                );
+                wal.allocated_len = allocate_to.max(SEGMENT_HEADER_LEN as u64);
+                wal
             }
         };
         wal.snapshot_index = snapshot_index;
@@ -358,6 +386,7 @@ impl Wal {
             segments,
             active,
             active_len,
+            allocated_len: active_len,
             buf: Vec::new(),
             next_index,
             durable_index: next_index - 1,
@@ -506,6 +535,25 @@ impl Wal {
             .map_err(io_err("write", path))?;
         self.active_len += self.buf.len() as u64;
         self.buf.clear();
+        if self.active_len >= self.allocated_len && self.options.preallocate_bytes > 0 {
+            self.extend_allocation()?;
+        }
+        Ok(())
+    }
+
+    /// The records ran into (or past) the end of the zero-filled space: fill
+    /// the next [`WalOptions::preallocate_bytes`] after them. The `fdatasync`
+    /// that follows commits the new file size once for all of them.
+    fn extend_allocation(&mut self) -> Result<(), WalError> {
+        let target = (self.active_len + self.options.preallocate_bytes)
+            .min(self.options.segment_bytes)
+            .max(self.active_len);
+        let path = &self.segments[self.segments.len() - 1].path;
+        segment::zero_fill(&mut self.active, path, self.active_len, target)?;
+        self.active
+            .seek(SeekFrom::Start(self.active_len))
+            .map_err(io_err("seek", path))?;
+        self.allocated_len = target;
         Ok(())
     }
 
@@ -523,13 +571,15 @@ impl Wal {
     /// Syncs the active segment and starts a new one at `next_index`.
     fn roll(&mut self) -> Result<(), WalError> {
         self.sync_inner()?;
-        let (file, path) = segment::create_segment(&self.dir, self.next_index)?;
+        let allocate_to = initial_allocation(&self.options);
+        let (file, path) = segment::create_segment(&self.dir, self.next_index, allocate_to)?;
         self.segments.push(SegmentFile {
             first_index: self.next_index,
             path,
         });
         self.active = file;
         self.active_len = SEGMENT_HEADER_LEN as u64;
+        self.allocated_len = allocate_to.max(self.active_len);
         Ok(())
     }
 
@@ -538,6 +588,12 @@ impl Wal {
         let covered = count_covered(&self.segments, self.snapshot_index);
         remove_segments(&self.dir, &mut self.segments, covered)
     }
+}
+
+/// How long a new segment's file is made: its header plus the preallocated
+/// zeros, within `segment_bytes`.
+fn initial_allocation(options: &WalOptions) -> u64 {
+    (SEGMENT_HEADER_LEN as u64 + options.preallocate_bytes).min(options.segment_bytes)
 }
 
 /// How many leading segments hold only records `<= snapshot_index`. The last

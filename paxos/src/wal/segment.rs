@@ -1,7 +1,7 @@
 //! Segment files: naming, header, creation and verification.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::{WalError, io_err};
@@ -102,20 +102,55 @@ fn check_header(buf: &[u8], first_index: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates a new segment file with its header, makes the file and its
-/// directory entry durable, and returns it opened for appending.
-pub(crate) fn create_segment(dir: &Path, first_index: u64) -> Result<(File, PathBuf), WalError> {
+/// Creates a new segment file with its header, zero-filled up to `allocate_to`
+/// bytes (see [`zero_fill`]), makes the file and its directory entry durable,
+/// and returns it opened for writing, positioned just after the header.
+pub(crate) fn create_segment(
+    dir: &Path,
+    first_index: u64,
+    allocate_to: u64,
+) -> Result<(File, PathBuf), WalError> {
     let path = dir.join(segment_name(first_index));
     let mut file = OpenOptions::new()
-        .append(true)
+        .write(true)
         .create_new(true)
         .open(&path)
         .map_err(io_err("create", &path))?;
     file.write_all(&encode_header(first_index))
         .map_err(io_err("write", &path))?;
+    zero_fill(&mut file, &path, SEGMENT_HEADER_LEN as u64, allocate_to)?;
+    file.seek(SeekFrom::Start(SEGMENT_HEADER_LEN as u64))
+        .map_err(io_err("seek", &path))?;
     file.sync_all().map_err(io_err("fsync", &path))?;
     sync_dir(dir)?;
     Ok((file, path))
+}
+
+/// Writes zeros over `from..to` of `file` (nothing if `to <= from`), leaving
+/// the file position at `to`.
+///
+/// Why: records written later over blocks that already hold data change no
+/// file metadata, so the `fdatasync` that makes them durable does not have to
+/// commit the file system's journal too. On ext4 that makes a sync about a
+/// third faster (0.14 against 0.22 ms for 4 KiB on a virtual disk). Extents
+/// reserved with `fallocate` would not do: their first write still changes
+/// metadata. Zeros are never a valid record, so a reader takes them for free
+/// space.
+pub(crate) fn zero_fill(file: &mut File, path: &Path, from: u64, to: u64) -> Result<(), WalError> {
+    const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    if to <= from {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(from))
+        .map_err(io_err("seek", path))?;
+    let mut left = to - from;
+    while left > 0 {
+        let n = left.min(ZEROS.len() as u64) as usize;
+        file.write_all(&ZEROS[..n])
+            .map_err(io_err("zero-fill", path))?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 /// Makes the directory's entries (created, renamed, removed files) durable.
@@ -223,6 +258,11 @@ pub(crate) fn scan_segment(
                 }
                 expected += 1;
                 pos = rec.end;
+            }
+            Err(_) if buf[pos..].iter().all(|&b| b == 0) => {
+                // Zero-filled space after the last record: preallocated, not
+                // yet written. Never a defect, in any segment.
+                break;
             }
             Err(defect) => {
                 if !is_last {

@@ -35,10 +35,20 @@ impl Drop for Scratch {
     }
 }
 
-/// Small segments so that tests roll over quickly.
+/// Small segments so that tests roll over quickly. Without preallocation, so
+/// that a segment file ends with its last record and tests can damage it at
+/// exact offsets (preallocated files have tests of their own).
 fn small() -> WalOptions {
     WalOptions {
         segment_bytes: 1024,
+        ..exact()
+    }
+}
+
+/// The default options without preallocation: files end with their last record.
+fn exact() -> WalOptions {
+    WalOptions {
+        preallocate_bytes: 0,
         ..WalOptions::default()
     }
 }
@@ -211,7 +221,7 @@ fn record_larger_than_a_segment_gets_its_own() {
 #[test]
 fn torn_tail_cut_at_every_offset_of_the_last_record() {
     let dir = Scratch::new("torn");
-    let opts = WalOptions::default();
+    let opts = exact();
     fill(dir.path(), &opts, 6);
     let file = segment_files(dir.path()).pop().unwrap();
     let original = fs::read(&file).unwrap();
@@ -272,26 +282,130 @@ fn torn_tail_cut_in_a_later_segment() {
 }
 
 #[test]
-fn zero_filled_tail_is_cut() {
+fn zero_filled_tail_is_free_space_not_a_torn_tail() {
     let dir = Scratch::new("zeros");
-    let opts = WalOptions::default();
+    let opts = exact();
     fill(dir.path(), &opts, 4);
     let file = segment_files(dir.path()).pop().unwrap();
     let mut bytes = fs::read(&file).unwrap();
     let good = bytes.len();
     bytes.extend(std::iter::repeat_n(0u8, 4096));
     fs::write(&file, &bytes).unwrap();
-    let (_, rec) = open(dir.path(), &opts).unwrap();
+    let (wal, rec) = open(dir.path(), &opts).unwrap();
     assert_eq!(rec.records, expected(1..=4));
+    assert!(rec.cut_tails.is_empty(), "{:?}", rec.cut_tails);
+    assert_eq!(fs::metadata(&file).unwrap().len(), (good + 4096) as u64);
+    drop(wal);
+    // New records go right after the old ones, over the zeros.
+    fill(dir.path(), &opts, 8);
+    let (_, rec) = open(dir.path(), &opts).unwrap();
+    assert_eq!(rec.records, expected(1..=8));
+    assert!(rec.cut_tails.is_empty());
+    let bytes = fs::read(&file).unwrap();
+    assert_eq!(bytes.len(), good + 4096, "the new records overwrote zeros");
+    assert_eq!(record_offsets_before_zeros(&bytes).0.len(), 8);
+}
+
+/// Preallocation on, with segments of 4 KiB zero-filled 1 KiB ahead.
+fn preallocated() -> WalOptions {
+    WalOptions {
+        segment_bytes: 4096,
+        preallocate_bytes: 1024,
+        ..WalOptions::default()
+    }
+}
+
+#[test]
+fn preallocated_segments_grow_in_steps_and_reopen_without_cuts() {
+    let dir = Scratch::new("prealloc");
+    let opts = preallocated();
+    let (mut wal, rec) = open(dir.path(), &opts).unwrap();
+    assert!(rec.records.is_empty());
+    let first = segment_files(dir.path()).pop().unwrap();
+    assert_eq!(
+        fs::metadata(&first).unwrap().len(),
+        SEGMENT_HEADER_LEN as u64 + 1024,
+        "a new segment is created zero-filled"
+    );
+    let mut lengths = Vec::new();
+    for i in 1..=150 {
+        wal.append(&payload(i)).unwrap();
+        wal.sync().unwrap();
+        let active = segment_files(dir.path()).pop().unwrap();
+        lengths.push(fs::metadata(&active).unwrap().len());
+    }
+    drop(wal);
+    // Most syncs write over zeros instead of growing the file.
+    let grown = lengths.windows(2).filter(|w| w[1] > w[0]).count();
+    assert!(grown < 150 / 4, "the file grew at {grown} of 150 syncs");
+    let files = segment_files(dir.path());
+    assert!(files.len() > 3, "{} segments", files.len());
+    for file in &files {
+        assert!(fs::metadata(file).unwrap().len() <= opts.segment_bytes);
+    }
+    let (_, rec) = open(dir.path(), &opts).unwrap();
+    assert_eq!(rec.records, expected(1..=150));
+    assert!(rec.cut_tails.is_empty(), "{:?}", rec.cut_tails);
+    fill(dir.path(), &opts, 200);
+    let (_, rec) = open(dir.path(), &opts).unwrap();
+    assert_eq!(rec.records, expected(1..=200));
+    assert!(rec.cut_tails.is_empty());
+}
+
+#[test]
+fn torn_record_in_preallocated_space_is_cut() {
+    let dir = Scratch::new("prealloc-torn");
+    let opts = WalOptions::default();
+    fill(dir.path(), &opts, 4);
+    let file = segment_files(dir.path()).pop().unwrap();
+    let mut bytes = fs::read(&file).unwrap();
+    let allocated = bytes.len();
+    let good = SEGMENT_HEADER_LEN + record_offsets_before_zeros(&bytes).1;
+    // The first 10 bytes of a record 5 that never finished.
+    bytes[good..good + 10].copy_from_slice(&[7; 10]);
+    fs::write(&file, &bytes).unwrap();
+    let (wal, rec) = open(dir.path(), &opts).unwrap();
+    assert_eq!(rec.records, expected(1..=4));
+    assert_eq!(rec.cut_tails.len(), 1);
     assert_eq!(rec.cut_tails[0].offset, good as u64);
-    assert_eq!(rec.cut_tails[0].bytes_removed, 4096);
-    assert_eq!(fs::metadata(&file).unwrap().len(), good as u64);
+    assert_eq!(rec.cut_tails[0].bytes_removed, (allocated - good) as u64);
+    drop(wal);
+    fill(dir.path(), &opts, 9);
+    let (_, rec) = open(dir.path(), &opts).unwrap();
+    assert_eq!(rec.records, expected(1..=9));
+    assert!(rec.cut_tails.is_empty());
+}
+
+#[test]
+fn zeroed_record_followed_by_a_record_is_corruption() {
+    let dir = Scratch::new("prealloc-hole");
+    let opts = WalOptions::default();
+    fill(dir.path(), &opts, 5);
+    let file = segment_files(dir.path()).pop().unwrap();
+    let mut bytes = fs::read(&file).unwrap();
+    let (offsets, _) = record_offsets_before_zeros(&bytes);
+    bytes[offsets[3]..offsets[4]].fill(0);
+    fs::write(&file, &bytes).unwrap();
+    expect_corrupt(open(dir.path(), &opts), &file, offsets[3] as u64);
+}
+
+/// Offsets of the records in a preallocated segment file, and the length of
+/// the records after the header.
+fn record_offsets_before_zeros(bytes: &[u8]) -> (Vec<usize>, usize) {
+    let mut offsets = Vec::new();
+    let mut pos = SEGMENT_HEADER_LEN;
+    while let Ok(rec) = record::decode_at(bytes, pos) {
+        offsets.push(pos);
+        pos = rec.end;
+    }
+    assert!(bytes[pos..].iter().all(|&b| b == 0));
+    (offsets, pos - SEGMENT_HEADER_LEN)
 }
 
 #[test]
 fn flipped_bit_in_the_middle_is_an_error_naming_file_and_offset() {
     let dir = Scratch::new("middle");
-    let opts = WalOptions::default();
+    let opts = exact();
     fill(dir.path(), &opts, 10);
     let file = segment_files(dir.path()).pop().unwrap();
     let original = fs::read(&file).unwrap();
@@ -323,7 +437,7 @@ fn flipped_bit_in_the_middle_is_an_error_naming_file_and_offset() {
 #[test]
 fn flipped_bit_in_the_last_record_is_cut() {
     let dir = Scratch::new("last");
-    let opts = WalOptions::default();
+    let opts = exact();
     fill(dir.path(), &opts, 10);
     let file = segment_files(dir.path()).pop().unwrap();
     let offsets = record_offsets(&fs::read(&file).unwrap());
@@ -352,9 +466,9 @@ fn damage_in_a_segment_that_is_not_the_last_is_an_error() {
     // A truncated last record.
     fs::write(victim, &original[..original.len() - 1]).unwrap();
     expect_corrupt(open(dir.path(), &opts), victim, last as u64);
-    // Trailing garbage.
+    // Trailing garbage (trailing zeros would be free space).
     let mut longer = original.clone();
-    longer.extend_from_slice(&[0; 20]);
+    longer.extend_from_slice(&[0xEE; 20]);
     fs::write(victim, &longer).unwrap();
     expect_corrupt(open(dir.path(), &opts), victim, original.len() as u64);
     // A damaged header.
@@ -575,7 +689,7 @@ fn oversized_records_and_bad_options_are_rejected() {
 #[test]
 fn a_huge_length_field_does_not_allocate() {
     let dir = Scratch::new("huge-len");
-    let opts = WalOptions::default();
+    let opts = exact();
     fill(dir.path(), &opts, 3);
     let file = segment_files(dir.path()).pop().unwrap();
     let mut bytes = fs::read(&file).unwrap();
