@@ -137,7 +137,7 @@ pub(crate) fn create_segment(
 /// metadata. Zeros are never a valid record, so a reader takes them for free
 /// space.
 pub(crate) fn zero_fill(file: &mut File, path: &Path, from: u64, to: u64) -> Result<(), WalError> {
-    const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
     if to <= from {
         return Ok(());
     }
