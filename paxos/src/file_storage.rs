@@ -202,7 +202,10 @@ mod tests {
             .filter(|e| e.path().extension().is_some_and(|x| x == "wal"))
             .map(|e| {
                 let bytes = std::fs::read(e.path()).unwrap();
-                bytes.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1)
+                bytes
+                    .iter()
+                    .rposition(|&b| b != 0)
+                    .map_or(0, |last| last + 1)
             })
             .sum();
         assert!(
