@@ -24,7 +24,8 @@
 #      put issued after the kill, probing both survivors every 5 ms.
 #   Measure on an otherwise idle machine: both clusters and the load tool share its cores.
 #   5. Appends every JSON line the tools print to bench/results/paxos-vs-etcd-<UTC stamp>.jsonl
-#      and prints a summary table (medians over reps) with PASS/FAIL for the goals:
+#      and prints a summary table (medians over reps; with REPS > 1 also each rep's ratio,
+#      ours against the etcd run that followed it) with PASS/FAIL for the goals:
 #        - ours >= 5x etcd writes/s at 64 clients, with p99 <= etcd's p99;
 #        - ours failover (median) <= 1/3 of etcd's.
 # Every step has a timeout; servers are stopped by PID (TERM, then KILL); cluster data lives
@@ -519,6 +520,17 @@ for c in clients:
 widths = [max(len(x) for x in col) for col in zip(head, *rows)]
 for row in [head, ["-" * w for w in widths]] + rows:
     print("  ".join(x.rjust(w) for x, w in zip(row, widths)))
+if both:
+    # Rep i of ours ran right before rep i of etcd, so their ratio compares the two under
+    # the same spell of the machine: the spread shows how much of a median is noise.
+    paired = []
+    for c in clients:
+        o, e = put.get(("ours", c), []), put.get(("etcd", c), [])
+        ratios = [a["writes_per_s"] / b["writes_per_s"] for a, b in zip(o, e) if b["writes_per_s"]]
+        if len(ratios) > 1:
+            paired.append(f"{c}: " + " ".join(f"{r:.2f}x" for r in ratios))
+    if paired:
+        print("ours/etcd writes/s rep by rep (each pair run back to back): " + "; ".join(paired))
 errs_in_runs = {s: sum(r.get("errors", 0) or 0 for (sy, _), rs in put.items() if sy == s for r in rs) for s in order}
 print("put errors reported by the load tools: " + ", ".join(f"{s} {errs_in_runs[s]}" for s in order))
 
