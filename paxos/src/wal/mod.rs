@@ -334,9 +334,15 @@ impl Wal {
                 file.sync_all().map_err(io_err("fsync", &last.path))?;
                 file.seek(SeekFrom::Start(valid_len))
                     .map_err(io_err("seek", &last.path))?;
-                let mut wal = Wal::new(dir, options, segments, file, valid_len, next_index);
-                wal.allocated_len = allocated_len;
-                wal
+                Wal::new(
+                    dir,
+                    options,
+                    segments,
+                    file,
+                    valid_len,
+                    allocated_len,
+                    next_index,
+                )
             }
             _ => {
                 // No segment, or the log ends before the snapshot's index: start
@@ -348,16 +354,15 @@ impl Wal {
                     first_index: next_index,
                     path,
                 });
-                let mut wal = Wal::new(
+                Wal::new(
                     dir,
                     options,
                     segments,
                     file,
                     SEGMENT_HEADER_LEN as u64,
+                    allocate_to,
                     next_index,
-                );
-                wal.allocated_len = allocate_to.max(SEGMENT_HEADER_LEN as u64);
-                wal
+                )
             }
         };
         wal.snapshot_index = snapshot_index;
@@ -378,6 +383,7 @@ impl Wal {
         segments: Vec<SegmentFile>,
         active: File,
         active_len: u64,
+        allocated_len: u64,
         next_index: u64,
     ) -> Wal {
         Wal {
@@ -386,7 +392,7 @@ impl Wal {
             segments,
             active,
             active_len,
-            allocated_len: active_len,
+            allocated_len,
             buf: Vec::new(),
             next_index,
             durable_index: next_index - 1,
@@ -579,7 +585,7 @@ impl Wal {
         });
         self.active = file;
         self.active_len = SEGMENT_HEADER_LEN as u64;
-        self.allocated_len = allocate_to.max(self.active_len);
+        self.allocated_len = allocate_to;
         Ok(())
     }
 
@@ -591,9 +597,12 @@ impl Wal {
 }
 
 /// How long a new segment's file is made: its header plus the preallocated
-/// zeros, within `segment_bytes`.
+/// zeros, within `segment_bytes` (but never shorter than the header).
 fn initial_allocation(options: &WalOptions) -> u64 {
-    (SEGMENT_HEADER_LEN as u64 + options.preallocate_bytes).min(options.segment_bytes)
+    let header = SEGMENT_HEADER_LEN as u64;
+    (header + options.preallocate_bytes)
+        .min(options.segment_bytes)
+        .max(header)
 }
 
 /// How many leading segments hold only records `<= snapshot_index`. The last
