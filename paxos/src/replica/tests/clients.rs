@@ -115,11 +115,7 @@ fn proposals_given_together_share_one_slot() {
     let l = c.leader().unwrap();
     let before = c.r(l).decided();
     let now = c.now;
-    let commands = (1..=10).map(|client| Command {
-        client,
-        seq: 1,
-        op: (client, client),
-    });
+    let commands = (1..=10).map(first_command);
     c.r(l).propose_batch(commands, now);
     c.pump();
     assert_eq!(c.r(l).decided() - before, 1);
@@ -136,11 +132,7 @@ fn proposals_given_together_to_a_follower_are_forwarded_in_one_message() {
     let l = c.leader().unwrap();
     let f = (l + 1) % 3;
     let now = c.now;
-    let commands = (1..=5).map(|client| Command {
-        client,
-        seq: 1,
-        op: (client, client),
-    });
+    let commands = (1..=5).map(first_command);
     c.r(f).propose_batch(commands, now);
     let forwards: Vec<usize> = std::iter::from_fn(|| c.r(f).poll_output())
         .filter_map(|o| match o {

@@ -96,17 +96,7 @@ fn queued_proposals_are_batched_into_one_slot() {
     c.run_for(Duration::from_millis(400));
     let l = c.leader().unwrap();
     let before = c.r(l).decided();
-    let now = c.now;
-    for client in 1..=10 {
-        c.r(l).propose(
-            Command {
-                client,
-                seq: 1,
-                op: (client, client),
-            },
-            now,
-        );
-    }
+    c.propose_each(l, 1..=10);
     c.pump();
     // One slot for the first command, one batch for the nine queued behind it.
     assert_eq!(c.r(l).decided() - before, 2);
@@ -121,17 +111,7 @@ fn pipeline_never_exceeds_max_inflight() {
     });
     c.run_for(Duration::from_millis(400));
     let l = c.leader().unwrap();
-    let now = c.now;
-    for client in 1..=10 {
-        c.r(l).propose(
-            Command {
-                client,
-                seq: 1,
-                op: (client, client),
-            },
-            now,
-        );
-    }
+    c.propose_each(l, 1..=10);
     let slots: BTreeSet<Slot> = std::iter::from_fn(|| c.r(l).poll_output())
         .filter_map(|o| match o {
             Output::Send {
@@ -149,18 +129,8 @@ fn commit_index_rides_on_accepts_and_is_announced_when_the_pipeline_drains() {
     let mut c = Cluster::new(3, |_| {});
     c.run_for(Duration::from_millis(400));
     let l = c.leader().unwrap();
-    let now = c.now;
     // Ten slots in flight at once.
-    for client in 1..=10 {
-        c.r(l).propose(
-            Command {
-                client,
-                seq: 1,
-                op: (client, client),
-            },
-            now,
-        );
-    }
+    c.propose_each(l, 1..=10);
     c.commits_sent = 0;
     c.pump();
     // Not one Commit per chosen slot: one per follower once the last slot is chosen.

@@ -41,6 +41,15 @@ impl StateMachine for Kv {
 
 type Out = Output<(u64, u64), Option<u64>>;
 
+/// Client `client`'s first command: sequence number 1, writing `client` at key `client`.
+fn first_command(client: u64) -> Command<(u64, u64)> {
+    Command {
+        client,
+        seq: 1,
+        op: (client, client),
+    }
+}
+
 struct Cluster {
     reps: Vec<Option<Replica<Kv>>>,
     stores: Vec<MemStorage<(u64, u64), Option<u64>>>,
@@ -181,6 +190,15 @@ impl Cluster {
             now,
         );
         self.pump();
+    }
+
+    /// Proposes the first command of each of `clients` to replica `at`, one call
+    /// each and without delivering anything, so they queue up together.
+    fn propose_each(&mut self, at: NodeId, clients: std::ops::RangeInclusive<u64>) {
+        let now = self.now;
+        for client in clients {
+            self.r(at).propose(first_command(client), now);
+        }
     }
 
     fn reply_for(&self, client: u64, seq: u64) -> Option<Result<Option<u64>, ClientError>> {
