@@ -48,89 +48,57 @@ pub struct Kv {
     map: HashMap<Key, Value>,
 }
 
-/// A key as the map stores it: short keys (the benchmark's are 8 bytes) inline in the
-/// table, longer ones on the heap. With `String` keys every lookup compared against a
-/// separate heap buffer of a random, cold entry: a cache miss per put on every replica
-/// (about 4 % of the cluster's CPU in a 64-client profile).
+/// Bytes as the map stores them: up to `N` inline in the table, longer ones on the heap.
+///
+/// Keys and values both (the benchmark's are 8 and 100 bytes). With `String` keys every
+/// lookup compared against a separate heap buffer of a random, cold entry, and with `Vec`
+/// values every put copied into another one: each a cache and TLB miss per put on every
+/// replica, about 4 % and 6 % of the cluster's CPU in a 64-client profile. Inline, the
+/// value shares the entry's cache lines.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    /// Up to [`INLINE_KEY`] bytes.
-    Inline { len: u8, bytes: [u8; INLINE_KEY] },
-    /// Longer keys.
-    Heap(Box<str>),
+enum Packed<const N: usize> {
+    /// Up to `N` bytes.
+    Inline { len: u8, bytes: [u8; N] },
+    /// Longer ones.
+    Heap(Box<[u8]>),
 }
 
-/// Longest key stored inline: keeps [`Key`] as small as a `String`.
+/// A key: [`INLINE_KEY`] bytes inline keep it as small as a `String`.
+type Key = Packed<INLINE_KEY>;
+/// A value: [`INLINE_VALUE`] bytes inline make it 128 bytes.
+type Value = Packed<INLINE_VALUE>;
+
+/// Longest key stored inline.
 const INLINE_KEY: usize = 22;
-
-/// A value as the map stores it: short values (the benchmark's are 100 bytes) in the
-/// table next to their key, longer ones on the heap. With `Vec` values every put copied
-/// into a separate heap buffer of a random, cold entry, a second cache and TLB miss
-/// after the table's own: that copy was 6 % of the cluster's CPU in a 64-client profile,
-/// as much as the table lookup itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Value {
-    /// Up to [`INLINE_VALUE`] bytes.
-    Inline { len: u8, bytes: [u8; INLINE_VALUE] },
-    /// Longer values.
-    Heap(Vec<u8>),
-}
-
-/// Longest value stored inline: with the tag and length, [`Value`] is 128 bytes.
+/// Longest value stored inline.
 const INLINE_VALUE: usize = 126;
 
-impl Value {
-    /// The one representation of `value` (inline exactly when it fits), so that the
-    /// derived equality agrees with the bytes'.
-    fn new(value: &[u8]) -> Value {
-        match u8::try_from(value.len()) {
-            Ok(len) if value.len() <= INLINE_VALUE => {
-                let mut bytes = [0; INLINE_VALUE];
-                bytes[..value.len()].copy_from_slice(value);
-                Value::Inline { len, bytes }
+impl<const N: usize> Packed<N> {
+    /// The one representation of `bytes` (inline exactly when they fit), so that the
+    /// derived equality and hash agree with the bytes'.
+    fn new(bytes: &[u8]) -> Self {
+        match u8::try_from(bytes.len()) {
+            Ok(len) if bytes.len() <= N => {
+                let mut inline = [0; N];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                Packed::Inline { len, bytes: inline }
             }
-            _ => Value::Heap(value.to_vec()),
+            _ => Packed::Heap(bytes.into()),
         }
     }
 
-    /// Replaces the value in place, reusing a heap buffer that is already there.
-    fn set(&mut self, value: &[u8]) {
+    /// Replaces the bytes in place, reusing a heap buffer of the same length.
+    fn set(&mut self, bytes: &[u8]) {
         match self {
-            Value::Heap(old) if value.len() > INLINE_VALUE => {
-                old.clear();
-                old.extend_from_slice(value);
-            }
-            _ => *self = Value::new(value),
+            Packed::Heap(old) if old.len() == bytes.len() => old.copy_from_slice(bytes),
+            _ => *self = Packed::new(bytes),
         }
     }
 
     fn as_bytes(&self) -> &[u8] {
         match self {
-            Value::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Value::Heap(v) => v,
-        }
-    }
-}
-
-impl Key {
-    /// The one representation of `key` (inline exactly when it fits), so that the
-    /// derived equality and hash agree with the string's.
-    fn new(key: &str) -> Key {
-        match u8::try_from(key.len()) {
-            Ok(len) if key.len() <= INLINE_KEY => {
-                let mut bytes = [0; INLINE_KEY];
-                bytes[..key.len()].copy_from_slice(key.as_bytes());
-                Key::Inline { len, bytes }
-            }
-            _ => Key::Heap(key.into()),
-        }
-    }
-
-    fn as_str(&self) -> std::borrow::Cow<'_, str> {
-        match self {
-            // Built from a `str`, so always valid UTF-8 (never lossy).
-            Key::Inline { len, bytes } => String::from_utf8_lossy(&bytes[..usize::from(*len)]),
-            Key::Heap(s) => std::borrow::Cow::Borrowed(s),
+            Packed::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Packed::Heap(bytes) => bytes,
         }
     }
 }
@@ -143,9 +111,9 @@ impl StateMachine for Kv {
     fn apply(&mut self, slot: Slot, command: &KvCommand) -> KvOutput {
         match command {
             KvCommand::Put { key, value } => {
-                // Overwriting reuses the entry's key (and a long value's buffer): no
-                // allocation and no free for a key that is already there.
-                let key = Key::new(key);
+                // Overwriting reuses the entry's key (and a long value's buffer of the same
+                // length): no allocation and no free for a key that is already there.
+                let key = Key::new(key.as_bytes());
                 match self.map.get_mut(&key) {
                     Some(old) => old.set(value),
                     None => {
@@ -159,9 +127,11 @@ impl StateMachine for Kv {
 
     fn query(&self, query: &KvQuery) -> KvOutput {
         match query {
-            KvQuery::Get(key) => {
-                KvOutput::Value(self.map.get(&Key::new(key)).map(|v| v.as_bytes().to_vec()))
-            }
+            KvQuery::Get(key) => KvOutput::Value(
+                self.map
+                    .get(&Key::new(key.as_bytes()))
+                    .map(|v| v.as_bytes().to_vec()),
+            ),
             KvQuery::Len => KvOutput::Len(self.map.len() as u64),
         }
     }
@@ -178,7 +148,7 @@ impl StateMachine for Kv {
             .map_err(|e| RestoreError(format!("not a key-value snapshot: {e}")))?;
         self.map = map
             .into_iter()
-            .map(|(k, v)| (Key::new(&k), Value::new(&v)))
+            .map(|(k, v)| (Key::new(k.as_bytes()), Value::new(&v)))
             .collect();
         Ok(())
     }
@@ -192,7 +162,13 @@ impl Serialize for BytesValues<'_> {
         serializer.collect_map(
             self.0
                 .iter()
-                .map(|(k, v)| (k.as_str(), serde_bytes::Bytes::new(v.as_bytes()))),
+                // Keys were built from a `str`, so this is never lossy.
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8_lossy(k.as_bytes()),
+                        serde_bytes::Bytes::new(v.as_bytes()),
+                    )
+                }),
         )
     }
 }
