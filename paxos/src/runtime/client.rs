@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::driver::{Input, Reply};
+use super::events::{Input, Reply};
 use crate::ballot::ClientId;
 use crate::error::ClientError;
 use crate::message::Command;

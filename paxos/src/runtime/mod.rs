@@ -11,24 +11,32 @@
 //!   tick every 10 ms ────►│                     │   (group commit)              │
 //!                         └◄────────────────────┴───────────────────────────────┘
 //! ```
+//!
+//! # Layout
+//!
+//! * `events.rs`: the vocabulary between the parts: the `Input`s the driver task
+//!   consumes and the channel an answer travels back on. The other files depend on it,
+//!   not on each other.
+//! * `node.rs`: [`start`] and the [`Node`] handle (deliver messages, server-side
+//!   proposals and reads, metrics).
+//! * `driver.rs`: the driver task that owns the replica: handles inputs, ticks, and
+//!   carries out the replica's outputs.
+//! * `storage_thread.rs`: the thread that appends persist batches (group commit).
+//! * `client.rs`: [`Client`] sessions with retries and deadlines.
+//! * `network.rs`: the [`Network`] trait a transport implements.
+//! * `config.rs`: [`RuntimeConfig`]. `metrics.rs`: [`Metrics`].
 
 mod client;
+mod config;
 mod driver;
+mod events;
 mod metrics;
+mod network;
+mod node;
+mod storage_thread;
 
 pub use client::{Client, ClientConfig, RequestError};
-pub use driver::{Node, RuntimeConfig, StartError, start};
+pub use config::RuntimeConfig;
 pub use metrics::{LatencySummary, Metrics};
-
-use crate::ballot::NodeId;
-
-/// How the runtime reaches the other replicas.
-///
-/// `send` must not block: queue the message or drop it. Paxos tolerates loss,
-/// duplication and reordering, so a best-effort transport is correct; a fast one is what
-/// makes it quick. Messages arriving from other replicas are handed to
-/// [`Node::deliver`].
-pub trait Network<M>: Send + Sync + 'static {
-    /// Sends `message` to replica `to`, best effort.
-    fn send(&self, to: NodeId, message: M);
-}
+pub use network::Network;
+pub use node::{Node, StartError, start};
