@@ -3,10 +3,26 @@
 //! Inputs: [`Replica::handle_message`], [`Replica::tick`], [`Replica::propose`],
 //! [`Replica::read`], [`Replica::persisted`]. Every input takes the caller's
 //! current time. Outputs are drained with [`Replica::poll_output`].
+//!
+//! # Layout
+//!
+//! * `mod.rs`: the [`Replica`] itself, its inputs and queries, and the step
+//!   bookkeeping shared by the roles (sending, holding messages until their
+//!   records are durable).
+//! * `output.rs`: [`Output`], what the driver must do, and type shorthands.
+//! * `requests.rs`: client proposals and reads, and routing them to the leader.
+//! * `acceptor.rs`, `leader.rs`, `learner.rs`: the three Paxos roles (promise and
+//!   accept; elections, phase 2, heartbeats and leases; commit, catch-up, apply and
+//!   snapshots).
+//! * `slot_log.rs`: the slot log in memory (what must survive a crash goes to
+//!   [`storage`](crate::storage) instead).
 
 mod acceptor;
 mod leader;
 mod learner;
+mod output;
+mod requests;
+mod slot_log;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -17,69 +33,16 @@ use rand_chacha::ChaCha8Rng;
 use crate::ballot::{Ballot, ClientId, NodeId, Slot};
 use crate::config::Config;
 use crate::error::{ClientError, ConfigError, RestoreError};
-use crate::log::Log;
-use crate::message::{Command, Entry, Message, Snapshot};
-use crate::session::{SessionCheck, Sessions};
+use crate::message::{Entry, Message, Snapshot};
+use crate::session::Sessions;
 use crate::state_machine::StateMachine;
-use crate::storage::{DurableState, Record};
 
 pub(crate) use leader::{Candidate, Leader};
-
-/// Identifies one [`Output::Persist`] batch. Tokens increase by one per batch.
-pub type PersistToken = u64;
-
-/// Shorthand for the message type of a state machine.
-pub type MessageOf<S> = Message<<S as StateMachine>::Command, <S as StateMachine>::Output>;
-/// Shorthand for the output type of a state machine.
-pub type OutputOf<S> = Output<<S as StateMachine>::Command, <S as StateMachine>::Output>;
-/// Shorthand for the record type of a state machine.
-pub type RecordOf<S> = Record<<S as StateMachine>::Command, <S as StateMachine>::Output>;
-/// Shorthand for the durable state type of a state machine.
-pub type DurableStateOf<S> =
-    DurableState<<S as StateMachine>::Command, <S as StateMachine>::Output>;
+pub use output::{DurableStateOf, MessageOf, Output, OutputOf, PersistToken, RecordOf};
+use slot_log::SlotLog;
 
 /// A message with its destination.
 type Addressed<S> = (NodeId, MessageOf<S>);
-
-/// Something the driver must do.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Output<C, O> {
-    /// Send `message` to replica `to` (best effort; loss is tolerated).
-    Send {
-        /// Destination replica.
-        to: NodeId,
-        /// The message.
-        message: Message<C, O>,
-    },
-    /// Durably append `records`, in order, then call
-    /// [`Replica::persisted`] with `token`. Persist batches must complete in
-    /// token order (an append-only log does this naturally). Messages that
-    /// depend on these records are withheld until then.
-    Persist {
-        /// The batch's token.
-        token: PersistToken,
-        /// The records.
-        records: Vec<Record<C, O>>,
-    },
-    /// The answer to [`Replica::propose`].
-    Reply {
-        /// The client.
-        client: ClientId,
-        /// The command's sequence number.
-        seq: u64,
-        /// The command's output (the original output for a retry).
-        result: Result<O, ClientError>,
-    },
-    /// The answer to [`Replica::read`].
-    ReadReply {
-        /// The client.
-        client: ClientId,
-        /// The read's id.
-        id: u64,
-        /// The query's output.
-        result: Result<O, ClientError>,
-    },
-}
 
 /// Current role of the replica.
 #[derive(Debug)]
@@ -95,7 +58,7 @@ pub struct Replica<S: StateMachine> {
     config: Config,
     sm: S,
     sessions: Sessions<S::Output>,
-    log: Log<S::Command>,
+    log: SlotLog<S::Command>,
     applied: Slot,
     snapshot: Option<Snapshot<S::Output>>,
     promised: Ballot,
@@ -166,7 +129,7 @@ impl<S: StateMachine> Replica<S> {
             sessions = Sessions::from_list(snap.sessions.clone());
             start = snap.slot;
         }
-        let mut log = Log::new(start);
+        let mut log = SlotLog::new(start);
         let mut promised = durable.promised;
         for (slot, (ballot, value)) in durable.accepted {
             promised = promised.max(ballot);
@@ -225,137 +188,6 @@ impl<S: StateMachine> Replica<S> {
     pub fn tick(&mut self, now: Duration) {
         self.begin(now);
         self.on_tick();
-        self.finish();
-    }
-
-    /// Submits a client command. The answer comes as [`Output::Reply`] from
-    /// this replica (possibly after forwarding to the leader), or not at all if
-    /// the command is lost; the client then retries with the same `seq`.
-    pub fn propose(&mut self, command: Command<S::Command>, now: Duration) {
-        self.propose_batch(std::iter::once(command), now);
-    }
-
-    /// Submits several client commands in one step, as if each were given to
-    /// [`propose`](Self::propose), except that they leave together: a leader puts
-    /// them in one slot (up to `max_batch` each) with one persist batch, and a
-    /// follower forwards them in one message. Drivers that receive proposals in
-    /// bursts should hand over each burst whole: per slot, not per command, is
-    /// where the messages, records and syncs of consensus are paid.
-    pub fn propose_batch(
-        &mut self,
-        commands: impl IntoIterator<Item = Command<S::Command>>,
-        now: Duration,
-    ) {
-        self.begin(now);
-        let mut forward = Vec::new();
-        for command in commands {
-            self.take_proposal(command, &mut forward);
-        }
-        self.forward(forward);
-        self.finish();
-    }
-
-    /// Checks one proposal against the sessions and the pending commands, then
-    /// queues it (leading), adds it to `forward` (following a known leader) or
-    /// answers it.
-    fn take_proposal(
-        &mut self,
-        command: Command<S::Command>,
-        forward: &mut Vec<Entry<S::Command>>,
-    ) {
-        let (client, seq) = (command.client, command.seq);
-        match self.sessions.check(client, seq) {
-            SessionCheck::Duplicate(out) => {
-                let out = out.clone();
-                self.reply(client, seq, Ok(out));
-            }
-            SessionCheck::Stale => self.reply(client, seq, Err(ClientError::Stale)),
-            SessionCheck::New => {
-                let leading = match &self.role {
-                    Role::Leader(l) => Some(l.ballot),
-                    _ => None,
-                };
-                if leading.is_some() && self.waiting.get(&(client, seq)) == Some(&leading) {
-                    // A retry of a command this leader already queued or proposed
-                    // under its current ballot: that one stays in its pipeline
-                    // (retransmitted until chosen, or the ballot changes), and its
-                    // reply answers the retry. Proposing it again would only put a
-                    // duplicate in the log.
-                    return;
-                }
-                // A new sequence number supersedes the client's older ones.
-                let older: Vec<_> = self
-                    .waiting
-                    .range((client, 0)..(client, seq))
-                    .map(|(k, _)| *k)
-                    .collect();
-                for k in older {
-                    self.waiting.remove(&k);
-                }
-                self.waiting.insert((client, seq), leading);
-                if let Err(e) = self.route(Entry::Command(command), forward) {
-                    self.waiting.remove(&(client, seq));
-                    self.reply(client, seq, Err(e));
-                }
-            }
-        }
-    }
-
-    /// Submits a linearizable read. A leader holding a lease answers without a
-    /// log write; otherwise a read marker goes through the log. The answer
-    /// comes as [`Output::ReadReply`].
-    pub fn read(&mut self, client: ClientId, id: u64, query: S::Query, now: Duration) {
-        self.begin(now);
-        #[cfg(feature = "planted-bugs")]
-        if self.config.planted.local_reads {
-            let out = self.sm.query(&query);
-            self.outputs.push_back(Output::ReadReply {
-                client,
-                id,
-                result: Ok(out),
-            });
-            self.finish();
-            return;
-        }
-        if let Some(index) = self.lease_read_index() {
-            if self.applied >= index {
-                let out = self.sm.query(&query);
-                self.outputs.push_back(Output::ReadReply {
-                    client,
-                    id,
-                    result: Ok(out),
-                });
-            } else {
-                self.lease_reads.push((index, client, id, query));
-            }
-        } else {
-            // A client has one read outstanding: a newer id supersedes older ones.
-            let older: Vec<_> = self
-                .pending_reads
-                .range((client, 0)..(client, id))
-                .map(|(k, _)| *k)
-                .collect();
-            for k in older {
-                self.pending_reads.remove(&k);
-            }
-            self.pending_reads.insert((client, id), query);
-            let marker = Entry::Read {
-                origin: self.id,
-                client,
-                id,
-            };
-            let mut forward = Vec::new();
-            let routed = self.route(marker, &mut forward);
-            self.forward(forward);
-            if let Err(e) = routed {
-                self.pending_reads.remove(&(client, id));
-                self.outputs.push_back(Output::ReadReply {
-                    client,
-                    id,
-                    result: Err(e),
-                });
-            }
-        }
         self.finish();
     }
 
@@ -569,47 +401,6 @@ impl<S: StateMachine> Replica<S> {
 
     fn reset_election_timer(&mut self) {
         self.election_deadline = self.now + self.random_timeout();
-    }
-
-    /// Routes an entry: queue it if leading, forward it to the leader, or fail.
-    /// Where a new entry goes: a leader (or candidate) queues it for a slot; a
-    /// follower that knows the leader adds it to `forward`, to be sent with the
-    /// others of this step in one message; otherwise it is refused.
-    fn route(
-        &mut self,
-        entry: Entry<S::Command>,
-        forward: &mut Vec<Entry<S::Command>>,
-    ) -> Result<(), ClientError> {
-        match &self.role {
-            Role::Leader(_) | Role::Candidate(_) => {
-                self.queue.push_back(entry);
-                Ok(())
-            }
-            Role::Follower => match self.leader {
-                Some((l, _)) if l != self.id => {
-                    forward.push(entry);
-                    Ok(())
-                }
-                _ => Err(ClientError::NotLeader { hint: None }),
-            },
-        }
-    }
-
-    /// Sends the entries [`route`](Self::route) set aside to the leader, in one message.
-    fn forward(&mut self, entries: Vec<Entry<S::Command>>) {
-        if !entries.is_empty()
-            && let Some((l, _)) = self.leader
-        {
-            self.send(l, Message::Forward { entries });
-        }
-    }
-
-    fn on_forward(&mut self, entries: Vec<Entry<S::Command>>) {
-        if matches!(self.role, Role::Follower) {
-            // Not leading (any more): drop; the client will retry.
-            return;
-        }
-        self.queue.extend(entries);
     }
 
     fn become_follower(&mut self) {

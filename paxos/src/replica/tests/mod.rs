@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::*;
-use crate::storage::{MemStorage, Storage};
+use crate::message::Command;
+use crate::storage::{MemStorage, Record, Storage};
 
 /// Test state machine: a map with `put` returning the previous value.
 #[derive(Default, Clone, Debug)]

@@ -1,4 +1,5 @@
-//! The in-memory replicated log: accepted and chosen values per slot.
+//! The replica's slot log in memory: accepted and chosen values per slot above the
+//! snapshot (what must survive a crash is in [`storage`](crate::storage)).
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,7 @@ pub(crate) struct LogEntry<C> {
 
 /// The log above the snapshot.
 #[derive(Clone, Debug)]
-pub(crate) struct Log<C> {
+pub(crate) struct SlotLog<C> {
     entries: BTreeMap<Slot, LogEntry<C>>,
     /// Slots `<= start` are covered by the snapshot and truncated.
     pub start: Slot,
@@ -27,9 +28,9 @@ pub(crate) struct Log<C> {
     pub decided: Slot,
 }
 
-impl<C: Clone> Log<C> {
+impl<C: Clone> SlotLog<C> {
     pub fn new(start: Slot) -> Self {
-        Log {
+        SlotLog {
             entries: BTreeMap::new(),
             start,
             decided: start,
@@ -141,7 +142,7 @@ mod tests {
 
     #[test]
     fn decided_advances_only_over_consecutive_chosen_slots() {
-        let mut log: Log<u8> = Log::new(0);
+        let mut log: SlotLog<u8> = SlotLog::new(0);
         let b = Ballot::new(1, 0);
         log.accept(1, b, vec![]);
         log.accept(3, b, vec![]);
@@ -156,7 +157,7 @@ mod tests {
 
     #[test]
     fn accept_does_not_overwrite_a_chosen_value() {
-        let mut log: Log<u8> = Log::new(0);
+        let mut log: SlotLog<u8> = SlotLog::new(0);
         log.choose(
             1,
             vec![crate::Entry::Read {
@@ -171,7 +172,7 @@ mod tests {
 
     #[test]
     fn truncate_moves_start_and_decided() {
-        let mut log: Log<u8> = Log::new(0);
+        let mut log: SlotLog<u8> = SlotLog::new(0);
         log.accept(5, Ballot::new(1, 0), vec![]);
         log.truncate(3);
         assert_eq!(log.start, 3);

@@ -1,4 +1,4 @@
-//! [`Storage`] on disk: the acceptor's records in the [`wal`](crate::wal), compacted into a
+//! [`Storage`] on disk: the acceptor's records in the [`wal`](super::wal), compacted into a
 //! snapshot of the whole durable state whenever the replica takes a snapshot.
 //!
 //! Every call to [`Storage::append`] ends with one `fdatasync` for all its records (group
@@ -15,9 +15,9 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::wal::{Wal, WalError, WalOptions};
+use super::{DurableState, Record, Storage};
 use crate::error::StorageError;
-use crate::storage::{DurableState, Record, Storage};
-use crate::wal::{Wal, WalError, WalOptions};
 
 impl From<WalError> for StorageError {
     fn from(e: WalError) -> Self {

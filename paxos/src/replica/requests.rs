@@ -1,0 +1,185 @@
+//! Client requests: proposals and linearizable reads, checked against the sessions
+//! and routed to the leader (queued here when leading, forwarded when following).
+
+use std::time::Duration;
+
+use super::{Output, Replica, Role};
+use crate::ballot::ClientId;
+use crate::error::ClientError;
+use crate::message::{Command, Entry, Message};
+use crate::session::SessionCheck;
+use crate::state_machine::StateMachine;
+
+impl<S: StateMachine> Replica<S> {
+    /// Submits a client command. The answer comes as [`Output::Reply`] from
+    /// this replica (possibly after forwarding to the leader), or not at all if
+    /// the command is lost; the client then retries with the same `seq`.
+    pub fn propose(&mut self, command: Command<S::Command>, now: Duration) {
+        self.propose_batch(std::iter::once(command), now);
+    }
+
+    /// Submits several client commands in one step, as if each were given to
+    /// [`propose`](Self::propose), except that they leave together: a leader puts
+    /// them in one slot (up to `max_batch` each) with one persist batch, and a
+    /// follower forwards them in one message. Drivers that receive proposals in
+    /// bursts should hand over each burst whole: per slot, not per command, is
+    /// where the messages, records and syncs of consensus are paid.
+    pub fn propose_batch(
+        &mut self,
+        commands: impl IntoIterator<Item = Command<S::Command>>,
+        now: Duration,
+    ) {
+        self.begin(now);
+        let mut forward = Vec::new();
+        for command in commands {
+            self.take_proposal(command, &mut forward);
+        }
+        self.forward(forward);
+        self.finish();
+    }
+
+    /// Checks one proposal against the sessions and the pending commands, then
+    /// queues it (leading), adds it to `forward` (following a known leader) or
+    /// answers it.
+    fn take_proposal(
+        &mut self,
+        command: Command<S::Command>,
+        forward: &mut Vec<Entry<S::Command>>,
+    ) {
+        let (client, seq) = (command.client, command.seq);
+        match self.sessions.check(client, seq) {
+            SessionCheck::Duplicate(out) => {
+                let out = out.clone();
+                self.reply(client, seq, Ok(out));
+            }
+            SessionCheck::Stale => self.reply(client, seq, Err(ClientError::Stale)),
+            SessionCheck::New => {
+                let leading = match &self.role {
+                    Role::Leader(l) => Some(l.ballot),
+                    _ => None,
+                };
+                if leading.is_some() && self.waiting.get(&(client, seq)) == Some(&leading) {
+                    // A retry of a command this leader already queued or proposed
+                    // under its current ballot: that one stays in its pipeline
+                    // (retransmitted until chosen, or the ballot changes), and its
+                    // reply answers the retry. Proposing it again would only put a
+                    // duplicate in the log.
+                    return;
+                }
+                // A new sequence number supersedes the client's older ones.
+                let older: Vec<_> = self
+                    .waiting
+                    .range((client, 0)..(client, seq))
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in older {
+                    self.waiting.remove(&k);
+                }
+                self.waiting.insert((client, seq), leading);
+                if let Err(e) = self.route(Entry::Command(command), forward) {
+                    self.waiting.remove(&(client, seq));
+                    self.reply(client, seq, Err(e));
+                }
+            }
+        }
+    }
+
+    /// Submits a linearizable read. A leader holding a lease answers without a
+    /// log write; otherwise a read marker goes through the log. The answer
+    /// comes as [`Output::ReadReply`].
+    pub fn read(&mut self, client: ClientId, id: u64, query: S::Query, now: Duration) {
+        self.begin(now);
+        #[cfg(feature = "planted-bugs")]
+        if self.config.planted.local_reads {
+            let out = self.sm.query(&query);
+            self.outputs.push_back(Output::ReadReply {
+                client,
+                id,
+                result: Ok(out),
+            });
+            self.finish();
+            return;
+        }
+        if let Some(index) = self.lease_read_index() {
+            if self.applied >= index {
+                let out = self.sm.query(&query);
+                self.outputs.push_back(Output::ReadReply {
+                    client,
+                    id,
+                    result: Ok(out),
+                });
+            } else {
+                self.lease_reads.push((index, client, id, query));
+            }
+        } else {
+            // A client has one read outstanding: a newer id supersedes older ones.
+            let older: Vec<_> = self
+                .pending_reads
+                .range((client, 0)..(client, id))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in older {
+                self.pending_reads.remove(&k);
+            }
+            self.pending_reads.insert((client, id), query);
+            let marker = Entry::Read {
+                origin: self.id,
+                client,
+                id,
+            };
+            let mut forward = Vec::new();
+            let routed = self.route(marker, &mut forward);
+            self.forward(forward);
+            if let Err(e) = routed {
+                self.pending_reads.remove(&(client, id));
+                self.outputs.push_back(Output::ReadReply {
+                    client,
+                    id,
+                    result: Err(e),
+                });
+            }
+        }
+        self.finish();
+    }
+
+    /// Routes an entry: queue it if leading, forward it to the leader, or fail.
+    /// Where a new entry goes: a leader (or candidate) queues it for a slot; a
+    /// follower that knows the leader adds it to `forward`, to be sent with the
+    /// others of this step in one message; otherwise it is refused.
+    pub(super) fn route(
+        &mut self,
+        entry: Entry<S::Command>,
+        forward: &mut Vec<Entry<S::Command>>,
+    ) -> Result<(), ClientError> {
+        match &self.role {
+            Role::Leader(_) | Role::Candidate(_) => {
+                self.queue.push_back(entry);
+                Ok(())
+            }
+            Role::Follower => match self.leader {
+                Some((l, _)) if l != self.id => {
+                    forward.push(entry);
+                    Ok(())
+                }
+                _ => Err(ClientError::NotLeader { hint: None }),
+            },
+        }
+    }
+
+    /// Sends the entries [`route`](Self::route) set aside to the leader, in one message.
+    fn forward(&mut self, entries: Vec<Entry<S::Command>>) {
+        if !entries.is_empty()
+            && let Some((l, _)) = self.leader
+        {
+            self.send(l, Message::Forward { entries });
+        }
+    }
+
+    pub(super) fn on_forward(&mut self, entries: Vec<Entry<S::Command>>) {
+        if matches!(self.role, Role::Follower) {
+            // Not leading (any more): drop; the client will retry.
+            return;
+        }
+        self.queue.extend(entries);
+    }
+}
