@@ -1,7 +1,19 @@
-//! Cross-crate, multi-process and fault tests for ByteTorrent live in `tests/tests/`.
-//! This library holds what they share: a small replicated key-value state machine.
+//! The workspace's cross-crate and multi-process tests, and the replicated key-value
+//! example service they run.
+//!
+//! # Layout
+//!
+//! * `tests/*.rs` (the folder `tests/tests/`): the tests themselves. **A new
+//!   multi-process or cross-crate test goes there**, as a new file or beside the
+//!   tests of the same subject; it starts real processes through [`cluster`].
+//!   `kv_cluster.rs` runs three `kv-server` processes (kill -9, restart, partitions);
+//!   `paxos_over_quic.rs` runs Paxos replicas over real QUIC inside one process.
+//! * [`kv`] (`src/kv/`): **the replicated key-value example**, a complete service on
+//!   `paxos` and `transport`: the state machine, its client protocol, server and
+//!   client. Its binaries are `src/bin/kv-server.rs` and `src/bin/kv-load.rs`, which
+//!   the benchmarks use as well.
+//! * [`cluster`] (`src/cluster.rs`): test support: starts, kills and restarts
+//!   `kv-server` processes, with a relay between nodes that can cut the network.
 
 pub mod cluster;
 pub mod kv;
-pub mod kv_client;
-pub mod kv_service;

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use certs::Fingerprint;
 use tests::cluster::Cluster;
-use tests::kv_client::KvClient;
-use tests::kv_service::KvResponse;
+use tests::kv::{KvClient, KvResponse};
 use tokio::sync::{Notify, watch};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_kv-server");
@@ -19,7 +18,7 @@ const SERVER: &str = env!("CARGO_BIN_EXE_kv-server");
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn ca_fingerprint(cluster: &Cluster) -> Fingerprint {
-    tests::kv_client::ca_fingerprint(&cluster.ca).unwrap()
+    tests::kv::ca_fingerprint(&cluster.ca).unwrap()
 }
 
 fn client(cluster: &Cluster) -> KvClient {

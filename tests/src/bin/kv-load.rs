@@ -14,8 +14,7 @@ use anyhow::{Context, bail};
 use certs::Fingerprint;
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
-use tests::kv_client::{KvClient, client_endpoint};
-use tests::kv_service::KvResponse;
+use tests::kv::{KvClient, KvResponse, client_endpoint};
 use transport::{Backoff, Dialer};
 
 #[derive(Parser)]
@@ -81,7 +80,7 @@ enum Cmd {
 }
 
 fn ca_fingerprint(path: &std::path::Path) -> anyhow::Result<Fingerprint> {
-    Ok(tests::kv_client::ca_fingerprint(path)?)
+    Ok(tests::kv::ca_fingerprint(path)?)
 }
 
 fn dialer() -> anyhow::Result<Dialer> {

@@ -17,8 +17,7 @@ use certs::{ClusterCa, Identity};
 use clap::{Parser, Subcommand};
 use paxos::Config;
 use paxos::runtime::{RuntimeConfig, start};
-use tests::kv::Kv;
-use tests::kv_service::{ALPN_KV, serve_clients};
+use tests::kv::{ALPN_KV, Kv, serve_clients};
 use transport::paxos_network::{ClusterMember, QuicNetwork, cluster_endpoint_config, serve};
 use transport::{Endpoint, EndpointConfig, InboundTrust};
 

@@ -1,12 +1,5 @@
-//! The key-value service: the wire protocol between `kv-load` and `kv-server`, and the
-//! server side that turns requests into Paxos proposals and reads.
-//!
-//! Clients send requests on a long-lived channel (stream kind `0x04`, see PROTOCOL.md
-//! section 2): each request frame is `[id, KvRequest]` and each response frame is
-//! `[id, KvResponse]`, answered in any order. One channel carries the requests of every
-//! client sharing a connection; the server proposes what arrives together and sends the
-//! answers that are ready together, in one write. A one-request stream (kind `0x01`)
-//! carrying a bare `KvRequest` is still answered.
+//! The server side of the key-value service: turns client requests into Paxos proposals
+//! and reads on the local [`Node`], batching what arrives together on a channel.
 
 use std::time::Duration;
 
@@ -14,69 +7,14 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use paxos::runtime::{Node, RequestError};
-use paxos::{ClientError, Command, NodeId, Slot};
-use serde::{Deserialize, Serialize};
+use paxos::{ClientError, Command};
 use transport::{ChannelReceiver, ChannelSender, Connection, Endpoint, Received, TransportError};
 
-use crate::kv::{Kv, KvCommand, KvOutput, KvQuery};
-
-/// ALPN of the key-value client protocol.
-pub const ALPN_KV: &[u8] = b"bytetorrent/kv/1";
+use super::protocol::{KvRequest, KvResponse};
+use super::state_machine::{Kv, KvCommand, KvOutput, KvQuery};
 
 /// How long the server waits for a proposal or read before telling the client to retry.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A client request.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum KvRequest {
-    /// Sets `key`; `(client, seq)` make retries apply once.
-    Put {
-        /// The client's session id.
-        client: u64,
-        /// The client's sequence number for this put.
-        seq: u64,
-        /// The key.
-        key: String,
-        /// The value.
-        #[serde(with = "serde_bytes")]
-        value: Vec<u8>,
-    },
-    /// Reads `key` (linearizable).
-    Get {
-        /// The key.
-        key: String,
-    },
-    /// Who leads and how far the log is.
-    Status,
-}
-
-/// The server's answer.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub enum KvResponse {
-    /// The put was chosen and applied at this slot.
-    Written(Slot),
-    /// The value read.
-    Value(Option<Vec<u8>>),
-    /// The replica's view of the cluster.
-    Status {
-        /// This replica.
-        id: NodeId,
-        /// Whether it leads.
-        is_leader: bool,
-        /// The leader it believes in.
-        leader: Option<NodeId>,
-        /// Highest slot known chosen.
-        decided: Slot,
-        /// Highest slot applied.
-        applied: Slot,
-        /// Slot of the latest snapshot.
-        snapshot_slot: Slot,
-    },
-    /// Not done; the client should retry (here or elsewhere) with the same sequence number.
-    Retry(String),
-    /// Refused for good.
-    Error(String),
-}
 
 /// Serves key-value clients on `endpoint` until it closes.
 pub async fn serve_clients(endpoint: Endpoint, node: Node<Kv>) {

@@ -14,7 +14,7 @@ use transport::{
     InboundTrust, TransportError,
 };
 
-use crate::kv_service::{ALPN_KV, KvRequest, KvResponse};
+use super::protocol::{ALPN_KV, KvRequest, KvResponse};
 
 /// Why a request failed for good.
 #[derive(Debug, thiserror::Error)]
