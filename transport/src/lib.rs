@@ -12,6 +12,9 @@
 //!   Frames are length-prefixed MessagePack with a maximum size; a bad frame resets its
 //!   stream with a [`StreamErrorCode`] and never disturbs the other streams.
 //! * [`Dialer`]: connection reuse and exponential back-off with jitter ([`Backoff`]).
+//! * The `paxos` feature adds `paxos_network`, the `paxos` crate's `runtime::Network`
+//!   over QUIC. It is the one place where this crate depends on `paxos`; without the
+//!   feature it depends on no consensus code.
 //!
 //! The wire format is specified in `PROTOCOL.md` at the root of the repository.
 //!
