@@ -655,3 +655,79 @@ async fn pieces_gained_while_no_tracker_node_answers_are_reported_once_one_does(
     );
     cluster.shutdown();
 }
+
+/// The members of the torrent's swarm as the tracker records them.
+async fn swarm_members(client: &TrackerClient, torrent: &Torrent) -> Vec<tracker::api::PeerInfo> {
+    client
+        .more_peers(torrent.info_hash(), Vec::new(), 50)
+        .await
+        .expect("ask the tracker for the swarm's members")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeder_stopped_past_the_ttl_rejoins_when_continued_and_a_new_download_completes() {
+    use common::bt::{BtProc, status_of, torrent_written};
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let trackers =
+        ProcessTrackers::start_with_ttl(&dir.join("trackers"), "tracker_node_process", 3, 3_000)
+            .await;
+    let original = dir.join("share").join("payload.bin");
+    write_random_file(&original, 1 << 20, 21);
+    let torrent_file = dir.join("payload.torrent");
+    let seed_state = dir.join("seeder");
+    let seeder = BtProc::seed(&seed_state, &trackers, &original, &torrent_file);
+    let torrent = torrent_written(&torrent_file, Duration::from_secs(20)).await;
+    let observer = observer(&torrent);
+    let full = torrent.piece_count();
+    let seeding = || async {
+        swarm_members(&observer, &torrent)
+            .await
+            .into_iter()
+            .any(|p| p.pieces == full)
+            .then_some(())
+    };
+    eventually(
+        Duration::from_secs(30),
+        "the seeder is in the swarm",
+        seeding,
+    )
+    .await;
+
+    // Stopped for longer than the TTL: the tracker expires it.
+    seeder.signal("STOP");
+    eventually(
+        Duration::from_secs(30),
+        "the tracker expires the stopped seeder",
+        || async {
+            swarm_members(&observer, &torrent)
+                .await
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    seeder.signal("CONT");
+
+    // Its first heartbeat is refused as "not in the swarm": it joins again, with every
+    // piece, and says so.
+    eventually(
+        Duration::from_secs(20),
+        "the continued seeder is back in the swarm with every piece",
+        seeding,
+    )
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "bt status shows the seeder seeding",
+        || async { status_of(&seed_state).contains("Seeding").then_some(()) },
+    )
+    .await;
+
+    let output = dir.join("got");
+    let mut leecher = BtProc::get(&dir.join("leecher"), &torrent_file, &output, &["--no-seed"]);
+    let (status, stderr) = leecher.wait_exit(Duration::from_secs(60)).await;
+    assert!(status.success(), "bt get failed: {stderr}");
+    assert!(same_bytes(&original, &output.join("payload.bin")));
+}

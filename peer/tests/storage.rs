@@ -413,8 +413,8 @@ fn a_damaged_resume_file_is_ignored_and_the_disk_reverified() {
     let (store, _) = open(&t, &d);
     write_all(&store, &t, &data, [0, 1, 2, 3]);
     store.checkpoint().unwrap();
+    let resume = store.resume_path().to_path_buf();
     drop(store);
-    let resume = d.state.join(format!("{}.resume", t.info_hash()));
     let mut bytes = fs::read(&resume).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x10;
@@ -446,15 +446,14 @@ fn another_torrents_resume_file_is_ignored() {
     let (store, _) = open(&t, &d);
     write_all(&store, &t, &data, [0]);
     store.checkpoint().unwrap();
+    let resume = store.resume_path().to_path_buf();
     drop(store);
     // The other torrent's valid resume file, put in this one's place.
     let d2 = dirs();
-    drop(open(&other, &d2));
-    fs::copy(
-        d2.state.join(format!("{}.resume", other.info_hash())),
-        d.state.join(format!("{}.resume", t.info_hash())),
-    )
-    .unwrap();
+    let (other_store, _) = open(&other, &d2);
+    let other_resume = other_store.resume_path().to_path_buf();
+    drop(other_store);
+    fs::copy(other_resume, resume).unwrap();
     let (_, report) = open(&t, &d);
     assert!(
         matches!(&report.resume, ResumeStatus::Ignored { reason } if reason.contains("another torrent")),

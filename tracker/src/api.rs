@@ -170,10 +170,16 @@ pub enum Request {
         /// Which swarm.
         info_hash: InfoHash,
     },
-    /// "Still here", for every swarm this peer is in. Answer: [`Response::Done`].
+    /// "Still here", for every swarm this peer is in. Answer: [`Response::Done`], or
+    /// [`ApiError::NotInSwarm`] when `info_hash` names a swarm this peer is not in (it
+    /// was expired, say after a long pause): the peer then joins that swarm again.
     Heartbeat {
         /// Exactly-once identity.
         id: WriteId,
+        /// The swarm the sender heartbeats for, to be told if it is no longer in it.
+        /// Absent (older clients): no such check.
+        #[serde(default)]
+        info_hash: Option<InfoHash>,
     },
     /// More neighbours, other than the ones named. Answer: [`Response::Peers`].
     MorePeers {
@@ -252,6 +258,12 @@ pub enum ApiError {
     /// The write's sequence number is older than one already applied for this client.
     #[error("stale request: a newer write of this client was already applied")]
     Stale,
+    /// The peer is not in this torrent's swarm (it never joined, left, or was expired
+    /// after its time to live): it must join again.
+    #[error(
+        "this peer is not in the swarm of torrent {0} (expired or never joined): join it again"
+    )]
+    NotInSwarm(InfoHash),
 }
 
 /// An operator's request, on [`ALPN_TRACKER_ADMIN`] at a node's cluster address, from a

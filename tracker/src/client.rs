@@ -272,9 +272,15 @@ impl TrackerClient {
         self.write_done(|id| Request::Leave { id, info_hash }).await
     }
 
-    /// Tells the tracker this peer is alive (for every swarm it is in).
-    pub async fn heartbeat(&self) -> Result<(), TrackerError> {
-        self.write_done(|id| Request::Heartbeat { id }).await
+    /// Tells the tracker this peer is alive (for every swarm it is in). Refused with
+    /// [`ApiError::NotInSwarm`] if the peer is not in the swarm of `info_hash` (expired,
+    /// say): join it again.
+    pub async fn heartbeat(&self, info_hash: InfoHash) -> Result<(), TrackerError> {
+        self.write_done(|id| Request::Heartbeat {
+            id,
+            info_hash: Some(info_hash),
+        })
+        .await
     }
 
     /// More neighbours, other than `exclude`.

@@ -287,10 +287,11 @@ impl Service {
                 };
                 self.done(self.propose(id, op).await)
             }
-            Request::Heartbeat { id } => {
+            Request::Heartbeat { id, info_hash } => {
                 let op = Command::Heartbeat {
                     fingerprint,
                     now_ms: now_ms(),
+                    info_hash,
                 };
                 self.done(self.propose(id, op).await)
             }

@@ -173,7 +173,7 @@ async fn heartbeating_peer_child_process() {
     println!("joined");
     loop {
         tokio::time::sleep(heartbeat).await;
-        client.heartbeat().await.unwrap();
+        client.heartbeat(info_hash).await.unwrap();
         println!("heartbeat");
     }
 }
@@ -208,9 +208,10 @@ async fn killed_peer_is_dropped_by_every_node_within_ttl_plus_a_heartbeat() {
         )
         .await
         .unwrap();
+    let alive_in = torrent.info_hash();
     let keep_alive = tokio::spawn(async move {
         loop {
-            alive.heartbeat().await.unwrap();
+            alive.heartbeat(alive_in).await.unwrap();
             tokio::time::sleep(HEARTBEAT).await;
         }
     });

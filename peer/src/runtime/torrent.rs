@@ -57,8 +57,13 @@ pub(crate) enum Event {
     },
     /// The tracker offered peers.
     PeersOffered(Vec<PeerInfo>),
-    /// A report to the tracker failed; these pieces are to be reported again.
+    /// A report to the tracker failed; these pieces are to be reported again, after
+    /// joining the swarm again if the tracker said this peer is not in it.
     ReportFailed { have: Vec<u32>, rejoin: bool },
+    /// Joining the swarm again succeeded, with these neighbours.
+    Rejoined(Vec<PeerInfo>),
+    /// Joining the swarm again failed; the next heartbeat tries again.
+    RejoinFailed,
     /// Serving found one of our pieces lost or changed on disk.
     LocalPieceLost(u32),
     /// Saving progress to our own disk failed: the torrent stops with this error.
@@ -133,6 +138,12 @@ pub(crate) struct TorrentTask {
     events: mpsc::UnboundedSender<Event>,
     /// Pieces whose report to the tracker failed, to send with the next one.
     unreported: Vec<u32>,
+    /// Whether the tracker has this peer in the swarm, as far as we know: false from the
+    /// moment it answers [`ApiError::NotInSwarm`] (it expired us, say after the process
+    /// was stopped for longer than the time to live) until a join succeeds again.
+    in_swarm: bool,
+    /// A join is under way.
+    rejoining: bool,
     paused: bool,
     failed: Option<String>,
     downloaded: u64,
@@ -185,6 +196,8 @@ impl TorrentTask {
             path,
             events,
             unreported: Vec::new(),
+            in_swarm: true,
+            rejoining: false,
             paused: false,
             failed: None,
             downloaded: 0,
@@ -330,6 +343,13 @@ impl TorrentTask {
                     self.rejoin();
                 }
             }
+            Event::Rejoined(neighbours) => {
+                tracing::info!(torrent = %self.entry.torrent.name(), "back in the swarm");
+                self.rejoining = false;
+                self.in_swarm = true;
+                self.swarm.peers_offered(neighbours, now);
+            }
+            Event::RejoinFailed => self.rejoining = false,
             Event::StorageFailed(why) => self.fail(why),
             Event::LocalPieceLost(piece) => {
                 // The store cleared the piece when reading it failed verification.
@@ -459,7 +479,17 @@ impl TorrentTask {
                     let pending = std::mem::take(&mut self.unreported);
                     let info_hash = self.entry.torrent.info_hash();
                     tokio::spawn(async move {
-                        if let Err(e) = tracker.heartbeat().await {
+                        if let Err(e) = tracker.heartbeat(info_hash).await {
+                            if not_in_swarm(&e) {
+                                // Expired: join again at once, with every piece held
+                                // (which covers the pending ones, kept all the same).
+                                tracing::warn!("{e}");
+                                let _ = events.send(Event::ReportFailed {
+                                    have: pending,
+                                    rejoin: true,
+                                });
+                                return;
+                            }
                             tracing::warn!("heartbeat to the tracker failed: {e}");
                         }
                         if !pending.is_empty()
@@ -467,11 +497,9 @@ impl TorrentTask {
                         {
                             // Kept for the next report whatever the failure; a peer the
                             // tracker expired joins again first.
-                            let rejoin =
-                                matches!(e, TrackerError::Refused(ApiError::BadRequest(_)));
                             let _ = events.send(Event::ReportFailed {
                                 have: pending,
-                                rejoin,
+                                rejoin: not_in_swarm(&e),
                             });
                         }
                     });
@@ -507,17 +535,22 @@ impl TorrentTask {
                     tracing::warn!("reporting pieces to the tracker: {e}");
                     // Expired from the swarm (for example after a long partition): join
                     // again, then report.
-                    let rejoin = matches!(e, TrackerError::Refused(ApiError::BadRequest(_)));
                     let _ = events.send(Event::ReportFailed {
                         have: pieces,
-                        rejoin,
+                        rejoin: not_in_swarm(&e),
                     });
                 }
             }
         });
     }
 
+    /// Joins the swarm again (once at a time), saying every piece held.
     fn rejoin(&mut self) {
+        self.in_swarm = false;
+        if self.rejoining {
+            return;
+        }
+        self.rejoining = true;
         let tracker = self.tracker.clone();
         let events = self.events.clone();
         let info_hash = self.entry.torrent.info_hash();
@@ -525,12 +558,14 @@ impl TorrentTask {
         let addr = self.shared.advertise;
         let want = self.shared.config.swarm.max_neighbours as u32;
         tokio::spawn(async move {
-            match tracker.join(info_hash, addr, have, want).await {
-                Ok(joined) => {
-                    let _ = events.send(Event::PeersOffered(joined.neighbours));
+            let event = match tracker.join(info_hash, addr, have, want).await {
+                Ok(joined) => Event::Rejoined(joined.neighbours),
+                Err(e) => {
+                    tracing::warn!("joining the swarm again: {e}");
+                    Event::RejoinFailed
                 }
-                Err(e) => tracing::warn!("joining the swarm again: {e}"),
-            }
+            };
+            let _ = events.send(event);
         });
     }
 
@@ -632,6 +667,9 @@ impl TorrentTask {
             Phase::Failed(why.clone())
         } else if self.paused {
             Phase::Paused
+        } else if !self.in_swarm {
+            // Not seeding or downloading while the tracker does not list us.
+            Phase::Joining
         } else if progress.complete {
             if self.options.seed {
                 Phase::Seeding
@@ -680,6 +718,11 @@ impl TorrentTask {
         };
         self.status.send_replace(status);
     }
+}
+
+/// Whether the tracker said this peer is not in the swarm, so it must join again.
+fn not_in_swarm(e: &TrackerError) -> bool {
+    matches!(e, TrackerError::Refused(ApiError::NotInSwarm(_)))
 }
 
 /// Downloads one piece from a neighbour, verifies it and writes it.

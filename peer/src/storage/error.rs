@@ -139,6 +139,22 @@ pub enum StorageError {
         /// The length the torrent gives.
         expected: u64,
     },
+    /// Another process is downloading or seeding the same torrent with the same state or
+    /// into the same files: it holds the lock file `lock`.
+    #[error(
+        "{torrent} is already being downloaded by {} (it holds {}): wait for it to finish, \
+         or stop it, before starting another",
+        match pid { Some(pid) => format!("process {pid}"), None => "another process".to_owned() },
+        lock.display()
+    )]
+    Busy {
+        /// The torrent, for people.
+        torrent: String,
+        /// The process holding the lock, if it could be read.
+        pid: Option<u32>,
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// Any other input/output error.
     #[error("{action} {} failed: {source}", path.display())]
     Io {

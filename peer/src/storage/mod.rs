@@ -41,11 +41,22 @@
 //!
 //! # State files
 //!
-//! In the state directory, named after the torrent's info hash in hexadecimal (so one
-//! directory can hold the state of many torrents):
+//! In the state directory, named after the torrent's info hash in hexadecimal and the
+//! download directory (`<stem>` is `<info hash>-<16 hexadecimal digits of the BLAKE3
+//! hash of the download directory's canonical path>`), so that one directory can hold the
+//! state of many torrents, and of one torrent downloaded into several directories:
 //!
-//! * `<info hash>.resume`, the resume file, replaced atomically through
-//!   `<info hash>.resume.tmp` (temporary file, fsync, rename, fsync of the directory):
+//! * `<stem>.lock`, held locked (an operating-system lock, `flock`, released when the
+//!   process ends however it ends) while the store is open, holding the process id. The
+//!   download directory has a lock of its own, `.bytetorrent-<info hash>.lock`, so that
+//!   processes with different state directories never write the same files either. A
+//!   second open of a locked store fails with [`StorageError::Busy`], naming the process.
+//!   Both files are removed when the store is dropped.
+//!
+//! * `<stem>.resume`, the resume file, replaced atomically through
+//!   `<stem>.resume.tmp` (temporary file, fsync, rename, fsync of the directory). A
+//!   resume file of older versions, `<info hash>.resume` (with its journal), is renamed
+//!   to the new name by the first open that finds none of its own:
 //!
 //!   | offset | size | content |
 //!   |-------:|-----:|---------|
@@ -58,7 +69,7 @@
 //!   `have` lists the pieces verified and fdatasynced when it was written; `files` the
 //!   data files' lengths and modification times after that sync.
 //!
-//! * `<info hash>.written`, the journal of pieces written since the last checkpoint: one
+//! * `<stem>.written`, the journal of pieces written since the last checkpoint: one
 //!   8-byte record per piece (index, `u32` little-endian, then the first 4 bytes of the
 //!   keyed BLAKE3 hash of those 4 bytes, keyed with the info hash), appended before the
 //!   piece's bytes are written, not synced, emptied after each checkpoint. It tells the
@@ -109,6 +120,7 @@
 mod error;
 mod files;
 mod journal;
+mod lock;
 mod open;
 mod policy;
 mod resume;
@@ -144,6 +156,9 @@ pub struct PieceStore {
     /// no write half done.
     gate: RwLock<()>,
     state: Mutex<State>,
+    /// Held while the store is open: its state files and its data files are this
+    /// process's alone.
+    _locks: Vec<lock::FileLock>,
 }
 
 /// What changes as pieces come and go.
@@ -203,6 +218,11 @@ impl PieceStore {
     /// The torrent.
     pub fn torrent(&self) -> &Arc<Torrent> {
         &self.torrent
+    }
+
+    /// Where the resume file is (see the [module docs](self)).
+    pub fn resume_path(&self) -> &Path {
+        &self.resume_path
     }
 
     /// Where file number `file` of the torrent is; `None` if there is no such file.

@@ -10,6 +10,7 @@ use tracker::torrent::Torrent;
 
 use super::files::{DataFiles, Prepared, ReadFailure};
 use super::journal::Journal;
+use super::lock::FileLock;
 use super::resume::{self, Loaded};
 use super::{PieceStore, State, StorageError};
 
@@ -103,8 +104,19 @@ impl PieceStore {
         progress: &mut dyn FnMut(HashProgress),
     ) -> Result<(PieceStore, OpenReport), StorageError> {
         fs::create_dir_all(state_dir).map_err(StorageError::io_with("creating", state_dir))?;
-        let stem = torrent.info_hash().to_string();
+        if !options.must_exist {
+            fs::create_dir_all(download_root)
+                .map_err(StorageError::io_with("creating", download_root))?;
+        }
+        let described = format!("torrent {} ({})", torrent.name(), torrent.info_hash());
+        // The state is kept per torrent and download directory, and locked first: another
+        // process with this state must not see, let alone remove, our files.
+        let stem = state_stem(&torrent, download_root);
+        let state_lock = FileLock::acquire(&state_dir.join(format!("{stem}.lock")), &described)?;
+        let output_lock = lock_output(&torrent, download_root, options, &described)?;
         let resume_path = state_dir.join(format!("{stem}.resume"));
+        let journal_path = state_dir.join(format!("{stem}.written"));
+        adopt_legacy_state(&torrent, state_dir, &resume_path, &journal_path);
         // A temporary file left by a crash in the middle of a checkpoint.
         let _ = fs::remove_file(resume::tmp_path(&resume_path));
         let (loaded, status) = if options.verify_all {
@@ -123,11 +135,8 @@ impl PieceStore {
                 }
             }
         };
-        let (journal, written) = Journal::open(
-            &state_dir.join(format!("{stem}.written")),
-            torrent.info_hash(),
-            torrent.piece_count(),
-        )?;
+        let (journal, written) =
+            Journal::open(&journal_path, torrent.info_hash(), torrent.piece_count())?;
         let files = DataFiles::new(&torrent, download_root, options.max_open_files)?;
         let prepared = files.prepare(&torrent, download_root, options.must_exist)?;
 
@@ -163,6 +172,10 @@ impl PieceStore {
             resume_path,
             gate: RwLock::new(()),
             state: Mutex::new(state),
+            _locks: [Some(state_lock), output_lock]
+                .into_iter()
+                .flatten()
+                .collect(),
         };
         // What was verified now is trusted next time; the journal's records are used up.
         store.checkpoint()?;
@@ -175,6 +188,57 @@ impl PieceStore {
             "piece store opened"
         );
         Ok((store, report))
+    }
+}
+
+/// The name of a torrent's state files for one download directory: the info hash, then
+/// 16 hexadecimal digits of the BLAKE3 hash of the directory's canonical path, so that
+/// one state directory can hold downloads of one torrent into several directories.
+fn state_stem(torrent: &Torrent, download_root: &Path) -> String {
+    let root = download_root
+        .canonicalize()
+        .or_else(|_| std::path::absolute(download_root))
+        .unwrap_or_else(|_| download_root.to_path_buf());
+    let digest = blake3::hash(root.as_os_str().as_encoded_bytes()).to_hex();
+    format!("{}-{}", torrent.info_hash(), &digest[..16])
+}
+
+/// Locks the torrent's files in `download_root` against other processes, whatever their
+/// state directory, with `.bytetorrent-<info hash>.lock` there. When seeding files that
+/// exist, a directory this process may not write in is used without the lock.
+fn lock_output(
+    torrent: &Torrent,
+    download_root: &Path,
+    options: &StoreOptions,
+    described: &str,
+) -> Result<Option<FileLock>, StorageError> {
+    let path = download_root.join(format!(".bytetorrent-{}.lock", torrent.info_hash()));
+    match FileLock::acquire(&path, described) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(StorageError::PermissionDenied { .. }) if options.must_exist => {
+            tracing::debug!(path = %path.display(), "cannot lock the files to seed: read-only");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes over the state files of older versions, named by the info hash alone, if this
+/// download directory has none yet. They may be of another download directory: that is
+/// safe, since a piece is trusted only if its files have the length and modification
+/// time the resume file recorded; anything else is re-hashed.
+fn adopt_legacy_state(torrent: &Torrent, state_dir: &Path, resume_path: &Path, journal: &Path) {
+    let legacy = state_dir.join(format!("{}.resume", torrent.info_hash()));
+    if resume_path.exists() || !legacy.exists() {
+        return;
+    }
+    // A rename: if two processes race for it, one gets it and the other starts afresh.
+    if fs::rename(&legacy, resume_path).is_ok() {
+        let _ = fs::rename(
+            state_dir.join(format!("{}.written", torrent.info_hash())),
+            journal,
+        );
+        tracing::info!(from = %legacy.display(), to = %resume_path.display(), "resume file renamed");
     }
 }
 

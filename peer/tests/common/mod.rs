@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod bt;
 pub mod procs;
 pub mod raw;
 pub mod relay;

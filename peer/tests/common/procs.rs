@@ -332,12 +332,23 @@ pub struct ProcessTrackers {
     children: BTreeMap<u64, ChildProc>,
     ca: Fingerprint,
     token: String,
+    peer_ttl_ms: u64,
 }
 
 impl ProcessTrackers {
     /// Starts `n` node processes (the ignored test `test` must call
     /// [`tracker_node_process_main`]) with state below `dir`, and makes a user with a token.
     pub async fn start(dir: &Path, test: &str, n: u64) -> ProcessTrackers {
+        Self::start_with_ttl(dir, test, n, 30_000).await
+    }
+
+    /// [`ProcessTrackers::start`] with peers expiring after `peer_ttl_ms`.
+    pub async fn start_with_ttl(
+        dir: &Path,
+        test: &str,
+        n: u64,
+        peer_ttl_ms: u64,
+    ) -> ProcessTrackers {
         let certs = dir.join("certs");
         let ca = admin::create_ca(&certs).unwrap();
         let mut members = BTreeMap::new();
@@ -359,6 +370,7 @@ impl ProcessTrackers {
             children: BTreeMap::new(),
             ca,
             token: admin::new_token(),
+            peer_ttl_ms,
         };
         for id in 1..=n {
             trackers.spawn(test, id).await;
@@ -377,7 +389,7 @@ impl ProcessTrackers {
             http_listen: None,
             data_dir: self.dir.join(format!("data-{name}")),
             certs: CertPaths::in_dir(&self.dir.join("certs"), name),
-            peer_ttl_ms: 30_000,
+            peer_ttl_ms: self.peer_ttl_ms,
             expire_interval_ms: 1_000,
         };
         let path = self.dir.join(format!("{name}.config"));

@@ -11,7 +11,7 @@ use peer::wire::{ALPN_PEER, Control, PieceHeader, PieceRequest};
 use tokio::task::JoinHandle;
 use tracker::Bitfield;
 use tracker::client::TrackerClient;
-use tracker::torrent::Torrent;
+use tracker::torrent::{InfoHash, Torrent};
 use transport::{
     ChannelReceiver, ChannelSender, ChunkResponder, Connection, Endpoint, EndpointConfig, Expect,
     InboundTrust, Received,
@@ -105,7 +105,7 @@ impl RawPeer {
             .await
             .expect("the raw peer joins the swarm");
         let every = joined.ttl / 3;
-        let beat = tokio::spawn(heartbeats(client, every));
+        let beat = tokio::spawn(heartbeats(client, self.torrent.info_hash(), every));
         lock(&self.tasks).push(beat);
     }
 
@@ -144,10 +144,10 @@ impl Drop for RawPeer {
     }
 }
 
-async fn heartbeats(client: Arc<TrackerClient>, every: Duration) {
+async fn heartbeats(client: Arc<TrackerClient>, info_hash: InfoHash, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
-        let _ = client.heartbeat().await;
+        let _ = client.heartbeat(info_hash).await;
     }
 }
 

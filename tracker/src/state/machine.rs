@@ -47,11 +47,6 @@ struct Join<'a> {
     now_ms: u64,
 }
 
-/// The answer to a peer that reports pieces in a swarm it is not in.
-fn not_in_swarm() -> ApiError {
-    ApiError::BadRequest("not in the swarm; join first".into())
-}
-
 impl TrackerState {
     /// An empty state with these settings, which every replica must share.
     pub fn new(config: StateConfig) -> Self {
@@ -140,6 +135,7 @@ impl TrackerState {
         present: bool,
         now_ms: u64,
     ) -> Result<(), ApiError> {
+        let not_in_swarm = || ApiError::NotInSwarm(*info_hash);
         let entry = self.torrents.known_mut(info_hash)?;
         let swarm = entry.swarm.as_mut().ok_or_else(not_in_swarm)?;
         let at = swarm.position(fingerprint).ok_or_else(not_in_swarm)?;
@@ -170,11 +166,17 @@ impl TrackerState {
         Ok(())
     }
 
-    fn heartbeat(&mut self, fingerprint: &Fingerprint, now_ms: u64) {
-        let Some(swarms) = self.by_peer.get(fingerprint) else {
-            return;
-        };
-        for info_hash in swarms {
+    /// Refreshes the peer in every swarm it is in; refuses with
+    /// [`ApiError::NotInSwarm`] if `named` is a swarm it is not in, so that a peer the
+    /// tracker expired learns it must join again.
+    fn heartbeat(
+        &mut self,
+        fingerprint: &Fingerprint,
+        named: Option<&InfoHash>,
+        now_ms: u64,
+    ) -> Result<(), ApiError> {
+        let swarms = self.by_peer.get(fingerprint);
+        for info_hash in swarms.into_iter().flatten() {
             if let Some(swarm) = self
                 .torrents
                 .get_mut(info_hash)
@@ -183,6 +185,15 @@ impl TrackerState {
             {
                 swarm.touch(at, now_ms);
             }
+        }
+        let Some(named) = named else {
+            return Ok(());
+        };
+        self.torrents.known(named)?;
+        if swarms.is_some_and(|s| s.contains(named)) {
+            Ok(())
+        } else {
+            Err(ApiError::NotInSwarm(*named))
         }
     }
 
@@ -369,10 +380,8 @@ impl StateMachine for TrackerState {
             Command::Heartbeat {
                 fingerprint,
                 now_ms,
-            } => {
-                self.heartbeat(fingerprint, *now_ms);
-                Output::Done
-            }
+                info_hash,
+            } => done(self.heartbeat(fingerprint, info_hash.as_ref(), *now_ms)),
             Command::Expire { now_ms } => {
                 self.sessions.prune(*now_ms);
                 Output::Expired(self.expire(*now_ms))

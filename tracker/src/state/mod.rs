@@ -128,12 +128,17 @@ pub enum Command {
         fingerprint: Fingerprint,
     },
     /// The peer is alive: refreshes its last-heard time in every swarm. Output:
-    /// [`Output::Done`].
+    /// [`Output::Done`], or [`ApiError::NotInSwarm`] if `info_hash` names a swarm the
+    /// peer is not in (its other swarms are refreshed all the same).
     Heartbeat {
         /// The peer.
         fingerprint: Fingerprint,
         /// The proposer's clock.
         now_ms: u64,
+        /// The swarm the peer heartbeats for, if it named one. Last, and defaulted, so
+        /// that log records written before it existed still decode.
+        #[serde(default)]
+        info_hash: Option<InfoHash>,
     },
     /// Removes every peer not heard from since `now_ms - ttl`. Proposed by the leader
     /// periodically. Output: [`Output::Expired`].

@@ -132,6 +132,7 @@ fn restore_gives_the_same_answers_choices_and_snapshot() {
         Command::Heartbeat {
             fingerprint: fp(20),
             now_ms: 41_000,
+            info_hash: Some(hashes[0]),
         },
         Command::Have {
             info_hash: hashes[0],
@@ -278,6 +279,7 @@ fn random_commands(seed: u64, hashes: &[InfoHash], n: usize) -> Vec<Command> {
                 8 => Command::Heartbeat {
                     fingerprint: fp(peer),
                     now_ms: now,
+                    info_hash: Some(h),
                 },
                 _ => Command::Expire { now_ms: now },
             }

@@ -121,7 +121,7 @@ fn out_of_range_pieces_are_refused_and_change_nothing() {
 fn reports_from_outside_the_swarm_are_refused() {
     let mut h = Harness::new();
     let ih = h.publish("a", 10, 1);
-    let not_in = ApiError::BadRequest("not in the swarm; join first".into());
+    let not_in = ApiError::NotInSwarm(ih);
     assert_eq!(h.have(ih, 1, vec![0], 1), Output::Error(not_in.clone()));
     h.join(ih, 2, Bitfield::new(10), 5, 100);
     assert_eq!(h.have(ih, 1, vec![0], 1), Output::Error(not_in.clone()));
@@ -145,10 +145,12 @@ fn heartbeat_refreshes_every_swarm_and_expire_removes_the_silent() {
     h.ok(Command::Heartbeat {
         fingerprint: fp(1),
         now_ms: 20_000,
+        info_hash: None,
     });
     h.ok(Command::Heartbeat {
         fingerprint: fp(99),
         now_ms: 20_000,
+        info_hash: None,
     });
     // Peer 2: 1_000 + TTL = 31_000, not yet before 31_000.
     assert_eq!(
@@ -172,11 +174,64 @@ fn heartbeat_refreshes_every_swarm_and_expire_removes_the_silent() {
     assert_eq!(availability(&h, a), vec![0; 4], "the torrent stays");
     assert_eq!(
         h.have(a, 1, vec![0], 60_000),
-        Output::Error(ApiError::BadRequest("not in the swarm; join first".into()))
+        Output::Error(ApiError::NotInSwarm(a))
     );
     // A peer can come back after expiry.
     h.join(a, 1, Bitfield::new(4), 5, 60_000);
     assert_eq!(h.summary(a).leechers, 1);
+}
+
+#[test]
+fn a_heartbeat_naming_a_swarm_the_peer_is_not_in_says_so_and_still_refreshes_the_others() {
+    let mut h = Harness::new();
+    let a = h.publish("a", 4, 1);
+    let b = h.publish("b", 4, 1);
+    h.join(a, 1, Bitfield::full(4), 5, 1_000);
+    h.join(b, 1, Bitfield::full(4), 5, 1_000);
+    let beat = |info_hash, peer, now_ms| Command::Heartbeat {
+        fingerprint: fp(peer),
+        now_ms,
+        info_hash,
+    };
+    assert_eq!(h.apply(beat(Some(a), 1, 20_000)), Output::Done);
+    // Peer 1 stops for longer than the TTL: expired from both swarms.
+    assert_eq!(
+        h.apply(Command::Expire { now_ms: 60_000 }),
+        Output::Expired(2)
+    );
+    // Its next heartbeat is refused with the distinct answer, for the swarm it names.
+    assert_eq!(
+        h.apply(beat(Some(a), 1, 61_000)),
+        Output::Error(ApiError::NotInSwarm(a))
+    );
+    // A peer that never joined hears the same; an unknown torrent is named as such.
+    assert_eq!(
+        h.apply(beat(Some(b), 7, 61_000)),
+        Output::Error(ApiError::NotInSwarm(b))
+    );
+    let unknown = InfoHash::from_bytes([9; 32]);
+    assert_eq!(
+        h.apply(beat(Some(unknown), 1, 61_000)),
+        Output::Error(ApiError::UnknownTorrent(unknown))
+    );
+    // Without a swarm named (older clients), the old answer.
+    assert_eq!(h.apply(beat(None, 1, 61_000)), Output::Done);
+
+    // Rejoined to `a` only: a heartbeat for `a` refreshes it, one for `b` is refused but
+    // still refreshes `a`.
+    h.join(a, 1, Bitfield::full(4), 5, 62_000);
+    assert_eq!(h.summary(a).seeders, 1);
+    assert_eq!(h.apply(beat(Some(a), 1, 70_000)), Output::Done);
+    assert_eq!(
+        h.apply(beat(Some(b), 1, 90_000)),
+        Output::Error(ApiError::NotInSwarm(b))
+    );
+    // 90_000 + TTL (30_000) = 120_000: still there just before.
+    assert_eq!(
+        h.apply(Command::Expire { now_ms: 119_999 }),
+        Output::Expired(0)
+    );
+    assert_eq!(h.summary(a).seeders, 1);
 }
 
 #[test]
