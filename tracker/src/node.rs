@@ -239,6 +239,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         node.clone(),
         ServiceConfig {
             peer_ttl: Duration::from_millis(config.peer_ttl_ms),
+            cluster_ca: Some(ca_fingerprint),
             ..ServiceConfig::default()
         },
     );

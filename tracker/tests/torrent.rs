@@ -701,7 +701,10 @@ fn bidi_overrides_and_invisible_characters_are_refused_and_named() {
         err.to_string().contains("U+202E (RIGHT-TO-LEFT OVERRIDE"),
         "{err}"
     );
-    let err = parse_err(&file_with_info(&info("album", &[(&["disc", disguised], 1)])));
+    let err = parse_err(&file_with_info(&info(
+        "album",
+        &[(&["disc", disguised], 1)],
+    )));
     assert!(matches!(err, TorrentError::UnsafePath { .. }), "{err}");
     assert!(err.to_string().contains("U+202E"), "{err}");
     for (ch, named) in [
@@ -730,7 +733,12 @@ fn bidi_overrides_and_invisible_characters_are_refused_and_named() {
     assert!(err.to_string().contains("U+202E"), "{err}");
     assert!(with_comment("two\nlines\tand a tab").is_ok());
     // Scripts and emoji that need joiners are not touched.
-    for fine in ["می\u{200c}خواهم", "क्\u{200d}ष", "👩\u{200d}💻 notes", "Ünïcødé ✓"] {
+    for fine in [
+        "می\u{200c}خواهم",
+        "क्\u{200d}ष",
+        "👩\u{200d}💻 notes",
+        "Ünïcødé ✓",
+    ] {
         assert!(new(info(fine, &[(&[], 1)])).is_ok(), "{fine:?}");
     }
 }

@@ -66,8 +66,16 @@ mod tests {
 
     #[test]
     fn overrides_and_controls_are_named_and_scripts_pass() {
-        assert!(in_name('\u{202E}').unwrap().contains("U+202E (RIGHT-TO-LEFT OVERRIDE"));
-        assert!(in_name('\u{85}').unwrap().contains("U+0085 (a control character)"));
+        assert!(
+            in_name('\u{202E}')
+                .unwrap()
+                .contains("U+202E (RIGHT-TO-LEFT OVERRIDE")
+        );
+        assert!(
+            in_name('\u{85}')
+                .unwrap()
+                .contains("U+0085 (a control character)")
+        );
         assert!(in_name('\n').is_some());
         assert_eq!(in_comment('\n'), None);
         assert!(in_comment('\u{2067}').is_some());
