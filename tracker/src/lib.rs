@@ -46,6 +46,8 @@ pub mod torrent;
 #[cfg(feature = "server")]
 pub mod admin;
 #[cfg(feature = "server")]
+mod admission;
+#[cfg(feature = "server")]
 pub mod dev;
 #[cfg(feature = "server")]
 pub mod http;

@@ -60,37 +60,110 @@ impl CertPaths {
 }
 
 /// Everything a node needs to run.
+///
+/// In TOML (`bt-tracker run --config`), the peers' time to live is `peer_ttl_secs`, in
+/// seconds like the `--peer-ttl-secs` flag; the older key `peer_ttl_ms` is still read,
+/// with a warning.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "NodeConfigFile", into = "NodeConfigFile")]
 pub struct NodeConfig {
     /// This node's id, a key of `members`.
     pub id: u64,
     /// Every member of the cluster, this one included.
     pub members: BTreeMap<u64, MemberConfig>,
     /// Where to bind the cluster address (defaults to this member's `cluster_addr`).
-    #[serde(default)]
     pub cluster_listen: Option<SocketAddr>,
     /// Where to bind the peer-facing address (defaults to this member's `peer_addr`).
-    #[serde(default)]
     pub peer_listen: Option<SocketAddr>,
-    /// Where to serve HTTP (`/health`, `/metrics`); none if absent.
-    #[serde(default)]
+    /// Where to serve HTTP (the web site, `/health`, `/metrics`); none if absent.
     pub http_listen: Option<SocketAddr>,
     /// The durable log and snapshots.
     pub data_dir: PathBuf,
     /// The certificates.
     pub certs: CertPaths,
     /// A peer not heard from for this long leaves its swarms, in ms. 30,000 by default.
-    #[serde(default = "default_peer_ttl_ms")]
     pub peer_ttl_ms: u64,
     /// How often the leader proposes the removal of expired peers, in ms. 1,000 by
     /// default: a dead peer is gone at most one second after its time to live.
-    #[serde(default = "default_expire_interval_ms")]
     pub expire_interval_ms: u64,
 }
 
-fn default_peer_ttl_ms() -> u64 {
-    StateConfig::default().peer_ttl_ms
+/// [`NodeConfig`] as written in TOML.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeConfigFile {
+    id: u64,
+    members: BTreeMap<u64, MemberConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cluster_listen: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    peer_listen: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    http_listen: Option<SocketAddr>,
+    data_dir: PathBuf,
+    certs: CertPaths,
+    /// The peers' time to live in seconds, like `--peer-ttl-secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    peer_ttl_secs: Option<u64>,
+    /// The same in milliseconds: the older key, still read (and written when the time to
+    /// live is not a whole number of seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    peer_ttl_ms: Option<u64>,
+    #[serde(default = "default_expire_interval_ms")]
+    expire_interval_ms: u64,
+}
+
+impl TryFrom<NodeConfigFile> for NodeConfig {
+    type Error = String;
+
+    fn try_from(file: NodeConfigFile) -> Result<Self, String> {
+        let peer_ttl_ms = match (file.peer_ttl_secs, file.peer_ttl_ms) {
+            (Some(_), Some(_)) => {
+                return Err("give the peers' time to live once, as peer_ttl_secs \
+                            (peer_ttl_ms is its older name, in milliseconds)"
+                    .into());
+            }
+            (Some(secs), None) => secs.checked_mul(1000).ok_or("peer_ttl_secs is too large")?,
+            (None, Some(ms)) => {
+                tracing::warn!(
+                    "the configuration key peer_ttl_ms is deprecated: write peer_ttl_secs = {} \
+                     (seconds, like the --peer-ttl-secs flag)",
+                    ms.div_ceil(1000)
+                );
+                ms
+            }
+            (None, None) => StateConfig::default().peer_ttl_ms,
+        };
+        Ok(NodeConfig {
+            id: file.id,
+            members: file.members,
+            cluster_listen: file.cluster_listen,
+            peer_listen: file.peer_listen,
+            http_listen: file.http_listen,
+            data_dir: file.data_dir,
+            certs: file.certs,
+            peer_ttl_ms,
+            expire_interval_ms: file.expire_interval_ms,
+        })
+    }
+}
+
+impl From<NodeConfig> for NodeConfigFile {
+    fn from(c: NodeConfig) -> Self {
+        let whole_secs = c.peer_ttl_ms.is_multiple_of(1000);
+        NodeConfigFile {
+            id: c.id,
+            members: c.members,
+            cluster_listen: c.cluster_listen,
+            peer_listen: c.peer_listen,
+            http_listen: c.http_listen,
+            data_dir: c.data_dir,
+            certs: c.certs,
+            peer_ttl_secs: whole_secs.then_some(c.peer_ttl_ms / 1000),
+            peer_ttl_ms: (!whole_secs).then_some(c.peer_ttl_ms),
+            expire_interval_ms: c.expire_interval_ms,
+        }
+    }
 }
 
 fn default_expire_interval_ms() -> u64 {
@@ -98,6 +171,9 @@ fn default_expire_interval_ms() -> u64 {
 }
 
 /// Why a node could not start.
+///
+/// Each message includes what went wrong underneath, so none of these reports a separate
+/// `source()`: printing the chain of causes would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The configuration is inconsistent.
@@ -105,29 +181,47 @@ pub enum NodeError {
     Config(String),
     /// A certificate or key could not be loaded.
     #[error("certificates: {0}")]
-    Certs(#[from] certs::CertError),
+    Certs(certs::CertError),
     /// A socket could not be bound.
     #[error("network: {0}")]
-    Transport(#[from] transport::TransportError),
+    Transport(transport::TransportError),
     /// The data directory could not be opened.
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}: {error}")]
     Storage {
         /// The directory.
         path: PathBuf,
         /// What failed.
-        source: paxos::StorageError,
+        error: paxos::StorageError,
     },
     /// The replica could not start.
     #[error("replica: {0}")]
-    Start(#[from] paxos::runtime::StartError),
+    Start(paxos::runtime::StartError),
     /// The HTTP address could not be bound.
-    #[error("HTTP address {addr}: {source}")]
+    #[error("HTTP address {addr}: {error}")]
     Http {
         /// The address.
         addr: SocketAddr,
         /// What failed.
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+impl From<certs::CertError> for NodeError {
+    fn from(e: certs::CertError) -> Self {
+        NodeError::Certs(e)
+    }
+}
+
+impl From<transport::TransportError> for NodeError {
+    fn from(e: transport::TransportError) -> Self {
+        NodeError::Transport(e)
+    }
+}
+
+impl From<paxos::runtime::StartError> for NodeError {
+    fn from(e: paxos::runtime::StartError) -> Self {
+        NodeError::Start(e)
+    }
 }
 
 /// A running node. Dropping it does not stop it; call [`RunningNode::shutdown`].
@@ -220,9 +314,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         ..paxos::Config::default()
     };
     let storage =
-        paxos::FileStorage::open(&config.data_dir).map_err(|source| NodeError::Storage {
+        paxos::FileStorage::open(&config.data_dir).map_err(|error| NodeError::Storage {
             path: config.data_dir.clone(),
-            source,
+            error,
         })?;
     let state = TrackerState::new(StateConfig {
         peer_ttl_ms: config.peer_ttl_ms,
@@ -239,6 +333,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         node.clone(),
         ServiceConfig {
             peer_ttl: Duration::from_millis(config.peer_ttl_ms),
+            cluster_ca: Some(ca_fingerprint),
             ..ServiceConfig::default()
         },
     );
@@ -270,10 +365,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|source| NodeError::Http { addr, source })?;
+                .map_err(|error| NodeError::Http { addr, error })?;
             let bound = listener
                 .local_addr()
-                .map_err(|source| NodeError::Http { addr, source })?;
+                .map_err(|error| NodeError::Http { addr, error })?;
             let site = crate::web::Site::new(
                 service.clone(),
                 crate::web::SiteConfig::new(
@@ -365,5 +460,38 @@ mod tests {
         let typo = text.replace("data_dir", "data_directory");
         let err = toml::from_str::<NodeConfig>(&typo).unwrap_err().to_string();
         assert!(err.contains("data_directory"), "{err}");
+    }
+
+    #[test]
+    fn the_readme_configuration_reads_with_peer_ttl_in_seconds_like_the_flag() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\n")
+            .expect("a TOML example in the README")
+            + 8;
+        let text = &readme[start..];
+        let text = &text[..text.find("```").expect("the end of the TOML example")];
+        let config: NodeConfig = toml::from_str(text).unwrap();
+        assert_eq!(config.id, 1);
+        assert_eq!(config.members.len(), 3);
+        assert_eq!(config.peer_ttl_ms, 30_000);
+
+        let ten = text.replace("peer_ttl_secs = 30", "peer_ttl_secs = 10");
+        let config: NodeConfig = toml::from_str(&ten).unwrap();
+        assert_eq!(config.peer_ttl_ms, 10_000);
+        // The older key in milliseconds is still read.
+        let old = text.replace("peer_ttl_secs = 30", "peer_ttl_ms = 2500");
+        let config: NodeConfig = toml::from_str(&old).unwrap();
+        assert_eq!(config.peer_ttl_ms, 2_500);
+        // Both at once is ambiguous.
+        let both = text.replace(
+            "peer_ttl_secs = 30",
+            "peer_ttl_secs = 3\npeer_ttl_ms = 2500",
+        );
+        let err = toml::from_str::<NodeConfig>(&both).unwrap_err().to_string();
+        assert!(err.contains("peer_ttl_secs"), "{err}");
+        // Written back, the configuration reads the same.
+        let written = toml::to_string(&config).unwrap();
+        assert_eq!(toml::from_str::<NodeConfig>(&written).unwrap(), config);
     }
 }

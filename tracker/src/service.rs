@@ -35,6 +35,10 @@ pub struct ServiceConfig {
     /// The peers' time to live, told to joining peers so they heartbeat in time. Must
     /// equal the replicated [`StateConfig::peer_ttl_ms`](crate::state::StateConfig).
     pub peer_ttl: Duration,
+    /// The cluster CA's fingerprint; a torrent naming another CA is not published. None
+    /// (the default, for a service tested without certificates) accepts any CA; a node
+    /// always sets it.
+    pub cluster_ca: Option<Fingerprint>,
 }
 
 impl Default for ServiceConfig {
@@ -42,6 +46,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             request_timeout: Duration::from_millis(1500),
             peer_ttl: Duration::from_secs(30),
+            cluster_ca: None,
         }
     }
 }
@@ -195,7 +200,13 @@ impl Service {
         match request {
             Request::Publish { id, token, torrent } => {
                 // Refuse what can never be stored before it costs a consensus round.
-                if let Err(e) = Torrent::parse(&torrent) {
+                let admitted = match &self.config.cluster_ca {
+                    Some(ca) => crate::admission::admit(&torrent, ca).map(drop),
+                    None => Torrent::parse(&torrent)
+                        .map(drop)
+                        .map_err(crate::admission::NotAdmitted::Invalid),
+                };
+                if let Err(e) = admitted {
                     return Response::Error(ApiError::InvalidTorrent(e.to_string()));
                 }
                 let op = Command::Publish {
@@ -204,7 +215,9 @@ impl Service {
                     now_ms: now_ms(),
                 };
                 match self.propose(id, op).await {
-                    Ok(Output::Published(hash)) => Response::Published(hash),
+                    Ok(Output::Published(hash) | Output::AlreadyPublished(hash)) => {
+                        Response::Published(hash)
+                    }
                     other => self.unexpected(other),
                 }
             }

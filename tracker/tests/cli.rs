@@ -79,3 +79,62 @@ fn a_node_name_that_is_not_a_dns_label_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot name a node"), "{err}");
 }
+
+#[test]
+fn a_failed_start_names_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-certs");
+    let out = bt_tracker()
+        .args([
+            "run",
+            "--id",
+            "1",
+            "--data",
+            dir.path().join("data").to_str().unwrap(),
+            "--certs",
+            missing.to_str().unwrap(),
+            "--member",
+            "1=node1,127.0.0.1:1,127.0.0.1:2",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("Error: "), "{err}");
+    assert!(err.contains("ca.crt"), "{err}");
+    // The operating system's words appear once, not again under "Caused by".
+    let os_error = "(os error 2)";
+    assert_eq!(err.matches(os_error).count(), 1, "{err}");
+}
+
+#[test]
+fn a_piped_password_is_read_without_a_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bt_tracker()
+        .args([
+            "user",
+            "add",
+            "alice",
+            "--certs",
+            dir.path().join("no-such-certs").to_str().unwrap(),
+            "--tracker",
+            "127.0.0.1:9",
+        ])
+        .env_remove("BT_TRACKER_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"correct horse battery\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // The password was read (the command went on to load the operator certificate,
+    // which is missing here), and no prompt was printed for it.
+    assert!(err.contains("no-such-certs"), "{err}");
+    assert!(!err.contains("password:"), "{err}");
+}

@@ -692,6 +692,58 @@ fn hostile_names_and_components_are_rejected() {
 }
 
 #[test]
+fn bidi_overrides_and_invisible_characters_are_refused_and_named() {
+    // "a\u{202e}gpj.exe" shows as "aexe.jpg": a program passing for a picture.
+    let disguised = "a\u{202e}gpj.exe";
+    let err = parse_err(&file_with_info(&info(disguised, &[(&[], 1)])));
+    assert!(matches!(err, TorrentError::UnsafeName { .. }), "{err}");
+    assert!(
+        err.to_string().contains("U+202E (RIGHT-TO-LEFT OVERRIDE"),
+        "{err}"
+    );
+    let err = parse_err(&file_with_info(&info(
+        "album",
+        &[(&["disc", disguised], 1)],
+    )));
+    assert!(matches!(err, TorrentError::UnsafePath { .. }), "{err}");
+    assert!(err.to_string().contains("U+202E"), "{err}");
+    for (ch, named) in [
+        ('\u{2067}', "U+2067 (RIGHT-TO-LEFT ISOLATE"),
+        ('\u{200B}', "U+200B (ZERO WIDTH SPACE"),
+        ('\u{200F}', "U+200F (RIGHT-TO-LEFT MARK"),
+        ('\u{FEFF}', "U+FEFF (ZERO WIDTH NO-BREAK SPACE"),
+        ('\u{85}', "U+0085 (a control character)"),
+    ] {
+        let name = format!("photo{ch}.jpg");
+        let err = parse_err(&file_with_info(&info(&name, &[(&[], 1)])));
+        assert!(err.to_string().contains(named), "{ch:?}: {err}");
+    }
+    // In the comment too (people read it on the torrent's page); line breaks stay fine.
+    let with_comment = |comment: &str| {
+        Torrent::new(
+            info("t", &[(&[], 1)]),
+            trackers(),
+            ca(),
+            1_700_000_000,
+            Some(comment.into()),
+        )
+    };
+    let err = with_comment("run \u{202e}gpj.exe").unwrap_err();
+    assert!(matches!(err, TorrentError::UnsafeComment { .. }), "{err}");
+    assert!(err.to_string().contains("U+202E"), "{err}");
+    assert!(with_comment("two\nlines\tand a tab").is_ok());
+    // Scripts and emoji that need joiners are not touched.
+    for fine in [
+        "می\u{200c}خواهم",
+        "क्\u{200d}ष",
+        "👩\u{200d}💻 notes",
+        "Ünïcødé ✓",
+    ] {
+        assert!(new(info(fine, &[(&[], 1)])).is_ok(), "{fine:?}");
+    }
+}
+
+#[test]
 fn duplicate_and_conflicting_paths_are_rejected() {
     let err = parse_err(&file_with_info(&info(
         "t",

@@ -10,7 +10,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -182,7 +182,32 @@ fn parse_member(text: &str) -> Result<(u64, MemberConfig), String> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run_cli().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes for a person: "Error: WHAT" and one "Caused by: WHY" line per
+/// cause, leaving out a cause whose message the lines above already include (many error
+/// types put their source's message in their own).
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = format!("Error: {error}");
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !report.contains(&text) {
+            report.push_str("\nCaused by: ");
+            report.push_str(&text);
+        }
+    }
+    report
+}
+
+async fn run_cli() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -300,14 +325,19 @@ fn expect_done(response: AdminResponse) -> anyhow::Result<()> {
     }
 }
 
+/// The password from `BT_TRACKER_PASSWORD`, else one line of standard input; the prompt is
+/// shown only when standard input is a terminal, so a piped password is read silently.
 fn read_password() -> anyhow::Result<String> {
     if let Ok(password) = std::env::var("BT_TRACKER_PASSWORD") {
         return Ok(password);
     }
-    eprint!("password: ");
-    std::io::stderr().flush().ok();
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("password: ");
+        std::io::stderr().flush().ok();
+    }
     let mut line = String::new();
-    std::io::stdin()
+    stdin
         .lock()
         .read_line(&mut line)
         .context("reading the password from standard input")?;

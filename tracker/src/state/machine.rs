@@ -79,7 +79,7 @@ impl TrackerState {
         }
     }
 
-    fn publish(&mut self, file: &[u8], by: &Uploader, now_ms: u64) -> Result<InfoHash, ApiError> {
+    fn publish(&mut self, file: &[u8], by: &Uploader, now_ms: u64) -> Result<Output, ApiError> {
         let uploader = match by {
             Uploader::Token(hash) => self.users.token_owner(hash),
             Uploader::User(name) => self.users.enabled_user(name),
@@ -337,7 +337,7 @@ impl StateMachine for TrackerState {
                 by,
                 now_ms,
             } => match self.publish(torrent, by, *now_ms) {
-                Ok(h) => Output::Published(h),
+                Ok(out) => out,
                 Err(e) => Output::Error(e),
             },
             Command::Join {
@@ -426,7 +426,22 @@ impl StateMachine for TrackerState {
                 words,
                 page,
                 per_page,
-            } => match search::search(&self.torrents, words, *page, *per_page) {
+            } => match search::search(
+                &self.torrents,
+                words,
+                *page,
+                *per_page,
+                search::SearchOrder::default(),
+            ) {
+                Ok(page) => Output::Search(page),
+                Err(e) => Output::Error(e),
+            },
+            Query::SearchSorted {
+                words,
+                page,
+                per_page,
+                order,
+            } => match search::search(&self.torrents, words, *page, *per_page, *order) {
                 Ok(page) => Output::Search(page),
                 Err(e) => Output::Error(e),
             },

@@ -26,7 +26,7 @@ mod users;
 mod tests;
 
 pub use machine::TrackerState;
-pub use search::{MAX_SEARCH_PER_PAGE, MAX_SEARCH_WORDS};
+pub use search::{MAX_SEARCH_PER_PAGE, MAX_SEARCH_WORDS, SearchOrder, SortKey};
 pub use sessions::MAX_SESSIONS_PER_USER;
 pub use snapshot::SNAPSHOT_VERSION;
 pub(crate) use users::validate_user_name;
@@ -264,6 +264,17 @@ pub enum Query {
     },
     /// Totals. Output: [`Output::Stats`].
     Stats,
+    /// Search by name in another order than newest first. Output: [`Output::Search`].
+    SearchSorted {
+        /// Words; every one must occur in the name (case-insensitive).
+        words: String,
+        /// Page from 0.
+        page: u32,
+        /// Results per page.
+        per_page: u32,
+        /// The order.
+        order: SearchOrder,
+    },
 }
 
 /// A user as stored.
@@ -336,7 +347,7 @@ pub struct Stats {
 /// The result of a command or query.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Output {
-    /// Stored under this info hash (or already was).
+    /// Stored under this info hash.
     Published(InfoHash),
     /// Joined, with these neighbours.
     Joined(Vec<PeerInfo>),
@@ -366,6 +377,9 @@ pub enum Output {
     Session(Option<UserRecord>),
     /// The command or query was refused.
     Error(ApiError),
+    /// The torrent was already stored under this info hash (by an earlier publish, whose
+    /// uploader and date stay).
+    AlreadyPublished(InfoHash),
 }
 
 /// Settings that every replica must share (part of the replicated behaviour).

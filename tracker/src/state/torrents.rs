@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::api::{ApiError, TorrentSummary};
 use crate::torrent::{InfoHash, Torrent};
 
+use super::Output;
 use super::swarms::Swarm;
 
 /// A stored torrent.
@@ -70,18 +71,18 @@ pub(crate) struct Torrents {
 }
 
 impl Torrents {
-    /// Parses and stores a torrent file published by `uploader`; a torrent already stored
-    /// is left as it is.
+    /// Parses and stores a torrent file published by `uploader`: [`Output::Published`];
+    /// a torrent already stored is left as it is: [`Output::AlreadyPublished`].
     pub(crate) fn publish(
         &mut self,
         file: &[u8],
         uploader: &str,
         now_ms: u64,
-    ) -> Result<InfoHash, ApiError> {
+    ) -> Result<Output, ApiError> {
         let torrent = Torrent::parse(file).map_err(|e| ApiError::InvalidTorrent(e.to_string()))?;
         let info_hash = torrent.info_hash();
         if self.by_hash.contains_key(&info_hash) {
-            return Ok(info_hash);
+            return Ok(Output::AlreadyPublished(info_hash));
         }
         let entry = TorrentEntry {
             file: file.to_vec(),
@@ -94,7 +95,7 @@ impl Torrents {
             swarm: None,
         };
         self.insert(info_hash, entry);
-        Ok(info_hash)
+        Ok(Output::Published(info_hash))
     }
 
     /// Stores an entry and indexes it (also used by restore).

@@ -178,4 +178,10 @@ pub enum TorrentError {
         /// The limit, [`MAX_COMMENT_LEN`](super::MAX_COMMENT_LEN).
         max: usize,
     },
+    /// The comment contains a control or invisible formatting character.
+    #[error("the torrent's comment contains {reason}; remove that character")]
+    UnsafeComment {
+        /// Which character, and what it is.
+        reason: String,
+    },
 }

@@ -108,6 +108,7 @@
 //! assert!(Torrent::parse(&bytes[..bytes.len() - 1]).unwrap_err().to_string().contains("truncated"));
 //! ```
 
+mod chars;
 mod codec;
 pub mod create;
 mod error;

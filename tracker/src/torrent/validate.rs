@@ -130,8 +130,10 @@ pub(super) fn component(c: &str) -> Result<(), String> {
             "{c:?} contains a path separator (\"/\" or \"\\\"); a name must be one component"
         ));
     }
-    if c.contains(|ch: char| ch.is_ascii_control()) {
-        return Err(format!("{c:?} contains a NUL or other control character"));
+    if let Some(why) = c.chars().find_map(super::chars::in_name) {
+        return Err(format!(
+            "{c:?} contains {why}; rename it without that character"
+        ));
     }
     let bytes = c.as_bytes();
     if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
@@ -220,6 +222,10 @@ pub(super) fn comment(comment: Option<&str>) -> Result<(), TorrentError> {
             len: text.len(),
             max: MAX_COMMENT_LEN,
         }),
-        _ => Ok(()),
+        Some(text) => match text.chars().find_map(super::chars::in_comment) {
+            Some(reason) => Err(TorrentError::UnsafeComment { reason }),
+            None => Ok(()),
+        },
+        None => Ok(()),
     }
 }

@@ -3,7 +3,7 @@
 //! `{"error": "..."}` with a fitting status code.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query as Params, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,9 @@ use crate::state::TokenRecord;
 
 use super::Site;
 use super::auth::{CSRF_HEADER, Visitor};
-use super::ops::{WebError, parse_token_hash, token_hash_hex};
+use super::ops::{Publish, WebError, parse_token_hash, search_order, token_hash_hex};
+use super::upload_limit;
+use crate::torrent::MAX_TORRENT_FILE_LEN;
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
@@ -75,6 +77,10 @@ pub(crate) struct SearchParams {
     q: String,
     #[serde(default)]
     page: u32,
+    #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
+    order: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -85,12 +91,13 @@ struct SearchAnswer {
     hits: Vec<TorrentSummary>,
 }
 
-/// `GET /api/search?q=WORDS&page=N`.
+/// `GET /api/search?q=WORDS&page=N&sort=KEY&order=asc|desc`.
 pub(crate) async fn search(
     State(site): State<Site>,
     Params(params): Params<SearchParams>,
 ) -> Result<Response, WebError> {
-    let page = site.search(&params.q, params.page).await?;
+    let order = search_order(params.sort.as_deref(), params.order.as_deref())?;
+    let page = site.search(&params.q, params.page, order).await?;
     Ok(Json(SearchAnswer {
         total: page.total,
         page: params.page,
@@ -171,21 +178,44 @@ pub(crate) async fn details(
 #[derive(Serialize)]
 struct Published {
     info_hash: String,
+    /// True when the torrent was already on the tracker (the answer is then 200, not 201).
+    already_published: bool,
+    /// The torrent's page.
+    url: String,
+    message: &'static str,
 }
 
-/// `POST /api/torrents` with the torrent file as the body.
+/// `POST /api/torrents` with the torrent file as the body: 201 when stored, 200 when the
+/// torrent was already there (nothing changes). A body larger than any torrent file is
+/// refused from its `Content-Length`, before it is read.
 pub(crate) async fn publish(
     State(site): State<Site>,
     visitor: Visitor,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, WebError> {
+    if let Some(len) = upload_limit::declared_over(&headers, MAX_TORRENT_FILE_LEN) {
+        upload_limit::discard(body);
+        return Err(upload_limit::too_large(Some(len)));
+    }
     let user = writer(&visitor, &headers, "upload")?;
-    let hash = site.publish(user, body.to_vec()).await?;
+    let body = upload_limit::read_at_most(body, MAX_TORRENT_FILE_LEN).await?;
+    let (status, hash, already_published, message) = match site.publish(user, body).await? {
+        Publish::New(hash) => (StatusCode::CREATED, hash, false, "Published."),
+        Publish::Existing(hash) => (
+            StatusCode::OK,
+            hash,
+            true,
+            "This torrent was already on the tracker; nothing changed.",
+        ),
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         Json(Published {
             info_hash: hash.to_string(),
+            already_published,
+            url: format!("/torrents/{hash}"),
+            message,
         }),
     )
         .into_response())

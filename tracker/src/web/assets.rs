@@ -1,10 +1,10 @@
-//! The embedded stylesheet and script.
+//! The embedded stylesheet, script and icon.
 
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const FILES: [(&str, &str, &str); 2] = [
+const FILES: [(&str, &str, &str); 3] = [
     (
         "app.css",
         "text/css; charset=utf-8",
@@ -14,6 +14,11 @@ const FILES: [(&str, &str, &str); 2] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/app.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../assets/favicon.svg"),
     ),
 ];
 
@@ -33,4 +38,9 @@ pub(crate) async fn serve(Path(file): Path<String>) -> Response {
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such file").into_response(),
     }
+}
+
+/// `/favicon.ico`, which browsers ask for without a link: the SVG icon.
+pub(crate) async fn favicon() -> Response {
+    serve(Path("favicon.svg".to_owned())).await
 }

@@ -37,6 +37,7 @@ impl Page<'_> {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) " · ByteTorrent" }
+                    link rel="icon" type="image/svg+xml" href="/static/favicon.svg";
                     link rel="stylesheet" href="/static/app.css";
                     script src="/static/app.js" defer {}
                 }

@@ -26,6 +26,7 @@ mod format;
 mod layout;
 mod ops;
 mod pages;
+mod upload_limit;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,9 @@ use crate::service::Service;
 use crate::torrent::MAX_TORRENT_FILE_LEN;
 
 pub use auth::RateLimit;
+
+/// The largest request body: a torrent file of the largest size in a multipart form.
+const MAX_UPLOAD_BODY: usize = MAX_TORRENT_FILE_LEN + 64 * 1024;
 
 /// What a node's web site needs besides its service.
 #[derive(Clone)]
@@ -151,9 +155,9 @@ pub fn router(site: Site) -> Router {
         .merge(pages)
         .merge(api)
         .route("/static/{file}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .fallback(pages::not_found)
-        // A torrent file of the largest size, in a multipart form.
-        .layer(DefaultBodyLimit::max(MAX_TORRENT_FILE_LEN + 64 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY))
         .layer(middleware::from_fn(auth::ensure_browser_cookie))
         .layer(middleware::map_response(security_headers))
         .with_state(site)

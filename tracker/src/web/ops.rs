@@ -4,9 +4,12 @@
 use axum::http::StatusCode;
 use paxos::runtime::RequestError;
 
+use crate::admission::{self, NotAdmitted};
 use crate::api::{ApiError, MIN_TOKEN_LEN, SEARCH_PAGE_LEN, SearchPage};
 use crate::service::now_ms;
-use crate::state::{Command, Output, Query, TokenHash, TokenRecord, TorrentDetails, Uploader};
+use crate::state::{
+    Command, Output, Query, SearchOrder, SortKey, TokenHash, TokenRecord, TorrentDetails, Uploader,
+};
 use crate::torrent::{InfoHash, MAX_TORRENT_FILE_LEN, Torrent};
 
 use super::Site;
@@ -14,6 +17,15 @@ use super::Site;
 /// How long one read may take. 3 s: twice what the peers' service allows, since a page
 /// load may wait through a leader election.
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What a publish did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Publish {
+    /// Stored under this info hash.
+    New(InfoHash),
+    /// Already stored under this info hash; the earlier upload stays as it was.
+    Existing(InfoHash),
+}
 
 /// A refusal or failure, with the status code and the sentence a person reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,17 +127,31 @@ impl Site {
     }
 
     /// One page of search results.
-    pub(crate) async fn search(&self, words: &str, page: u32) -> Result<SearchPage, WebError> {
+    pub(crate) async fn search(
+        &self,
+        words: &str,
+        page: u32,
+        order: SearchOrder,
+    ) -> Result<SearchPage, WebError> {
         if words.len() > 1024 {
             return Err(WebError::new(
                 StatusCode::BAD_REQUEST,
                 "Search words may be at most 1,024 bytes long.",
             ));
         }
-        let query = Query::Search {
-            words: words.to_owned(),
-            page,
-            per_page: SEARCH_PAGE_LEN,
+        let query = if order == SearchOrder::default() {
+            Query::Search {
+                words: words.to_owned(),
+                page,
+                per_page: SEARCH_PAGE_LEN,
+            }
+        } else {
+            Query::SearchSorted {
+                words: words.to_owned(),
+                page,
+                per_page: SEARCH_PAGE_LEN,
+                order,
+            }
         };
         match self.read(query).await? {
             Output::Search(page) => Ok(page),
@@ -162,9 +188,10 @@ impl Site {
         }
     }
 
-    /// Publishes a torrent file as a signed-in user; an invalid file is refused before it
-    /// costs a consensus round, and nothing is stored.
-    pub(crate) async fn publish(&self, user: &str, file: Vec<u8>) -> Result<InfoHash, WebError> {
+    /// Publishes a torrent file as a signed-in user; an invalid file, or one made for
+    /// another cluster, is refused before it costs a consensus round, and nothing is
+    /// stored. The answer says whether the torrent was already there.
+    pub(crate) async fn publish(&self, user: &str, file: Vec<u8>) -> Result<Publish, WebError> {
         if file.is_empty() {
             return Err(WebError::new(
                 StatusCode::BAD_REQUEST,
@@ -172,16 +199,22 @@ impl Site {
             ));
         }
         if file.len() > MAX_TORRENT_FILE_LEN {
-            return Err(WebError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "This file is larger than any torrent file may be (16 MiB).",
-            ));
+            return Err(super::upload_limit::too_large(Some(file.len() as u64)));
         }
-        if let Err(e) = Torrent::parse(&file) {
-            return Err(WebError::new(
-                StatusCode::BAD_REQUEST,
-                format!("This is not a valid torrent file: {e}. Nothing was stored."),
-            ));
+        match admission::admit(&file, &self.inner.config.ca) {
+            Ok(_) => {}
+            Err(e @ NotAdmitted::Invalid(_)) => {
+                return Err(WebError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("This is not a valid torrent file: {e}. Nothing was stored."),
+                ));
+            }
+            Err(e @ NotAdmitted::ForeignCa { .. }) => {
+                return Err(WebError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("This tracker does not accept this torrent: {e}. Nothing was stored."),
+                ));
+            }
         }
         let command = Command::Publish {
             torrent: file,
@@ -189,7 +222,8 @@ impl Site {
             now_ms: now_ms(),
         };
         match self.write(command).await? {
-            Output::Published(hash) => Ok(hash),
+            Output::Published(hash) => Ok(Publish::New(hash)),
+            Output::AlreadyPublished(hash) => Ok(Publish::Existing(hash)),
             Output::Error(ApiError::Unauthorized) => Err(WebError::new(
                 StatusCode::FORBIDDEN,
                 "Your account is disabled; it cannot publish.",
@@ -245,6 +279,57 @@ impl Site {
         })
         .await
     }
+}
+
+/// The search order of the `sort` (`added`, `name`, `size`, `seeders`, `leechers`,
+/// `completed`) and `order` (`asc`, `desc`) parameters. Without `order`, names sort from
+/// A and everything else from the largest or latest.
+pub(crate) fn search_order(
+    sort: Option<&str>,
+    order: Option<&str>,
+) -> Result<SearchOrder, WebError> {
+    let by = match sort.unwrap_or("added") {
+        "added" | "date" => SortKey::Added,
+        "name" => SortKey::Name,
+        "size" => SortKey::Size,
+        "seeders" => SortKey::Seeders,
+        "leechers" | "peers" => SortKey::Leechers,
+        "completed" => SortKey::Completed,
+        other => {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Results cannot be sorted by {other:?}: sort by added, name, size, \
+                     seeders, leechers or completed."
+                ),
+            ));
+        }
+    };
+    let descending = match order {
+        None | Some("") => by != SortKey::Name,
+        Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => {
+            return Err(WebError::new(
+                StatusCode::BAD_REQUEST,
+                format!("The order {other:?} is neither asc nor desc."),
+            ));
+        }
+    };
+    Ok(SearchOrder { by, descending })
+}
+
+/// The `sort` and `order` parameters of a search order.
+pub(crate) fn search_order_params(order: SearchOrder) -> (&'static str, &'static str) {
+    let sort = match order.by {
+        SortKey::Added => "added",
+        SortKey::Name => "name",
+        SortKey::Size => "size",
+        SortKey::Seeders => "seeders",
+        SortKey::Leechers => "leechers",
+        SortKey::Completed => "completed",
+    };
+    (sort, if order.descending { "desc" } else { "asc" })
 }
 
 /// A token hash from its 64 hexadecimal digits.

@@ -1,7 +1,8 @@
 //! The HTML pages. Each works without JavaScript; the script adds the availability
 //! picture and live updates from the JSON API.
 
-use axum::extract::{Multipart, Path, Query as Params, State};
+use axum::extract::multipart::MultipartError;
+use axum::extract::{FromRequest, Multipart, Path, Query as Params, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -9,13 +10,15 @@ use serde::Deserialize;
 
 use crate::api::SEARCH_PAGE_LEN;
 use crate::service::now_ms;
-use crate::torrent::InfoHash;
+use crate::state::{SearchOrder, SortKey};
+use crate::torrent::{InfoHash, Torrent};
 
 use super::Site;
 use super::auth::Visitor;
 use super::format;
 use super::layout::{Page, notice};
-use super::ops::WebError;
+use super::ops::{Publish, WebError, search_order, search_order_params};
+use super::{MAX_UPLOAD_BODY, upload_limit};
 
 impl Site {
     pub(crate) fn page<'a>(
@@ -53,25 +56,66 @@ pub(crate) struct SearchParams {
     q: String,
     #[serde(default)]
     page: u32,
+    #[serde(default)]
+    sort: Option<String>,
+    #[serde(default)]
+    order: Option<String>,
 }
 
-/// `/`: search by name, newest first; everything when the query is empty.
+/// The search page's columns: heading, sort key, and whether it is a number.
+const COLUMNS: [(&str, SortKey, bool); 6] = [
+    ("Name", SortKey::Name, false),
+    ("Size", SortKey::Size, true),
+    ("Seeders", SortKey::Seeders, true),
+    ("Leechers", SortKey::Leechers, true),
+    ("Completed", SortKey::Completed, true),
+    ("Added", SortKey::Added, false),
+];
+
+/// `/`: search by name, newest first or sorted by a column (`sort`, `order`); everything
+/// when the query is empty.
 pub(crate) async fn search(
     State(site): State<Site>,
     visitor: Visitor,
     Params(params): Params<SearchParams>,
 ) -> Response {
-    let results = site.search(&params.q, params.page).await;
+    let order = search_order(params.sort.as_deref(), params.order.as_deref());
+    let results = match &order {
+        Ok(order) => site.search(&params.q, params.page, *order).await,
+        Err(e) => Err(e.clone()),
+    };
+    let order = order.unwrap_or_default();
+    let link = |p: u32, order: SearchOrder| {
+        let (sort, direction) = search_order_params(order);
+        let mut url = String::from("/?q=");
+        url.push_str(&percent_encode(&params.q));
+        if order != SearchOrder::default() {
+            url.push_str(&format!("&sort={sort}&order={direction}"));
+        }
+        if p > 0 {
+            url.push_str(&format!("&page={p}"));
+        }
+        url
+    };
+    // A column's heading links to its order; the current column's to the reverse one.
+    let column_link = |by: SortKey| {
+        let next = if order.by == by {
+            SearchOrder {
+                by,
+                descending: !order.descending,
+            }
+        } else {
+            SearchOrder {
+                by,
+                descending: by != SortKey::Name,
+            }
+        };
+        link(0, next)
+    };
     let body = match &results {
         Err(e) => notice("error", &e.message),
         Ok(page) => {
             let pages = page.total.div_ceil(u64::from(SEARCH_PAGE_LEN)).max(1);
-            let link = |p: u32| {
-                let mut url = String::from("/?q=");
-                url.push_str(&percent_encode(&params.q));
-                url.push_str(&format!("&page={p}"));
-                url
-            };
             html! {
                 h1 {
                     @if params.q.is_empty() { "All torrents" }
@@ -83,8 +127,15 @@ pub(crate) async fn search(
                 } @else {
                     table.results #results {
                         thead { tr {
-                            th { "Name" } th.num { "Size" } th.num { "Seeders" }
-                            th.num { "Leechers" } th.num { "Completed" } th { "Added" }
+                            @for (heading, by, number) in COLUMNS {
+                                @let sorted = order.by == by;
+                                th.num[number] aria-sort=[sorted.then_some(if order.descending { "descending" } else { "ascending" })] {
+                                    a.sort href=(column_link(by)) data-sort=(search_order_params(SearchOrder { by, descending: false }).0) {
+                                        (heading)
+                                        @if sorted { @if order.descending { " ▼" } @else { " ▲" } }
+                                    }
+                                }
+                            }
                         } }
                         tbody {
                             @for hit in &page.hits {
@@ -102,10 +153,10 @@ pub(crate) async fn search(
                 }
                 nav.pager {
                     @if params.page > 0 {
-                        a rel="prev" href=(link(params.page - 1)) { "← Newer" }
+                        a rel="prev" href=(link(params.page - 1, order)) { "← Previous" }
                     }
                     @if u64::from(params.page) + 1 < pages {
-                        a rel="next" href=(link(params.page + 1)) { "Older →" }
+                        a rel="next" href=(link(params.page + 1, order)) { "Next →" }
                     }
                 }
             }
@@ -162,6 +213,8 @@ pub(crate) async fn torrent(
                 "Download torrent file"
             }
         }
+        p.muted { "Or download it with " code { "bt" } " (it fetches the torrent file from the tracker, then downloads into the current directory; add " code { "-o DIR" } " for another):" }
+        pre.command { code #bt-get { (bt_get_line(&torrent)) } }
         table.facts {
             tr { th { "Info hash" } td { code #info-hash { (s.info_hash) } } }
             tr { th { "Size" } td { (format::size(s.size)) " (" (s.size) " bytes)" } }
@@ -249,6 +302,16 @@ pub(crate) async fn torrent_file(State(site): State<Site>, Path(hash): Path<Stri
     }
 }
 
+/// The `bt get` command that downloads `torrent` by its info hash from its trackers.
+fn bt_get_line(torrent: &Torrent) -> String {
+    let mut line = format!("bt get {}", torrent.info_hash());
+    for tracker in torrent.trackers() {
+        line.push_str(&format!(" --tracker {tracker}"));
+    }
+    line.push_str(&format!(" --ca {}", torrent.tracker_ca()));
+    line
+}
+
 /// A safe download file name: the torrent's name with anything but ASCII letters, digits,
 /// `.`, `-` and `_` replaced, and `.torrent` appended.
 fn download_name(name: &str) -> String {
@@ -304,50 +367,72 @@ pub(crate) async fn upload_form(State(site): State<Site>, visitor: Visitor) -> R
         .render(status)
 }
 
-/// `POST /upload` (multipart: `csrf`, `torrent`).
+/// `POST /upload` (multipart: `csrf`, `torrent`). A body larger than any torrent file is
+/// refused from its `Content-Length`, before it is read.
 pub(crate) async fn upload(
     State(site): State<Site>,
     visitor: Visitor,
-    multipart: Multipart,
+    request: Request,
 ) -> Response {
-    match upload_inner(&site, &visitor, multipart).await {
-        Ok(hash) => Redirect::to(&format!("/torrents/{hash}")).into_response(),
-        Err(e) => site
-            .page(
-                &visitor,
-                "Upload",
-                "upload",
-                upload_body(&visitor, Some(notice("error", &e.message))),
-            )
-            .render(e.status),
-    }
+    let result = match upload_limit::declared_over(request.headers(), MAX_UPLOAD_BODY) {
+        Some(len) => {
+            upload_limit::discard(request.into_body());
+            Err(upload_limit::too_large(Some(len)))
+        }
+        None => match Multipart::from_request(request, &site).await {
+            Ok(multipart) => upload_inner(&site, &visitor, multipart).await,
+            Err(rejection) => Err(WebError::new(
+                rejection.status(),
+                format!("The upload is not a form with a file: {rejection}"),
+            )),
+        },
+    };
+    let message = match result {
+        Ok(Publish::New(hash)) => {
+            return Redirect::to(&format!("/torrents/{hash}")).into_response();
+        }
+        Ok(Publish::Existing(hash)) => html! {
+            p.notice.ok #already-published {
+                "This torrent is already on the tracker: "
+                a href={ "/torrents/" (hash) } { (hash) }
+                ". Nothing changed."
+            }
+        },
+        Err(e) => {
+            return site
+                .page(
+                    &visitor,
+                    "Upload",
+                    "upload",
+                    upload_body(&visitor, Some(notice("error", &e.message))),
+                )
+                .render(e.status);
+        }
+    };
+    site.page(
+        &visitor,
+        "Upload",
+        "upload",
+        upload_body(&visitor, Some(message)),
+    )
+    .render(StatusCode::OK)
 }
 
 async fn upload_inner(
     site: &Site,
     visitor: &Visitor,
     mut multipart: Multipart,
-) -> Result<InfoHash, WebError> {
+) -> Result<Publish, WebError> {
     let mut csrf = None;
     let mut file = None;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => {
-                return Err(WebError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("The upload could not be read: {e}"),
-                ));
-            }
+            Err(e) => return Err(unreadable(e)),
         };
         let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field.bytes().await.map_err(|e| {
-            WebError::new(
-                StatusCode::BAD_REQUEST,
-                format!("The upload could not be read: {e}"),
-            )
-        })?;
+        let bytes = field.bytes().await.map_err(unreadable)?;
         match name.as_str() {
             "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
             "torrent" => file = Some(bytes.to_vec()),
@@ -359,6 +444,17 @@ async fn upload_inner(
     }
     let user = visitor.name().ok_or_else(|| WebError::sign_in("upload"))?;
     site.publish(user, file.unwrap_or_default()).await
+}
+
+/// Why a multipart upload could not be read; past the size limit, the limit in words.
+fn unreadable(e: MultipartError) -> WebError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return upload_limit::too_large(None);
+    }
+    WebError::new(
+        StatusCode::BAD_REQUEST,
+        format!("The upload could not be read: {}", e.body_text()),
+    )
 }
 
 /// `GET /cluster`: every node, which one leads, their health and log positions. The

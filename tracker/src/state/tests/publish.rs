@@ -35,7 +35,7 @@ fn publishing_again_changes_nothing() {
         by: Uploader::User("alice".into()),
         now_ms: 9_000,
     });
-    assert_eq!(out, Output::Published(ih));
+    assert_eq!(out, Output::AlreadyPublished(ih));
     let s = h.summary(ih);
     assert_eq!((s.uploader.as_str(), s.added_ms), ("bob", 1_000));
 }
