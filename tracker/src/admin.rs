@@ -46,12 +46,12 @@ pub enum AdminError {
     #[error(transparent)]
     Certs(#[from] certs::CertError),
     /// A file system problem.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: PathBuf,
         /// What failed.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A name that cannot be a node's.
     #[error(
@@ -73,14 +73,14 @@ pub enum AdminError {
 /// fingerprint (what torrent files carry). Refuses to overwrite an existing CA.
 pub fn create_ca(dir: &Path) -> Result<Fingerprint, AdminError> {
     let files = CertDir(dir.to_path_buf());
-    std::fs::create_dir_all(dir).map_err(|source| AdminError::Io {
+    std::fs::create_dir_all(dir).map_err(|error| AdminError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     if files.ca_key().exists() {
         return Err(AdminError::Io {
             path: files.ca_key(),
-            source: std::io::Error::new(
+            error: std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
                 "a CA already exists here; remove it first to make a new one",
             ),

@@ -19,12 +19,12 @@ pub enum DevError {
     #[error(transparent)]
     Admin(#[from] AdminError),
     /// A node could not start.
-    #[error("node {id}: {source}")]
+    #[error("node {id}: {error}")]
     Node {
         /// Which node.
         id: u64,
         /// What failed.
-        source: NodeError,
+        error: NodeError,
     },
     /// No free port.
     #[error("cannot find a free port on loopback: {0}")]
@@ -138,7 +138,7 @@ impl DevCluster {
         let id = config.id;
         node::start(config)
             .await
-            .map_err(|source| DevError::Node { id, source })
+            .map_err(|error| DevError::Node { id, error })
     }
 
     async fn create_dev_user(&self) -> Result<(), DevError> {

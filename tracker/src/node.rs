@@ -105,29 +105,47 @@ pub enum NodeError {
     Config(String),
     /// A certificate or key could not be loaded.
     #[error("certificates: {0}")]
-    Certs(#[from] certs::CertError),
+    Certs(certs::CertError),
     /// A socket could not be bound.
     #[error("network: {0}")]
-    Transport(#[from] transport::TransportError),
+    Transport(transport::TransportError),
     /// The data directory could not be opened.
-    #[error("data directory {path}: {source}")]
+    #[error("data directory {path}: {error}")]
     Storage {
         /// The directory.
         path: PathBuf,
         /// What failed.
-        source: paxos::StorageError,
+        error: paxos::StorageError,
     },
     /// The replica could not start.
     #[error("replica: {0}")]
-    Start(#[from] paxos::runtime::StartError),
+    Start(paxos::runtime::StartError),
     /// The HTTP address could not be bound.
-    #[error("HTTP address {addr}: {source}")]
+    #[error("HTTP address {addr}: {error}")]
     Http {
         /// The address.
         addr: SocketAddr,
         /// What failed.
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+impl From<certs::CertError> for NodeError {
+    fn from(e: certs::CertError) -> Self {
+        NodeError::Certs(e)
+    }
+}
+
+impl From<transport::TransportError> for NodeError {
+    fn from(e: transport::TransportError) -> Self {
+        NodeError::Transport(e)
+    }
+}
+
+impl From<paxos::runtime::StartError> for NodeError {
+    fn from(e: paxos::runtime::StartError) -> Self {
+        NodeError::Start(e)
+    }
 }
 
 /// A running node. Dropping it does not stop it; call [`RunningNode::shutdown`].
@@ -220,9 +238,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         ..paxos::Config::default()
     };
     let storage =
-        paxos::FileStorage::open(&config.data_dir).map_err(|source| NodeError::Storage {
+        paxos::FileStorage::open(&config.data_dir).map_err(|error| NodeError::Storage {
             path: config.data_dir.clone(),
-            source,
+            error,
         })?;
     let state = TrackerState::new(StateConfig {
         peer_ttl_ms: config.peer_ttl_ms,
@@ -270,10 +288,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|source| NodeError::Http { addr, source })?;
+                .map_err(|error| NodeError::Http { addr, error })?;
             let bound = listener
                 .local_addr()
-                .map_err(|source| NodeError::Http { addr, source })?;
+                .map_err(|error| NodeError::Http { addr, error })?;
             let site = crate::web::Site::new(
                 service.clone(),
                 crate::web::SiteConfig::new(

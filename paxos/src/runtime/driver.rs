@@ -43,10 +43,16 @@ impl Default for RuntimeConfig {
 pub enum StartError {
     /// The durable state could not be loaded.
     #[error("cannot load the replica's durable state: {0}")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
     /// The configuration or snapshot is invalid.
     #[error(transparent)]
     Replica(#[from] ReplicaError),
+}
+
+impl From<StorageError> for StartError {
+    fn from(e: StorageError) -> Self {
+        StartError::Storage(e)
+    }
 }
 
 pub(crate) type Reply<S> = oneshot::Sender<Result<<S as StateMachine>::Output, ClientError>>;

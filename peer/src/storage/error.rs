@@ -140,14 +140,14 @@ pub enum StorageError {
         expected: u64,
     },
     /// Any other input/output error.
-    #[error("{action} {} failed: {source}", path.display())]
+    #[error("{action} {} failed: {error}", path.display())]
     Io {
         /// What was being done.
         action: &'static str,
         /// The file or directory.
         path: PathBuf,
         /// The operating system's error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -168,7 +168,7 @@ impl StorageError {
             _ => StorageError::Io {
                 action,
                 path,
-                source,
+                error: source,
             },
         }
     }

@@ -129,7 +129,7 @@ impl PieceStore {
             torrent.piece_count(),
         )?;
         let files = DataFiles::new(&torrent, download_root, options.max_open_files)?;
-        let prepared = files.prepare(&torrent, download_root, options.must_exist)?;
+        let (prepared, created) = files.prepare(&torrent, download_root, options.must_exist)?;
 
         let plan = plan(
             &torrent,
@@ -148,7 +148,13 @@ impl PieceStore {
             stamps: prepared.iter().map(|p| p.stamp).collect(),
             unsaved: 0,
         };
-        let (ok, bad) = rehash(&torrent, &files, &plan.uncertain, &mut state, progress)?;
+        let (ok, bad) = match rehash(&torrent, &files, &plan.uncertain, &mut state, progress) {
+            Ok(counts) => counts,
+            Err(e) => {
+                created.remove();
+                return Err(e);
+            }
+        };
         let report = OpenReport {
             trusted: plan.trusted.count(),
             reverified_ok: ok,
@@ -163,9 +169,13 @@ impl PieceStore {
             resume_path,
             gate: RwLock::new(()),
             state: Mutex::new(state),
+            created,
         };
         // What was verified now is trusted next time; the journal's records are used up.
-        store.checkpoint()?;
+        if let Err(e) = store.checkpoint() {
+            store.created.remove();
+            return Err(e);
+        }
         tracing::info!(
             torrent = %store.torrent.name(),
             trusted = report.trusted,
