@@ -512,3 +512,25 @@ fn error_chains_name_each_cause_once() {
         assert_eq!(text.matches(cause).count(), 1, "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeders_status_counts_the_neighbours_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = common::tracker_cluster(dir.path()).await;
+    let (torrent, _original, _seeder, seeder_handle) =
+        common::seeded_torrent(dir.path(), &cluster, 2 << 20, 256 << 10).await;
+    let (leecher, _handle, _data) = common::start_leecher(dir.path(), "leecher", &torrent).await;
+    let leecher_id = leecher.fingerprint().to_string();
+    // The seeder downloads nothing, yet the leecher linked to it is its neighbour.
+    common::wait_status(
+        &seeder_handle,
+        Duration::from_secs(20),
+        "the seeder shows the leecher as a connected neighbour",
+        |s| {
+            s.neighbours
+                .iter()
+                .any(|n| n.fingerprint == leecher_id && n.state == "connected")
+        },
+    )
+    .await;
+}
