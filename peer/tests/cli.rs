@@ -147,17 +147,43 @@ fn the_dashboard_refuses_a_non_loopback_address_unless_allowed() {
 // ---------------------------------------------------------------------------------------
 // Against a real tracker cluster (in this process) and real `bt` processes.
 
+/// A `bt` process, killed when dropped (also when a test fails half-way).
+struct BtProc(Child);
+
+impl std::ops::Deref for BtProc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for BtProc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for BtProc {
+    fn drop(&mut self) {
+        // SIGKILL ends a stopped (SIGSTOP) process too.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `bt` with `--state STATE` and `args`, stdout and stderr piped.
-fn spawn_bt(state: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_bt"))
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bt runs")
+fn spawn_bt(state: &Path, args: &[&str]) -> BtProc {
+    BtProc(
+        Command::new(env!("CARGO_BIN_EXE_bt"))
+            .arg("--state")
+            .arg(state)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("bt runs"),
+    )
 }
 
 /// The lines a child prints on stdout, as they come.
@@ -259,7 +285,7 @@ fn start_bt_seeder(
     dir: &Path,
     cluster: &DevCluster,
     extra: &[&str],
-) -> (Child, std::path::PathBuf) {
+) -> (BtProc, std::path::PathBuf) {
     let file = dir.join("share").join("payload.bin");
     common::write_random_file(&file, 4 << 20, 11);
     let torrent = dir.join("payload.torrent");
