@@ -169,7 +169,16 @@ impl Endpoint {
             }
             Ok(Err(e)) => {
                 return Err(match note.take() {
-                    Some(reason) => TransportError::CertificateRefused { addr, reason },
+                    Some(trust::Refused::Fingerprint { expected, got }) => {
+                        TransportError::WrongFingerprint {
+                            addr,
+                            expected,
+                            got,
+                        }
+                    }
+                    Some(trust::Refused::Other(reason)) => {
+                        TransportError::CertificateRefused { addr, reason }
+                    }
                     None => TransportError::Connect {
                         addr,
                         reason: describe_connection_error(&e),

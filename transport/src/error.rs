@@ -176,7 +176,10 @@ impl TransportError {
     /// True if trying again cannot help: the remote's certificate was refused, so the
     /// expectation (a fingerprint, a CA) or the address is wrong, not the network.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, TransportError::CertificateRefused { .. })
+        matches!(
+            self,
+            TransportError::CertificateRefused { .. } | TransportError::WrongFingerprint { .. }
+        )
     }
 }
 

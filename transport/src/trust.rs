@@ -327,23 +327,42 @@ pub(crate) fn server_config(
 /// Why this side refused the server's certificate in one handshake, in words: the
 /// handshake error itself carries only a TLS alert code and rustls' debug text.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct RefusalNote(Arc<Mutex<Option<String>>>);
+pub(crate) struct RefusalNote(Arc<Mutex<Option<Refused>>>);
+
+/// Why a server's certificate was refused.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// A pinned peer proved another key.
+    Fingerprint {
+        /// The fingerprint expected.
+        expected: Fingerprint,
+        /// The one presented.
+        got: Fingerprint,
+    },
+    /// Anything else, in words.
+    Other(String),
+}
 
 impl RefusalNote {
     /// The reason noted, if the certificate was refused.
-    pub(crate) fn take(&self) -> Option<String> {
+    pub(crate) fn take(&self) -> Option<Refused> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     fn note(&self, error: &rustls::Error) {
-        let reason = match error {
+        let refused = match error {
             rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
-                other.0.to_string()
+                match other.0.downcast_ref::<FingerprintMismatch>() {
+                    Some(m) => Refused::Fingerprint {
+                        expected: m.expected,
+                        got: m.got,
+                    },
+                    None => Refused::Other(other.0.to_string()),
+                }
             }
-            rustls::Error::InvalidCertificate(e) => format!("invalid certificate ({e:?})"),
-            other => other.to_string(),
+            other => Refused::Other(other.to_string()),
         };
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(refused);
     }
 }
 
