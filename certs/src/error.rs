@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     /// The file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file concerned.
         path: PathBuf,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file was read but does not hold what it should.
     #[error("{}: {what}", path.display())]
@@ -39,7 +39,13 @@ pub enum CertError {
     InvalidCertificate(String),
     /// rcgen could not generate or sign.
     #[error("could not generate a key or certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
+}
+
+impl From<rcgen::Error> for CertError {
+    fn from(e: rcgen::Error) -> Self {
+        CertError::Generate(e)
+    }
 }
 
 impl CertError {
@@ -50,7 +56,7 @@ impl CertError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         CertError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         }
     }
 

@@ -36,8 +36,14 @@ pub enum ClientError {
 pub enum StorageError {
     /// An I/O error.
     #[error("storage I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// Stored data could not be decoded.
     #[error("corrupt storage: {0}")]
     Corrupt(String),
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        StorageError::Io(e)
+    }
 }

@@ -69,7 +69,7 @@ impl Default for ClientConfig {
 pub enum TrackerError {
     /// A node refused the request for good.
     #[error("the tracker refused the request: {0}")]
-    Refused(#[from] ApiError),
+    Refused(ApiError),
     /// No node answered before the deadline.
     #[error(
         "no tracker node answered within {after:?}; tried: {}",
@@ -81,9 +81,28 @@ pub enum TrackerError {
         /// Each node tried and its last failure.
         tried: Vec<(SocketAddr, String)>,
     },
+    /// Every node presented a certificate this client refused: not signed by the CA the
+    /// torrent names (or the one given with `--ca`). Not retried: it cannot succeed.
+    #[error(
+        "the tracker's certificate is not signed by the CA {ca} named in the torrent; check \
+         --ca (tried {})",
+        describe(refused)
+    )]
+    Untrusted {
+        /// The CA fingerprint expected.
+        ca: Fingerprint,
+        /// Each node and why its certificate was refused.
+        refused: Vec<(SocketAddr, String)>,
+    },
     /// A node answered something that does not fit the request.
     #[error("unexpected answer from the tracker: {0}")]
     Protocol(String),
+}
+
+impl From<ApiError> for TrackerError {
+    fn from(e: ApiError) -> Self {
+        TrackerError::Refused(e)
+    }
 }
 
 fn describe(tried: &[(SocketAddr, String)]) -> String {
@@ -111,6 +130,8 @@ pub struct TrackerClient {
     dialer: Dialer,
     nodes: Vec<SocketAddr>,
     expect: Expect,
+    /// The cluster CA's fingerprint (what `expect` checks).
+    ca: Fingerprint,
     config: ClientConfig,
     /// Index in `nodes` of the node that answered last: tried first.
     preferred: AtomicUsize,
@@ -155,6 +176,7 @@ impl TrackerClient {
             dialer: Dialer::new(endpoint, config.backoff),
             nodes,
             expect: Expect::ClusterMember(ca),
+            ca,
             config,
             preferred: AtomicUsize::new(0),
             session: rand::random(),
@@ -353,12 +375,17 @@ impl TrackerClient {
         let deadline = started + self.config.deadline;
         let count = self.nodes.len();
         let mut tried: Vec<(SocketAddr, String)> = Vec::new();
+        // Nodes whose certificate was refused: tried once, never again.
+        let mut refused: Vec<(SocketAddr, String)> = Vec::new();
         loop {
             let first = self.preferred.load(Ordering::Relaxed);
             let mut soonest_retry: Option<Duration> = None;
             for k in 0..count {
                 let index = (first + k) % count;
                 let addr = self.nodes[index];
+                if refused.iter().any(|(a, _)| *a == addr) {
+                    continue;
+                }
                 let failure = match self.attempt(addr, request).await {
                     Ok(Response::Unavailable(why)) => why,
                     Ok(Response::Error(e)) => {
@@ -380,6 +407,11 @@ impl TrackerClient {
                         self.dialer.report_failure(addr);
                         why
                     }
+                    Err(AttemptError::Refused(why)) => {
+                        tracing::debug!(%addr, "tracker node refused: {why}");
+                        refused.push((addr, why.clone()));
+                        why
+                    }
                 };
                 tracing::debug!(%addr, "tracker node failed: {failure}");
                 tried.retain(|(a, _)| *a != addr);
@@ -391,6 +423,12 @@ impl TrackerClient {
                 if Instant::now() >= deadline {
                     break;
                 }
+            }
+            if count > 0 && refused.len() == count {
+                return Err(TrackerError::Untrusted {
+                    ca: self.ca,
+                    refused,
+                });
             }
             let now = Instant::now();
             if now >= deadline || count == 0 {
@@ -419,6 +457,9 @@ impl TrackerClient {
             Ok(Err(TransportError::BackedOff { retry_in, .. })) => {
                 Err(AttemptError::BackedOff(retry_in))
             }
+            Ok(Err(TransportError::CertificateRefused { reason, .. })) => {
+                Err(AttemptError::Refused(reason))
+            }
             Ok(Err(e)) => Err(AttemptError::Failed(e.to_string())),
             Err(_) => Err(AttemptError::Failed(format!(
                 "no answer within {timeout:?}"
@@ -430,6 +471,8 @@ impl TrackerClient {
 enum AttemptError {
     BackedOff(Duration),
     Failed(String),
+    /// The node's certificate was refused: trying it again cannot help.
+    Refused(String),
 }
 
 fn unexpected(response: Response) -> TrackerError {

@@ -35,7 +35,7 @@ impl std::fmt::Debug for Endpoint {
 
 fn bind_socket(addr: SocketAddr, buffer: usize) -> Result<std::net::UdpSocket, TransportError> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let bind_error = |source| TransportError::Bind { addr, source };
+    let bind_error = |error| TransportError::Bind { addr, error };
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
         .map_err(bind_error)?;
     // Best effort: the kernel clamps these to its maximum, which is fine.
@@ -98,9 +98,9 @@ impl Endpoint {
             socket,
             Arc::new(quinn::TokioRuntime),
         )
-        .map_err(|source| TransportError::Bind {
+        .map_err(|error| TransportError::Bind {
             addr: config.bind,
-            source,
+            error,
         })?;
         let cluster_ca = match &config.inbound {
             InboundTrust::Cluster { ca, .. } => Some(ca.clone()),
@@ -140,11 +140,13 @@ impl Endpoint {
         expect: &Expect,
         alpn: &[u8],
     ) -> Result<Connection, TransportError> {
+        let note = trust::RefusalNote::default();
         let tls = trust::client_config(
             &self.shared.identity,
             expect,
             self.shared.cluster_ca.as_ref(),
             alpn,
+            &note,
         )?;
         let crypto =
             QuicClientConfig::try_from(tls).map_err(|e| TransportError::Config(e.to_string()))?;
@@ -166,9 +168,21 @@ impl Endpoint {
                 });
             }
             Ok(Err(e)) => {
-                return Err(TransportError::Connect {
-                    addr,
-                    reason: describe_connection_error(&e),
+                return Err(match note.take() {
+                    Some(trust::Refused::Fingerprint { expected, got }) => {
+                        TransportError::WrongFingerprint {
+                            addr,
+                            expected,
+                            got,
+                        }
+                    }
+                    Some(trust::Refused::Other(reason)) => {
+                        TransportError::CertificateRefused { addr, reason }
+                    }
+                    None => TransportError::Connect {
+                        addr,
+                        reason: describe_connection_error(&e),
+                    },
                 });
             }
             Ok(Ok(c)) => c,

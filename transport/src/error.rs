@@ -76,12 +76,12 @@ pub enum TransportError {
     #[error("invalid transport configuration: {0}")]
     Config(String),
     /// The UDP socket could not be opened.
-    #[error("cannot open UDP socket on {addr}: {source}")]
+    #[error("cannot open UDP socket on {addr}: {error}")]
     Bind {
         /// The address we tried to bind.
         addr: SocketAddr,
         /// The operating system's error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The handshake with the remote failed: wrong identity, wrong ALPN, no answer, ...
     #[error("cannot connect to {addr}: {reason}")]
@@ -89,6 +89,16 @@ pub enum TransportError {
         /// The remote's address.
         addr: SocketAddr,
         /// What went wrong, from QUIC or TLS.
+        reason: String,
+    },
+    /// The server's certificate is not what the dialler expects (another key, or not
+    /// signed by the expected CA). Dialling it again with the same expectation cannot
+    /// succeed: see [`TransportError::is_permanent`].
+    #[error("refused the certificate of {addr}: {reason}")]
+    CertificateRefused {
+        /// The remote's address.
+        addr: SocketAddr,
+        /// Why, in words.
         reason: String,
     },
     /// No handshake completed within the configured time.
@@ -121,7 +131,7 @@ pub enum TransportError {
     },
     /// The connection is gone.
     #[error("connection lost: {0}")]
-    ConnectionLost(#[from] quinn::ConnectionError),
+    ConnectionLost(quinn::ConnectionError),
     /// We refused to send a frame larger than the maximum.
     #[error("frame of {len} bytes exceeds the maximum of {max} bytes; not sent")]
     FrameTooLarge {
@@ -159,7 +169,23 @@ impl TransportError {
                 | TransportError::ConnectTimeout { .. }
                 | TransportError::ConnectionLost(_)
                 | TransportError::WrongFingerprint { .. }
+                | TransportError::CertificateRefused { .. }
         )
+    }
+
+    /// True if trying again cannot help: the remote's certificate was refused, so the
+    /// expectation (a fingerprint, a CA) or the address is wrong, not the network.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            TransportError::CertificateRefused { .. } | TransportError::WrongFingerprint { .. }
+        )
+    }
+}
+
+impl From<quinn::ConnectionError> for TransportError {
+    fn from(e: quinn::ConnectionError) -> Self {
+        TransportError::ConnectionLost(e)
     }
 }
 

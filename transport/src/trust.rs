@@ -17,7 +17,7 @@
 //! node certificate must be signed by it.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use certs::{CertificateDer, Fingerprint, Identity};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -324,12 +324,100 @@ pub(crate) fn server_config(
     Ok(config)
 }
 
-/// The rustls client configuration for dialling a server we expect to be `expect`.
+/// Why this side refused the server's certificate in one handshake, in words: the
+/// handshake error itself carries only a TLS alert code and rustls' debug text.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RefusalNote(Arc<Mutex<Option<Refused>>>);
+
+/// Why a server's certificate was refused.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// A pinned peer proved another key.
+    Fingerprint {
+        /// The fingerprint expected.
+        expected: Fingerprint,
+        /// The one presented.
+        got: Fingerprint,
+    },
+    /// Anything else, in words.
+    Other(String),
+}
+
+impl RefusalNote {
+    /// The reason noted, if the certificate was refused.
+    pub(crate) fn take(&self) -> Option<Refused> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn note(&self, error: &rustls::Error) {
+        let refused = match error {
+            rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+                match other.0.downcast_ref::<FingerprintMismatch>() {
+                    Some(m) => Refused::Fingerprint {
+                        expected: m.expected,
+                        got: m.got,
+                    },
+                    None => Refused::Other(other.0.to_string()),
+                }
+            }
+            other => Refused::Other(other.to_string()),
+        };
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(refused);
+    }
+}
+
+/// A server verifier that notes why it refused, for the dialler's error message.
+#[derive(Debug)]
+struct Noting {
+    inner: Arc<dyn ServerCertVerifier>,
+    note: RefusalNote,
+}
+
+impl ServerCertVerifier for Noting {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .inspect_err(|e| self.note.note(e))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The rustls client configuration for dialling a server we expect to be `expect`; a
+/// refusal of the server's certificate is noted in `note`.
 pub(crate) fn client_config(
     identity: &Identity,
     expect: &Expect,
     cluster_ca: Option<&CertificateDer<'static>>,
     alpn: &[u8],
+    note: &RefusalNote,
 ) -> Result<rustls::ClientConfig, TransportError> {
     let provider = provider();
     let algorithms = provider.signature_verification_algorithms;
@@ -356,6 +444,10 @@ pub(crate) fn client_config(
             .map_err(config_error)?
         }
     };
+    let verifier = Arc::new(Noting {
+        inner: verifier,
+        note: note.clone(),
+    });
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(config_error)?

@@ -104,7 +104,11 @@ async fn pinned_dial_with_a_wrong_fingerprint_fails_naming_both_fingerprints() {
         .await
         .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, TransportError::Connect { .. }), "{text}");
+    assert!(
+        matches!(err, TransportError::WrongFingerprint { .. }),
+        "{text}"
+    );
+    assert!(err.is_permanent(), "{text}");
     assert!(text.contains(&wrong.to_string()), "{text}");
     assert!(text.contains(&server.fingerprint().to_string()), "{text}");
 }
@@ -341,6 +345,13 @@ async fn a_peer_reaches_any_tracker_node_knowing_only_the_ca_fingerprint() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("cluster CA"), "{err}");
+    // Said in words, and final: dialling again cannot succeed.
+    assert!(
+        matches!(err, TransportError::CertificateRefused { .. }),
+        "{err}"
+    );
+    assert!(err.is_permanent(), "{err}");
+    assert!(!err.to_string().contains("OtherError"), "{err}");
 }
 
 #[tokio::test]

@@ -26,10 +26,16 @@ use crate::storage::Storage;
 pub enum StartError {
     /// The durable state could not be loaded.
     #[error("cannot load the replica's durable state: {0}")]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
     /// The configuration or snapshot is invalid.
     #[error(transparent)]
     Replica(#[from] ReplicaError),
+}
+
+impl From<StorageError> for StartError {
+    fn from(e: StorageError) -> Self {
+        StartError::Storage(e)
+    }
 }
 
 /// A running replica. Cheap to clone.

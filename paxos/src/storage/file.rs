@@ -22,7 +22,7 @@ use crate::error::StorageError;
 impl From<WalError> for StorageError {
     fn from(e: WalError) -> Self {
         match e {
-            WalError::Io { source, .. } => StorageError::Io(source),
+            WalError::Io { error, .. } => StorageError::Io(error),
             other => StorageError::Corrupt(other.to_string()),
         }
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use certs::Fingerprint;
 use clap::{Args, Parser, Subcommand};
-use peer::runtime::{AddOptions, Peer, PeerConfig, Phase, TorrentHandle};
+use peer::runtime::{AddOptions, Peer, PeerConfig, Phase, TorrentHandle, TorrentStatus};
 use peer::status_file::{self, ProcessStatus};
 use tracker::client::TrackerClient;
 use tracker::torrent::{InfoHash, Torrent};
@@ -173,7 +173,63 @@ async fn main() {
     let state = state_dir(cli.state);
     if let Err(e) = run(cli.command, &state).await {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // 130: stopped by SIGINT, as shells report it.
+        let code = if e.is::<Interrupted>() { 130 } else { 1 };
+        std::process::exit(code);
+    }
+}
+
+/// The download was interrupted (Ctrl-C) before it completed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "interrupted before the download completed: {progress}; what was verified is kept, \
+     resume with:\n  {command}"
+)]
+struct Interrupted {
+    /// How far each torrent got.
+    progress: String,
+    /// The command that resumes the download.
+    command: String,
+}
+
+/// What `follow` needs to know about a download (absent when seeding one's own files).
+struct Download {
+    /// Seed after completing instead of exiting.
+    keep_seeding: bool,
+    /// The command that resumes it, for the message when interrupted.
+    resume: String,
+}
+
+/// This very command line, quoted for a POSIX shell: running it again resumes a download.
+fn resume_command() -> String {
+    std::env::args()
+        .map(|arg| shell_quote(&arg))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// Refuses a download directory that exists but is not a directory, before anything
+/// else is done.
+fn check_download_dir(output: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(output) {
+        Ok(meta) if !meta.is_dir() => bail!(
+            "-o {} is a file, but -o names the directory to download into (the torrent's \
+             files or folder are created inside it); give a directory",
+            output.display()
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -245,12 +301,13 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
                 )
                 .await?;
             bar.finish_and_clear();
+            serve_dashboard(&net, std::slice::from_ref(&handle)).await?;
             println!(
                 "seeding {} from {}; Ctrl-C to stop",
                 torrent.name(),
                 peer.addr()
             );
-            follow(&peer, state, vec![handle], true).await
+            follow(&peer, state, vec![handle], None).await
         }
         Cmd::Get {
             torrent,
@@ -261,6 +318,8 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
             net,
         } => {
             check_web(&net)?;
+            check_download_dir(&output)?;
+            let resume = resume_command();
             let peer = start_peer(state, &net).await?;
             let torrent = load_torrent(&torrent, &trackers, ca, peer.endpoint()).await?;
             let client = Arc::new(TrackerClient::for_torrent(
@@ -283,7 +342,11 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
                 .await?;
             bar.finish_and_clear();
             serve_dashboard(&net, std::slice::from_ref(&handle)).await?;
-            follow(&peer, state, vec![handle], !no_seed).await
+            let download = Download {
+                keep_seeding: !no_seed,
+                resume,
+            };
+            follow(&peer, state, vec![handle], Some(download)).await
         }
         Cmd::Status => {
             let all = status_file::read_all(state);
@@ -305,7 +368,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
                         t.fraction() * 100.0,
                         human_bytes(t.download_rate as u64),
                         human_bytes(t.upload_rate as u64),
-                        t.neighbours.len(),
+                        connected_neighbours(&t),
                         t.phase
                     );
                 }
@@ -370,38 +433,41 @@ async fn demo(size_mib: u64, peers: usize, dir: Option<PathBuf>) -> anyhow::Resu
     Ok(())
 }
 
-/// Follows the torrents: a progress bar per torrent until complete, the status file for
-/// `bt status`, and (when seeding) on until Ctrl-C.
+/// How often progress is printed as plain lines when stdout is not a terminal.
+const PROGRESS_LINE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Follows the torrents: progress (a bar per torrent on a terminal, plain lines on stdout
+/// otherwise) until complete, the status file for `bt status`, and (when seeding) on
+/// until Ctrl-C. Ctrl-C before a download completes is an [`Interrupted`] error.
 async fn follow(
     peer: &Peer,
     state: &Path,
     handles: Vec<TorrentHandle>,
-    keep_seeding: bool,
+    download: Option<Download>,
 ) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let keep_seeding = download.as_ref().is_none_or(|d| d.keep_seeding);
     let pid = std::process::id();
-    let multi = indicatif::MultiProgress::new();
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix:.bold} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    let bars: Vec<_> = handles
-        .iter()
-        .map(|h| {
-            let status = h.status();
-            let bar = multi.add(indicatif::ProgressBar::new(status.bytes_total));
-            bar.set_style(style.clone());
-            bar.set_prefix(status.name.clone());
-            bar
-        })
-        .collect();
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("listening for Ctrl-C")?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    let mut progress = if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() {
+        Progress::bars(&handles)
+    } else {
+        Progress::Lines {
+            last: std::time::Instant::now(),
+        }
+    };
+    progress.start(&handles);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut done_reported = vec![false; handles.len()];
     let result = loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = tokio::signal::ctrl_c() => break Ok(()),
-        }
+        let stopped = tokio::select! {
+            _ = tick.tick() => false,
+            _ = interrupt.recv() => true,
+            _ = terminate.recv() => true,
+        };
         let statuses: Vec<_> = handles.iter().map(TorrentHandle::status).collect();
         let _ = status_file::write(
             state,
@@ -412,31 +478,34 @@ async fn follow(
                 torrents: statuses.clone(),
             },
         );
-        for (i, (bar, status)) in bars.iter().zip(&statuses).enumerate() {
-            bar.set_position(status.bytes_have);
-            let connected = status
-                .neighbours
-                .iter()
-                .filter(|n| n.state == "connected")
-                .count();
-            bar.set_message(format!(
-                "{}/{} pieces, {connected} neighbours",
-                status.pieces_have, status.pieces_total
-            ));
-            if matches!(status.phase, Phase::Seeding | Phase::Complete) && !done_reported[i] {
-                done_reported[i] = true;
-                bar.finish_with_message(format!(
-                    "complete: {} (uploaded {})",
-                    status.path,
-                    human_bytes(status.uploaded)
-                ));
-            }
-        }
+        progress.update(&statuses, &mut done_reported);
         if let Some(why) = statuses.iter().find_map(|s| match &s.phase {
             Phase::Failed(why) => Some(why.clone()),
             _ => None,
         }) {
             break Err(anyhow::anyhow!(why));
+        }
+        if stopped {
+            break match &download {
+                Some(download) if !done_reported.iter().all(|d| *d) => Err(Interrupted {
+                    progress: statuses
+                        .iter()
+                        .map(|s| {
+                            format!(
+                                "{} at {:.1}% ({}/{} pieces)",
+                                s.name,
+                                s.fraction() * 100.0,
+                                s.pieces_have,
+                                s.pieces_total
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    command: download.resume.clone(),
+                }
+                .into()),
+                _ => Ok(()),
+            };
         }
         if !keep_seeding && done_reported.iter().all(|d| *d) {
             break Ok(());
@@ -447,6 +516,109 @@ async fn follow(
         handle.remove();
     }
     result
+}
+
+/// How progress is shown.
+enum Progress {
+    /// indicatif bars, on a terminal.
+    Bars(Vec<indicatif::ProgressBar>),
+    /// Plain lines on stdout (a pipe, a file, a log): one every
+    /// [`PROGRESS_LINE_INTERVAL`] and one at completion.
+    Lines { last: std::time::Instant },
+}
+
+impl Progress {
+    fn bars(handles: &[TorrentHandle]) -> Progress {
+        let multi = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:.bold} [{bar:40.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        Progress::Bars(
+            handles
+                .iter()
+                .map(|h| {
+                    let status = h.status();
+                    let bar = multi.add(indicatif::ProgressBar::new(status.bytes_total));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(status.name.clone());
+                    bar
+                })
+                .collect(),
+        )
+    }
+
+    fn start(&self, handles: &[TorrentHandle]) {
+        if let Progress::Lines { .. } = self {
+            for status in handles.iter().map(TorrentHandle::status) {
+                println!(
+                    "{}: {} into {}",
+                    status.name,
+                    human_bytes(status.bytes_total),
+                    status.path
+                );
+            }
+        }
+    }
+
+    fn update(&mut self, statuses: &[TorrentStatus], done_reported: &mut [bool]) {
+        let lines_due = match self {
+            Progress::Lines { last } if last.elapsed() >= PROGRESS_LINE_INTERVAL => {
+                *last = std::time::Instant::now();
+                true
+            }
+            _ => false,
+        };
+        for (i, status) in statuses.iter().enumerate() {
+            let done = matches!(status.phase, Phase::Seeding | Phase::Complete);
+            let newly_done = done && !done_reported[i];
+            done_reported[i] |= done;
+            let summary = format!(
+                "{}/{} pieces, {} neighbours",
+                status.pieces_have,
+                status.pieces_total,
+                connected_neighbours(status)
+            );
+            let complete = format!(
+                "complete: {} (uploaded {})",
+                status.path,
+                human_bytes(status.uploaded)
+            );
+            match self {
+                Progress::Bars(bars) => {
+                    let Some(bar) = bars.get(i) else { continue };
+                    if newly_done {
+                        bar.finish_with_message(complete);
+                    } else if !done {
+                        bar.set_position(status.bytes_have);
+                        bar.set_message(summary);
+                    }
+                }
+                Progress::Lines { .. } => {
+                    if newly_done {
+                        println!("{}: {complete}", status.name);
+                    } else if lines_due && !done {
+                        println!(
+                            "{}: {:.1}%, {summary}, {}/s down",
+                            status.name,
+                            status.fraction() * 100.0,
+                            human_bytes(status.download_rate as u64)
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The neighbours a torrent is connected to now.
+fn connected_neighbours(status: &TorrentStatus) -> usize {
+    status
+        .neighbours
+        .iter()
+        .filter(|n| n.state == "connected")
+        .count()
 }
 
 /// Refuses a dashboard address that is not allowed, before anything else is done.

@@ -48,7 +48,13 @@ pub enum DashboardError {
     NotLoopback(SocketAddr),
     /// The listener failed.
     #[error("dashboard: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for DashboardError {
+    fn from(e: std::io::Error) -> Self {
+        DashboardError::Io(e)
+    }
 }
 
 /// The torrents the dashboard shows and its secret. Cheap to clone.

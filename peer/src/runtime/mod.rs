@@ -76,12 +76,12 @@ impl PeerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum PeerError {
     /// The identity could not be loaded or made.
-    #[error("peer identity in {dir}: {source}")]
+    #[error("peer identity in {dir}: {error}")]
     Identity {
         /// The state directory.
         dir: PathBuf,
         /// What failed.
-        source: certs::CertError,
+        error: certs::CertError,
     },
     /// The endpoint could not be bound.
     #[error(transparent)]
@@ -96,12 +96,12 @@ pub enum PeerError {
     #[error("torrent {0} is already being downloaded or seeded by this peer")]
     Duplicate(InfoHash),
     /// A state directory problem.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The path.
         path: PathBuf,
         /// What failed.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -183,9 +183,9 @@ impl Shared {
 pub fn load_or_create_identity(dir: &Path) -> Result<Identity, PeerError> {
     let cert = dir.join("identity.crt");
     let key = dir.join("identity.key");
-    let wrap = |source| PeerError::Identity {
+    let wrap = |error| PeerError::Identity {
         dir: dir.to_path_buf(),
-        source,
+        error,
     };
     // The key is saved before the certificate, each atomically, and a complete pair is
     // never replaced: once the certificate is there, the pair is whole.
@@ -194,7 +194,7 @@ pub fn load_or_create_identity(dir: &Path) -> Result<Identity, PeerError> {
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| PeerError::Io { path, source }
+        move |error| PeerError::Io { path, error }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let lock_path = dir.join("identity.lock");
@@ -266,7 +266,8 @@ impl Peer {
     /// called while pieces already on disk are hashed.
     ///
     /// Fails at once when the files cannot be opened or no tracker node answers the join
-    /// (the error lists the nodes tried).
+    /// (the error lists the nodes tried). A download that fails so before holding a
+    /// piece removes the files and directories it created.
     pub async fn add(
         &self,
         torrent: Torrent,
@@ -301,17 +302,27 @@ impl Peer {
         .await
         .map_err(|e| PeerError::Io {
             path: download_root.to_path_buf(),
-            source: std::io::Error::other(e.to_string()),
+            error: std::io::Error::other(e.to_string()),
         })??;
         let store = Arc::new(store);
-        let joined = tracker
+        let joined = match tracker
             .join(
                 info_hash,
                 self.shared.advertise,
                 store.have(),
                 self.shared.config.swarm.max_neighbours as u32,
             )
-            .await?;
+            .await
+        {
+            Ok(joined) => joined,
+            Err(e) => {
+                // A download that never started leaves nothing behind: no empty sparse
+                // files that look like data.
+                let cleanup = store.clone();
+                let _ = tokio::task::spawn_blocking(move || cleanup.remove_if_empty()).await;
+                return Err(e.into());
+            }
+        };
 
         let (events, inbox) = mpsc::unbounded_channel();
         let entry = Arc::new(Entry {

@@ -187,7 +187,7 @@ async fn read_piece(entry: &Arc<Entry>, piece: u32) -> Result<PooledBuffer, Stor
             Err(StorageError::Io {
                 action: "reading a piece of",
                 path: entry.torrent.name().into(),
-                source: std::io::Error::other(e.to_string()),
+                error: std::io::Error::other(e.to_string()),
             })
         })
 }

@@ -679,7 +679,7 @@ impl TorrentTask {
         } else {
             Phase::Downloading
         };
-        let neighbours = self
+        let mut neighbours: Vec<NeighbourStatus> = self
             .swarm
             .peers()
             .into_iter()
@@ -699,6 +699,23 @@ impl TorrentTask {
                 pieces: p.pieces,
             })
             .collect();
+        // The core counts only the neighbours it downloads from; a link it does not use
+        // (every link of a seeder, which downloads nothing) is still a neighbour that
+        // downloads from us.
+        for (peer, (link, bitfield)) in &self.links {
+            let fingerprint = peer.to_string();
+            match neighbours.iter_mut().find(|n| n.fingerprint == fingerprint) {
+                Some(n) => n.state = "connected".into(),
+                None => neighbours.push(NeighbourStatus {
+                    fingerprint,
+                    addr: link.connection.remote_address(),
+                    state: "connected".into(),
+                    rate: 0.0,
+                    in_flight: 0,
+                    pieces: bitfield.count(),
+                }),
+            }
+        }
         let status = TorrentStatus {
             phase,
             pieces_have: progress.pieces_have,

@@ -156,14 +156,14 @@ pub enum StorageError {
         lock: PathBuf,
     },
     /// Any other input/output error.
-    #[error("{action} {} failed: {source}", path.display())]
+    #[error("{action} {} failed: {error}", path.display())]
     Io {
         /// What was being done.
         action: &'static str,
         /// The file or directory.
         path: PathBuf,
         /// The operating system's error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -184,7 +184,7 @@ impl StorageError {
             _ => StorageError::Io {
                 action,
                 path,
-                source,
+                error: source,
             },
         }
     }

@@ -73,7 +73,7 @@ impl DataFiles {
                     .ok_or_else(|| StorageError::Io {
                         action: "finding the path of a file of",
                         path: root.to_path_buf(),
-                        source: io::Error::new(io::ErrorKind::InvalidInput, "invalid file path"),
+                        error: io::Error::new(io::ErrorKind::InvalidInput, "invalid file path"),
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -98,14 +98,34 @@ impl DataFiles {
     /// refusing symbolic links, directories and special files where files go. With
     /// `must_exist`, creates and resizes nothing and fails on a missing or wrongly sized
     /// file instead.
+    ///
+    /// Returns what it created, so that a download that never wrote a piece can remove
+    /// it again; on error, removes what it created before failing.
     pub(crate) fn prepare(
         &self,
         torrent: &Torrent,
         root: &Path,
         must_exist: bool,
+    ) -> Result<(Vec<Prepared>, Created), StorageError> {
+        let mut created = Created::default();
+        match self.prepare_recording(torrent, root, must_exist, &mut created) {
+            Ok(prepared) => Ok((prepared, created)),
+            Err(e) => {
+                created.remove();
+                Err(e)
+            }
+        }
+    }
+
+    fn prepare_recording(
+        &self,
+        torrent: &Torrent,
+        root: &Path,
+        must_exist: bool,
+        created: &mut Created,
     ) -> Result<Vec<Prepared>, StorageError> {
         if !must_exist {
-            fs::create_dir_all(root).map_err(StorageError::io_with("creating", root))?;
+            create_root(root, created)?;
         }
         let mut dirs_ok = HashSet::new();
         let mut out = Vec::with_capacity(self.paths.len());
@@ -122,11 +142,17 @@ impl DataFiles {
             for component in parents {
                 dir.push(component);
                 if !dirs_ok.contains(&dir) {
-                    ensure_dir(&dir, must_exist)?;
+                    if ensure_dir(&dir, must_exist)? {
+                        created.dirs.push(dir.clone());
+                    }
                     dirs_ok.insert(dir.clone());
                 }
             }
-            out.push(prepare_file(path, entry.length, must_exist)?);
+            let prepared = prepare_file(path, entry.length, must_exist)?;
+            if prepared.existed_len.is_none() {
+                created.files.push(path.to_path_buf());
+            }
+            out.push(prepared);
         }
         Ok(out)
     }
@@ -203,7 +229,7 @@ impl DataFiles {
                     current = parts.next().ok_or_else(|| StorageError::Io {
                         action: "writing",
                         path: path.to_path_buf(),
-                        source: io::Error::new(
+                        error: io::Error::new(
                             io::ErrorKind::InvalidInput,
                             "piece shorter than its spans",
                         ),
@@ -233,7 +259,7 @@ impl DataFiles {
                 return Err(ReadFailure::Other(StorageError::Io {
                     action: "reading",
                     path: path.to_path_buf(),
-                    source: io::Error::new(
+                    error: io::Error::new(
                         io::ErrorKind::InvalidInput,
                         "buffer shorter than the spans",
                     ),
@@ -241,9 +267,7 @@ impl DataFiles {
             };
             let handle = match self.handle(span.file, false) {
                 Ok(handle) => handle,
-                Err(StorageError::Io { source, .. })
-                    if source.kind() == io::ErrorKind::NotFound =>
-                {
+                Err(StorageError::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => {
                     return Err(ReadFailure::Lost {
                         path: path.to_path_buf(),
                         what: "the file was removed".into(),
@@ -284,9 +308,66 @@ impl DataFiles {
 }
 
 /// Makes sure `dir` is a real directory (not a link), creating it unless `must_exist`.
-fn ensure_dir(dir: &Path, must_exist: bool) -> Result<(), StorageError> {
+/// What [`DataFiles::prepare`] created: files and directories that did not exist before.
+#[derive(Debug, Default)]
+pub(crate) struct Created {
+    /// Files, in the order created.
+    files: Vec<PathBuf>,
+    /// Directories, parents before their children.
+    dirs: Vec<PathBuf>,
+}
+
+impl Created {
+    /// Removes the files, then the directories that are empty (children first). Best
+    /// effort: what cannot be removed stays.
+    pub(crate) fn remove(&self) {
+        for file in self.files.iter().rev() {
+            if let Err(e) = fs::remove_file(file) {
+                tracing::debug!(path = %file.display(), "cannot remove a created file: {e}");
+            }
+        }
+        for dir in self.dirs.iter().rev() {
+            // Fails, as it should, when something else was put there meanwhile.
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Makes the download directory exist, recording the directories it creates; a file in
+/// its place (or in place of one of its parents) is refused with the path named.
+fn create_root(root: &Path, created: &mut Created) -> Result<(), StorageError> {
+    let mut missing = Vec::new();
+    let mut at = Some(root);
+    while let Some(dir) = at {
+        if dir.as_os_str().is_empty() {
+            break;
+        }
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Err(StorageError::NotDirectory {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(dir),
+            Err(e) => return Err(StorageError::io("examining", dir, e)),
+        }
+        at = dir.parent();
+    }
+    for dir in missing.into_iter().rev() {
+        match fs::create_dir(dir) {
+            Ok(()) => created.dirs.push(dir.to_path_buf()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => return Err(StorageError::io("creating", dir, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Makes `dir` a directory (unless `must_exist`); true if it created it.
+fn ensure_dir(dir: &Path, must_exist: bool) -> Result<bool, StorageError> {
     match fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
+        Ok(m) if m.is_dir() => Ok(false),
         Ok(m) if m.file_type().is_symlink() => Err(StorageError::Symlink {
             path: dir.to_path_buf(),
         }),
@@ -294,13 +375,13 @@ fn ensure_dir(dir: &Path, must_exist: bool) -> Result<(), StorageError> {
             path: dir.to_path_buf(),
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound && !must_exist => match fs::create_dir(dir) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             // Someone else made it meanwhile: check what it is.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => ensure_dir(dir, true),
             Err(e) => Err(StorageError::io("creating directory", dir, e)),
         },
         // Only existing files are used: the file below reports itself missing.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(StorageError::io("examining", dir, e)),
     }
 }

@@ -137,7 +137,7 @@ pub use open::{HashProgress, OpenReport, ResumeStatus, StoreOptions};
 pub use policy::CheckpointPolicy;
 pub use resume::{RESUME_MAGIC, RESUME_VERSION};
 
-use files::{DataFiles, ReadFailure};
+use files::{Created, DataFiles, ReadFailure};
 use journal::Journal;
 use resume::{FileStamp, Resume};
 
@@ -159,6 +159,8 @@ pub struct PieceStore {
     /// Held while the store is open: its state files and its data files are this
     /// process's alone.
     _locks: Vec<lock::FileLock>,
+    /// The files and directories the open created.
+    created: Created,
 }
 
 /// What changes as pieces come and go.
@@ -182,7 +184,8 @@ impl PieceStore {
     /// its length, trusts the pieces of a valid resume file and re-hashes those that are
     /// uncertain (see the [module docs](self)), then checkpoints. Fails when a path the
     /// torrent needs is a directory, a symbolic link or a special file, or on any
-    /// input/output error; nothing is deleted.
+    /// input/output error; then the files and directories it created are removed again,
+    /// and nothing that existed before is deleted.
     pub fn open(
         torrent: Arc<Torrent>,
         download_root: &Path,
@@ -416,6 +419,21 @@ impl PieceStore {
         let mut state = self.state();
         state.unsaved = state.unsaved.saturating_sub(unsaved);
         Ok(())
+    }
+
+    /// Undoes the open of a download that never held a piece (its swarm could not be
+    /// joined, say): removes the data files and directories the open created (nothing
+    /// that existed before) and this torrent's state files. Returns false, removing
+    /// nothing, if a piece is held. Call it last: the store is unusable afterwards.
+    pub fn remove_if_empty(&self) -> bool {
+        let _exclusive = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        if self.state().have.count() > 0 {
+            return false;
+        }
+        self.created.remove();
+        let _ = std::fs::remove_file(&self.resume_path);
+        let _ = std::fs::remove_file(self.resume_path.with_extension("written"));
+        true
     }
 
     fn piece_len(&self, piece: u32) -> Result<u64, StorageError> {

@@ -138,7 +138,7 @@ impl PieceStore {
         let (journal, written) =
             Journal::open(&journal_path, torrent.info_hash(), torrent.piece_count())?;
         let files = DataFiles::new(&torrent, download_root, options.max_open_files)?;
-        let prepared = files.prepare(&torrent, download_root, options.must_exist)?;
+        let (prepared, created) = files.prepare(&torrent, download_root, options.must_exist)?;
 
         let plan = plan(
             &torrent,
@@ -157,7 +157,13 @@ impl PieceStore {
             stamps: prepared.iter().map(|p| p.stamp).collect(),
             unsaved: 0,
         };
-        let (ok, bad) = rehash(&torrent, &files, &plan.uncertain, &mut state, progress)?;
+        let (ok, bad) = match rehash(&torrent, &files, &plan.uncertain, &mut state, progress) {
+            Ok(counts) => counts,
+            Err(e) => {
+                created.remove();
+                return Err(e);
+            }
+        };
         let report = OpenReport {
             trusted: plan.trusted.count(),
             reverified_ok: ok,
@@ -176,9 +182,13 @@ impl PieceStore {
                 .into_iter()
                 .flatten()
                 .collect(),
+            created,
         };
         // What was verified now is trusted next time; the journal's records are used up.
-        store.checkpoint()?;
+        if let Err(e) = store.checkpoint() {
+            store.created.remove();
+            return Err(e);
+        }
         tracing::info!(
             torrent = %store.torrent.name(),
             trusted = report.trusted,

@@ -19,12 +19,12 @@ const READ_BUFFER_LEN: usize = 1 << 20;
 #[non_exhaustive]
 pub enum CreateError {
     /// A file or directory could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Io {
         /// What could not be read.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        error: io::Error,
     },
     /// A symbolic link was found; torrents hold only regular files.
     #[error(
@@ -115,9 +115,9 @@ pub fn from_path_with_progress(
     validate::trackers(&trackers)?;
     validate::comment(comment.as_deref())?;
 
-    let io_error = |source| CreateError::Io {
+    let io_error = |error| CreateError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let metadata = fs::symlink_metadata(path).map_err(io_error)?;
     let name = match path.file_name() {
@@ -186,7 +186,7 @@ fn walk(
 ) -> Result<(), CreateError> {
     let io_error = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| CreateError::Io { path, source }
+        move |error| CreateError::Io { path, error }
     };
     let mut entries = fs::read_dir(dir)
         .map_err(io_error(dir))?
@@ -241,9 +241,9 @@ fn hash_file(
     hasher: &mut PieceHasher,
     read_progress: &mut dyn FnMut(u64),
 ) -> Result<(), CreateError> {
-    let io_error = |source| CreateError::Io {
+    let io_error = |error| CreateError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut file = File::open(path).map_err(io_error)?;
     let mut left = length;

@@ -14,15 +14,15 @@ pub enum WalError {
     /// which re-verifies what is really on disk.
     ///
     /// [`Wal`]: super::Wal
-    #[error("wal I/O error: cannot {op} {}: {source}", path.display())]
+    #[error("wal I/O error: cannot {op} {}: {error}", path.display())]
     Io {
         /// What was being done ("open", "write", "fdatasync", ...).
         op: &'static str,
         /// The file or directory concerned.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
+        /// The underlying error (in the message; not a `source()`, so that a chain of
+        /// causes names it once).
+        error: io::Error,
     },
     /// Stored log data is damaged in a way that a crash cannot explain: a bad
     /// record followed by valid data, a bad record in a segment that is not the
@@ -87,6 +87,6 @@ pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) ->
     move |source| WalError::Io {
         op,
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
