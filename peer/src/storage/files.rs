@@ -318,6 +318,18 @@ pub(crate) struct Created {
 }
 
 impl Created {
+    /// Records a file made outside [`DataFiles::prepare`] (the download directory's lock
+    /// file), so that it goes before the directories holding it.
+    pub(crate) fn record_file(&mut self, path: PathBuf) {
+        self.files.push(path);
+    }
+
+    /// Appends what a later step created: its directories are inside ours.
+    pub(crate) fn append(&mut self, later: Created) {
+        self.files.extend(later.files);
+        self.dirs.extend(later.dirs);
+    }
+
     /// Removes the files, then the directories that are empty (children first). Best
     /// effort: what cannot be removed stays.
     pub(crate) fn remove(&self) {
@@ -335,7 +347,7 @@ impl Created {
 
 /// Makes the download directory exist, recording the directories it creates; a file in
 /// its place (or in place of one of its parents) is refused with the path named.
-fn create_root(root: &Path, created: &mut Created) -> Result<(), StorageError> {
+pub(crate) fn create_root(root: &Path, created: &mut Created) -> Result<(), StorageError> {
     let mut missing = Vec::new();
     let mut at = Some(root);
     while let Some(dir) = at {

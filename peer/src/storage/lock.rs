@@ -65,6 +65,13 @@ impl FileLock {
     }
 }
 
+impl FileLock {
+    /// The lock file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// Whether `path` still names the open `file`.
 fn same_file(file: &File, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use tracker::Bitfield;
 use tracker::torrent::Torrent;
 
-use super::files::{DataFiles, Prepared, ReadFailure};
+use super::files::{Created, DataFiles, Prepared, ReadFailure, create_root};
 use super::journal::Journal;
 use super::lock::FileLock;
 use super::resume::{self, Loaded};
@@ -104,16 +104,23 @@ impl PieceStore {
         progress: &mut dyn FnMut(HashProgress),
     ) -> Result<(PieceStore, OpenReport), StorageError> {
         fs::create_dir_all(state_dir).map_err(StorageError::io_with("creating", state_dir))?;
-        if !options.must_exist {
-            fs::create_dir_all(download_root)
-                .map_err(StorageError::io_with("creating", download_root))?;
-        }
         let described = format!("torrent {} ({})", torrent.name(), torrent.info_hash());
         // The state is kept per torrent and download directory, and locked first: another
         // process with this state must not see, let alone remove, our files.
         let stem = state_stem(&torrent, download_root);
         let state_lock = FileLock::acquire(&state_dir.join(format!("{stem}.lock")), &described)?;
-        let output_lock = lock_output(&torrent, download_root, options, &described)?;
+        // What this open creates, from the download directory on, so that a download that
+        // never held a piece (or an open that fails) removes exactly that again. The
+        // output lock's file is in it: it must go before the directory can.
+        let mut created = Created::default();
+        if !options.must_exist {
+            create_root(download_root, &mut created)?;
+        }
+        let output_lock = lock_output(&torrent, download_root, options, &described)
+            .inspect_err(|_| created.remove())?;
+        if let Some(lock) = &output_lock {
+            created.record_file(lock.path().to_path_buf());
+        }
         let resume_path = state_dir.join(format!("{stem}.resume"));
         let journal_path = state_dir.join(format!("{stem}.written"));
         adopt_legacy_state(&torrent, state_dir, &resume_path, &journal_path);
@@ -136,9 +143,14 @@ impl PieceStore {
             }
         };
         let (journal, written) =
-            Journal::open(&journal_path, torrent.info_hash(), torrent.piece_count())?;
-        let files = DataFiles::new(&torrent, download_root, options.max_open_files)?;
-        let (prepared, created) = files.prepare(&torrent, download_root, options.must_exist)?;
+            Journal::open(&journal_path, torrent.info_hash(), torrent.piece_count())
+                .inspect_err(|_| created.remove())?;
+        let files = DataFiles::new(&torrent, download_root, options.max_open_files)
+            .inspect_err(|_| created.remove())?;
+        let (prepared, data_created) = files
+            .prepare(&torrent, download_root, options.must_exist)
+            .inspect_err(|_| created.remove())?;
+        created.append(data_created);
 
         let plan = plan(
             &torrent,
