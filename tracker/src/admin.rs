@@ -1,7 +1,8 @@
 //! Operating a cluster: making its certificates and the operator's client.
 //!
 //! `bt-tracker certs ca` makes the cluster CA and an operator certificate named
-//! [`ADMIN_NAME`]; `bt-tracker certs node NAME` issues a node's certificate. The operator's
+//! [`ADMIN_NAME`](crate::cert_files::ADMIN_NAME); `bt-tracker certs node NAME` issues a
+//! node's certificate (file names in [`cert_files`](crate::cert_files)). The operator's
 //! client dials a node's cluster address with the operator certificate and speaks the
 //! [`AdminRequest`] protocol; the node's mutual-TLS handshake checks the certificate
 //! against the cluster CA.
@@ -14,30 +15,7 @@ use certs::{ClusterCa, Fingerprint, Identity};
 use transport::{Endpoint, EndpointConfig, Expect, InboundTrust};
 
 use crate::api::{ALPN_TRACKER_ADMIN, AdminRequest, AdminResponse, WriteId};
-pub use crate::node::ADMIN_NAME;
-
-/// The files of a certificate directory.
-#[derive(Clone, Debug)]
-pub struct CertDir(pub PathBuf);
-
-impl CertDir {
-    /// The CA certificate.
-    pub fn ca_cert(&self) -> PathBuf {
-        self.0.join("ca.crt")
-    }
-    /// The CA key (keep it offline in production).
-    pub fn ca_key(&self) -> PathBuf {
-        self.0.join("ca.key")
-    }
-    /// The certificate of `name`.
-    pub fn cert(&self, name: &str) -> PathBuf {
-        self.0.join(format!("{name}.crt"))
-    }
-    /// The key of `name`.
-    pub fn key(&self, name: &str) -> PathBuf {
-        self.0.join(format!("{name}.key"))
-    }
-}
+use crate::cert_files::{ADMIN_NAME, CertDir};
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +50,7 @@ pub enum AdminError {
 /// Creates the cluster CA and the operator certificate in `dir`; returns the CA's
 /// fingerprint (what torrent files carry). Refuses to overwrite an existing CA.
 pub fn create_ca(dir: &Path) -> Result<Fingerprint, AdminError> {
-    let files = CertDir(dir.to_path_buf());
+    let files = CertDir::new(dir);
     std::fs::create_dir_all(dir).map_err(|error| AdminError::Io {
         path: dir.to_path_buf(),
         error,
@@ -105,7 +83,7 @@ pub fn create_node_cert(dir: &Path, name: &str) -> Result<(), AdminError> {
     if !valid {
         return Err(AdminError::BadNodeName(name.to_string()));
     }
-    let files = CertDir(dir.to_path_buf());
+    let files = CertDir::new(dir);
     let ca = ClusterCa::load(&files.ca_cert(), &files.ca_key())?;
     ca.issue(name)?.save(&files.cert(name), &files.key(name))?;
     Ok(())
@@ -113,7 +91,7 @@ pub fn create_node_cert(dir: &Path, name: &str) -> Result<(), AdminError> {
 
 /// The fingerprint of the CA certificate in `dir`.
 pub fn ca_fingerprint(dir: &Path) -> Result<Fingerprint, AdminError> {
-    let cert = ClusterCa::load_certificate(&CertDir(dir.to_path_buf()).ca_cert())?;
+    let cert = ClusterCa::load_certificate(&CertDir::new(dir).ca_cert())?;
     Ok(Fingerprint::of_certificate(&cert)?)
 }
 
@@ -129,7 +107,7 @@ pub struct AdminClient {
 impl AdminClient {
     /// A client using the operator certificate in `dir`, for the nodes' cluster addresses.
     pub fn new(dir: &Path, nodes: Vec<SocketAddr>) -> Result<Self, AdminError> {
-        let files = CertDir(dir.to_path_buf());
+        let files = CertDir::new(dir);
         let identity = Identity::load(&files.cert(ADMIN_NAME), &files.key(ADMIN_NAME))?;
         let ca = ca_fingerprint(dir)?;
         let mut config =

@@ -48,11 +48,15 @@ pub mod admin;
 #[cfg(feature = "server")]
 mod admission;
 #[cfg(feature = "server")]
+pub mod cert_files;
+#[cfg(feature = "server")]
 pub mod dev;
 #[cfg(feature = "server")]
 pub mod http;
 #[cfg(feature = "server")]
 pub mod node;
+#[cfg(feature = "server")]
+mod password;
 #[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]

@@ -20,6 +20,7 @@ use tracker::admin::{self, AdminClient};
 use tracker::api::{AdminRequest, AdminResponse};
 use tracker::dev::{DevCluster, DevOptions};
 use tracker::node::{CertPaths, MemberConfig, NodeConfig};
+use tracker::state::StateConfig;
 
 #[derive(Parser)]
 #[command(
@@ -98,7 +99,7 @@ struct RunArgs {
     #[arg(long)]
     http: Option<SocketAddr>,
     /// A peer not heard from for this many seconds leaves its swarms.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = StateConfig::default().peer_ttl_ms / 1000)]
     peer_ttl_secs: u64,
 }
 
@@ -364,17 +365,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let Some(me) = members.get(&id) else {
                 bail!("--id {id} is not one of the --member ids");
             };
-            NodeConfig {
-                id,
-                certs: CertPaths::in_dir(&certs, &me.name),
-                members,
-                cluster_listen: None,
-                peer_listen: None,
-                http_listen: args.http,
-                data_dir: data,
-                peer_ttl_ms: args.peer_ttl_secs * 1000,
-                expire_interval_ms: 1000,
-            }
+            let certs = CertPaths::in_dir(&certs, &me.name);
+            let mut config = NodeConfig::new(id, members, data, certs);
+            config.http_listen = args.http;
+            config.peer_ttl_ms = args.peer_ttl_secs * 1000;
+            config
         }
     };
     let node = tracker::node::start(config.clone()).await?;
