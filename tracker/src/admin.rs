@@ -14,7 +14,7 @@ use std::time::Duration;
 use certs::{ClusterCa, Fingerprint, Identity};
 use transport::{Endpoint, EndpointConfig, Expect, InboundTrust};
 
-use crate::api::{ALPN_TRACKER_ADMIN, AdminRequest, AdminResponse, WriteId};
+use crate::api::{ALPN_TRACKER_ADMIN, AdminRequest, AdminResponse, UserInfo, WriteId};
 use crate::cert_files::{ADMIN_NAME, CertDir};
 
 /// Why an operator command failed.
@@ -42,6 +42,9 @@ pub enum AdminError {
     /// No node answered.
     #[error("no tracker node answered; tried: {0}")]
     Unreachable(String),
+    /// A node answered with something other than what the request calls for.
+    #[error("unexpected answer from the tracker: {0}")]
+    Unexpected(String),
     /// A transport problem setting up the client.
     #[error(transparent)]
     Transport(#[from] transport::TransportError),
@@ -162,6 +165,71 @@ impl AdminClient {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+impl AdminClient {
+    /// Adds user `name` with `password` (hashed by the node), as an administrator if
+    /// `admin`.
+    pub async fn add_user(
+        &mut self,
+        name: &str,
+        password: String,
+        admin: bool,
+    ) -> Result<(), AdminError> {
+        let id = self.next_id();
+        let request = AdminRequest::AddUser {
+            id,
+            name: name.to_string(),
+            password,
+            admin,
+        };
+        expect_done(self.call(&request).await?)
+    }
+
+    /// Disables user `name` (their tokens stop working), or enables them again.
+    pub async fn set_user_disabled(
+        &mut self,
+        name: &str,
+        disabled: bool,
+    ) -> Result<(), AdminError> {
+        let id = self.next_id();
+        let request = AdminRequest::SetUserDisabled {
+            id,
+            name: name.to_string(),
+            disabled,
+        };
+        expect_done(self.call(&request).await?)
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<UserInfo>, AdminError> {
+        match self.call(&AdminRequest::Users).await? {
+            AdminResponse::Users(users) => Ok(users),
+            other => Err(AdminError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Creates a new API token for `user`, recognised by `label`, and returns it: the
+    /// cluster keeps only its hash, so this is the one time it is shown.
+    pub async fn create_token(&mut self, user: &str, label: &str) -> Result<String, AdminError> {
+        let token = new_token();
+        let id = self.next_id();
+        let request = AdminRequest::CreateToken {
+            id,
+            user: user.to_string(),
+            label: label.to_string(),
+            token: token.clone(),
+        };
+        expect_done(self.call(&request).await?)?;
+        Ok(token)
+    }
+}
+
+fn expect_done(response: AdminResponse) -> Result<(), AdminError> {
+    match response {
+        AdminResponse::Done => Ok(()),
+        other => Err(AdminError::Unexpected(format!("{other:?}"))),
     }
 }
 

@@ -50,6 +50,8 @@ mod admission;
 #[cfg(feature = "server")]
 pub mod cert_files;
 #[cfg(feature = "server")]
+pub mod cli;
+#[cfg(feature = "server")]
 pub mod dev;
 #[cfg(feature = "server")]
 pub mod http;

@@ -12,10 +12,10 @@ use crate::service::now_ms;
 use crate::state::{Command, Output, Query, Role, TokenHash};
 
 use super::Site;
+use super::actions::{WebError, parse_token_hash, token_hash_hex};
 use super::auth::{self, SESSION_COOKIE, Visitor};
 use super::format;
 use super::layout::notice;
-use super::ops::{WebError, parse_token_hash, token_hash_hex};
 use super::pages::{CsrfForm, hidden_csrf};
 
 /// The sign-up and sign-in forms' fields.

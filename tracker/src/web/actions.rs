@@ -1,5 +1,5 @@
-//! What the pages and the JSON API both do: reads under the leader's lease, writes through
-//! this node's sessions, and the errors people see.
+//! The site's actions, shared by the pages and the JSON API: reads under the leader's
+//! lease, writes through this node's sessions, and the errors people see.
 
 use axum::http::StatusCode;
 use paxos::runtime::RequestError;
