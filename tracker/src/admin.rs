@@ -1,7 +1,7 @@
 //! Operating a cluster: making its certificates and the operator's client.
 //!
 //! `bt-tracker certs ca` makes the cluster CA and an operator certificate named
-//! [`ADMIN_NAME`](crate::cert_files::ADMIN_NAME); `bt-tracker certs node NAME` issues a
+//! [`ADMIN_NAME`]; `bt-tracker certs node NAME` issues a
 //! node's certificate (file names in [`cert_files`](crate::cert_files)). The operator's
 //! client dials a node's cluster address with the operator certificate and speaks the
 //! [`AdminRequest`] protocol; the node's mutual-TLS handshake checks the certificate
