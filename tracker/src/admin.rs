@@ -1,7 +1,8 @@
 //! Operating a cluster: making its certificates and the operator's client.
 //!
 //! `bt-tracker certs ca` makes the cluster CA and an operator certificate named
-//! [`ADMIN_NAME`]; `bt-tracker certs node NAME` issues a node's certificate. The operator's
+//! [`ADMIN_NAME`]; `bt-tracker certs node NAME` issues a
+//! node's certificate (file names in [`cert_files`](crate::cert_files)). The operator's
 //! client dials a node's cluster address with the operator certificate and speaks the
 //! [`AdminRequest`] protocol; the node's mutual-TLS handshake checks the certificate
 //! against the cluster CA.
@@ -13,31 +14,8 @@ use std::time::Duration;
 use certs::{ClusterCa, Fingerprint, Identity};
 use transport::{Endpoint, EndpointConfig, Expect, InboundTrust};
 
-use crate::api::{ALPN_TRACKER_ADMIN, AdminRequest, AdminResponse, WriteId};
-pub use crate::node::ADMIN_NAME;
-
-/// The files of a certificate directory.
-#[derive(Clone, Debug)]
-pub struct CertDir(pub PathBuf);
-
-impl CertDir {
-    /// The CA certificate.
-    pub fn ca_cert(&self) -> PathBuf {
-        self.0.join("ca.crt")
-    }
-    /// The CA key (keep it offline in production).
-    pub fn ca_key(&self) -> PathBuf {
-        self.0.join("ca.key")
-    }
-    /// The certificate of `name`.
-    pub fn cert(&self, name: &str) -> PathBuf {
-        self.0.join(format!("{name}.crt"))
-    }
-    /// The key of `name`.
-    pub fn key(&self, name: &str) -> PathBuf {
-        self.0.join(format!("{name}.key"))
-    }
-}
+use crate::api::{ALPN_TRACKER_ADMIN, AdminRequest, AdminResponse, UserInfo, WriteId};
+use crate::cert_files::{ADMIN_NAME, CertDir};
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +42,9 @@ pub enum AdminError {
     /// No node answered.
     #[error("no tracker node answered; tried: {0}")]
     Unreachable(String),
+    /// A node answered with something other than what the request calls for.
+    #[error("unexpected answer from the tracker: {0}")]
+    Unexpected(String),
     /// A transport problem setting up the client.
     #[error(transparent)]
     Transport(#[from] transport::TransportError),
@@ -72,7 +53,7 @@ pub enum AdminError {
 /// Creates the cluster CA and the operator certificate in `dir`; returns the CA's
 /// fingerprint (what torrent files carry). Refuses to overwrite an existing CA.
 pub fn create_ca(dir: &Path) -> Result<Fingerprint, AdminError> {
-    let files = CertDir(dir.to_path_buf());
+    let files = CertDir::new(dir);
     std::fs::create_dir_all(dir).map_err(|error| AdminError::Io {
         path: dir.to_path_buf(),
         error,
@@ -105,7 +86,7 @@ pub fn create_node_cert(dir: &Path, name: &str) -> Result<(), AdminError> {
     if !valid {
         return Err(AdminError::BadNodeName(name.to_string()));
     }
-    let files = CertDir(dir.to_path_buf());
+    let files = CertDir::new(dir);
     let ca = ClusterCa::load(&files.ca_cert(), &files.ca_key())?;
     ca.issue(name)?.save(&files.cert(name), &files.key(name))?;
     Ok(())
@@ -113,7 +94,7 @@ pub fn create_node_cert(dir: &Path, name: &str) -> Result<(), AdminError> {
 
 /// The fingerprint of the CA certificate in `dir`.
 pub fn ca_fingerprint(dir: &Path) -> Result<Fingerprint, AdminError> {
-    let cert = ClusterCa::load_certificate(&CertDir(dir.to_path_buf()).ca_cert())?;
+    let cert = ClusterCa::load_certificate(&CertDir::new(dir).ca_cert())?;
     Ok(Fingerprint::of_certificate(&cert)?)
 }
 
@@ -129,7 +110,7 @@ pub struct AdminClient {
 impl AdminClient {
     /// A client using the operator certificate in `dir`, for the nodes' cluster addresses.
     pub fn new(dir: &Path, nodes: Vec<SocketAddr>) -> Result<Self, AdminError> {
-        let files = CertDir(dir.to_path_buf());
+        let files = CertDir::new(dir);
         let identity = Identity::load(&files.cert(ADMIN_NAME), &files.key(ADMIN_NAME))?;
         let ca = ca_fingerprint(dir)?;
         let mut config =
@@ -184,6 +165,71 @@ impl AdminClient {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+impl AdminClient {
+    /// Adds user `name` with `password` (hashed by the node), as an administrator if
+    /// `admin`.
+    pub async fn add_user(
+        &mut self,
+        name: &str,
+        password: String,
+        admin: bool,
+    ) -> Result<(), AdminError> {
+        let id = self.next_id();
+        let request = AdminRequest::AddUser {
+            id,
+            name: name.to_string(),
+            password,
+            admin,
+        };
+        expect_done(self.call(&request).await?)
+    }
+
+    /// Disables user `name` (their tokens stop working), or enables them again.
+    pub async fn set_user_disabled(
+        &mut self,
+        name: &str,
+        disabled: bool,
+    ) -> Result<(), AdminError> {
+        let id = self.next_id();
+        let request = AdminRequest::SetUserDisabled {
+            id,
+            name: name.to_string(),
+            disabled,
+        };
+        expect_done(self.call(&request).await?)
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<UserInfo>, AdminError> {
+        match self.call(&AdminRequest::Users).await? {
+            AdminResponse::Users(users) => Ok(users),
+            other => Err(AdminError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Creates a new API token for `user`, recognised by `label`, and returns it: the
+    /// cluster keeps only its hash, so this is the one time it is shown.
+    pub async fn create_token(&mut self, user: &str, label: &str) -> Result<String, AdminError> {
+        let token = new_token();
+        let id = self.next_id();
+        let request = AdminRequest::CreateToken {
+            id,
+            user: user.to_string(),
+            label: label.to_string(),
+            token: token.clone(),
+        };
+        expect_done(self.call(&request).await?)?;
+        Ok(token)
+    }
+}
+
+fn expect_done(response: AdminResponse) -> Result<(), AdminError> {
+    match response {
+        AdminResponse::Done => Ok(()),
+        other => Err(AdminError::Unexpected(format!("{other:?}"))),
     }
 }
 

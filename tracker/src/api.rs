@@ -25,6 +25,14 @@ pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/1";
 /// certificate from the cluster CA.
 pub const ALPN_TRACKER_ADMIN: &[u8] = b"bytetorrent/tracker-admin/1";
 
+/// Largest frame on the peer-facing protocol, in bytes: a torrent file of the largest
+/// size allowed ([`MAX_TORRENT_FILE_LEN`](crate::torrent::MAX_TORRENT_FILE_LEN), 16 MiB)
+/// plus 4 KiB for the MessagePack envelope around it (the request or response variant,
+/// the write id, the token). A `Publish` request and a `Torrent` answer each carry one
+/// whole torrent file, so both the node's peer endpoint and every endpoint that talks to
+/// a tracker accept frames this large.
+pub const MAX_FRAME_LEN: usize = crate::torrent::MAX_TORRENT_FILE_LEN + 4096;
+
 /// Neighbours a joining peer is given unless it asks for another number.
 pub const DEFAULT_NEIGHBOURS: u32 = 5;
 
@@ -34,6 +42,9 @@ pub const MAX_PEERS_PER_ANSWER: u32 = 50;
 /// Shortest API token accepted: 32 characters (the `bt-tracker` CLI makes 43 characters
 /// of base64url, 256 random bits).
 pub const MIN_TOKEN_LEN: usize = 32;
+
+/// Longest search text accepted, in bytes.
+pub const MAX_SEARCH_LEN: usize = 1024;
 
 /// Results per search page.
 pub const SEARCH_PAGE_LEN: u32 = 50;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use certs::Fingerprint;
 
-use crate::admin::{self, AdminError, CertDir};
+use crate::admin::{self, AdminError};
 use crate::api::{AdminRequest, AdminResponse, WriteId};
+use crate::cert_files::CertDir;
 use crate::node::{self, CertPaths, MemberConfig, NodeConfig, NodeError, RunningNode};
 
 /// Why a dev cluster could not start.
@@ -101,21 +102,22 @@ impl DevCluster {
         }
         let mut configs = Vec::new();
         for (&id, member) in &members {
-            configs.push(NodeConfig {
+            let mut config = NodeConfig::new(
                 id,
-                members: members.clone(),
-                cluster_listen: None,
-                peer_listen: None,
-                http_listen: if options.http {
-                    Some(free_tcp_port()?)
-                } else {
-                    None
-                },
-                data_dir: dir.join(format!("data-{}", member.name)),
-                certs: CertPaths::in_dir(&certs.0, &member.name),
-                peer_ttl_ms: options.peer_ttl_ms,
-                expire_interval_ms: 1_000.min(options.peer_ttl_ms / 4).max(50),
-            });
+                members.clone(),
+                dir.join(format!("data-{}", member.name)),
+                CertPaths::in_dir(&certs.0, &member.name),
+            );
+            if options.http {
+                config.http_listen = Some(free_tcp_port()?);
+            }
+            config.peer_ttl_ms = options.peer_ttl_ms;
+            // Expire at least four times per time to live, so short test TTLs are honoured.
+            config.expire_interval_ms = config
+                .expire_interval_ms
+                .min(options.peer_ttl_ms / 4)
+                .max(50);
+            configs.push(config);
         }
         let mut cluster = DevCluster {
             dir: dir.to_path_buf(),

@@ -11,6 +11,40 @@
 //!
 //! A peer depends on this crate with `default-features = false, features = ["client"]`.
 //!
+//! # Layout
+//!
+//! Each module has one job:
+//!
+//! | module | its job |
+//! |---|---|
+//! | [`torrent`] | the torrent-file format: create, encode, parse, validate |
+//! | [`bitfield`] | which pieces a peer holds |
+//! | [`api`] | the wire types of the peer-facing and operator protocols, their ALPNs and limits |
+//! | `client` | the tracker client peers use: fail-over between nodes, exactly-once writes |
+//! | `state` | the replicated state machine: torrents, swarms, users, sessions, snapshots |
+//! | `service` | answers each peer and operator request from the replica |
+//! | `node` | one node: its configuration, certificates, endpoints and replica, started together |
+//! | `admin` | the cluster's certificates and the operator's client |
+//! | `cert_files` | the file names of a certificate directory |
+//! | `password` (private) | what a password may be; hashing and checking it |
+//! | `admission` (private) | whether a torrent may be published to this cluster |
+//! | `http`, `web` | `/health` and `/metrics`; the web site and its JSON API |
+//! | `dev` | a local cluster in one process, for trying things out and tests |
+//! | `cli` | what each `bt-tracker` command does, behind the binary's argument parsing |
+//!
+//! Where a new peer-facing request goes, in order:
+//! 1. its variant in [`api::Request`] and its answer in `api::Response` (`api.rs`);
+//! 2. if it reads or changes the replicated state, a `state::Query` or `state::Command`
+//!    variant (`state/mod.rs`) with its `state::Output`, applied in `state/machine.rs`
+//!    (`TrackerState::query` or `apply`), with unit tests in `state/tests/`;
+//! 3. its dispatch in `Service::answer` (`service.rs`): checks, then a read under the
+//!    lease or a proposal through the client session;
+//! 4. a method on `client::TrackerClient` (`client.rs`) for peers to call;
+//! 5. its line in the table of `PROTOCOL.md` section 6.
+//!
+//! An operator request goes the same way through `api::AdminRequest`,
+//! `Service::answer_admin` and [`admin::AdminClient`](crate::admin), then `cli::operator`.
+//!
 //! ```
 //! use tracker::torrent::{Torrent, create};
 //!
@@ -48,11 +82,17 @@ pub mod admin;
 #[cfg(feature = "server")]
 mod admission;
 #[cfg(feature = "server")]
+pub mod cert_files;
+#[cfg(feature = "server")]
+pub mod cli;
+#[cfg(feature = "server")]
 pub mod dev;
 #[cfg(feature = "server")]
 pub mod http;
 #[cfg(feature = "server")]
 pub mod node;
+#[cfg(feature = "server")]
+mod password;
 #[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]

@@ -18,13 +18,10 @@ use tokio::task::JoinHandle;
 use transport::paxos_network::{ClusterMember, QuicNetwork, cluster_endpoint_config, serve_with};
 use transport::{Endpoint, EndpointConfig, InboundTrust};
 
-use crate::api::{ALPN_TRACKER, ALPN_TRACKER_ADMIN};
+use crate::api::{ALPN_TRACKER, ALPN_TRACKER_ADMIN, MAX_FRAME_LEN};
+use crate::cert_files::{ADMIN_NAME, CertDir};
 use crate::service::{Service, ServiceConfig, now_ms};
 use crate::state::{Command, StateConfig, TrackerState};
-use crate::torrent::MAX_TORRENT_FILE_LEN;
-
-/// The certificate name an operator's client presents on the cluster address.
-pub const ADMIN_NAME: &str = "admin";
 
 /// A member of the cluster, as every node's configuration lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,10 +48,11 @@ pub struct CertPaths {
 impl CertPaths {
     /// The files `bt-tracker certs` writes in `dir` for node `name`.
     pub fn in_dir(dir: &Path, name: &str) -> Self {
+        let files = CertDir::new(dir);
         CertPaths {
-            ca_cert: dir.join("ca.crt"),
-            node_cert: dir.join(format!("{name}.crt")),
-            node_key: dir.join(format!("{name}.key")),
+            ca_cert: files.ca_cert(),
+            node_cert: files.cert(name),
+            node_key: files.key(name),
         }
     }
 }
@@ -81,11 +79,36 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// The certificates.
     pub certs: CertPaths,
-    /// A peer not heard from for this long leaves its swarms, in ms. 30,000 by default.
+    /// A peer not heard from for this long leaves its swarms, in ms; it becomes the
+    /// replicated [`StateConfig::peer_ttl_ms`], whose default it takes.
     pub peer_ttl_ms: u64,
     /// How often the leader proposes the removal of expired peers, in ms. 1,000 by
     /// default: a dead peer is gone at most one second after its time to live.
     pub expire_interval_ms: u64,
+}
+
+impl NodeConfig {
+    /// Node `id` of `members`, keeping its log in `data_dir`, with the certificates
+    /// `certs`: listening on its member addresses, without HTTP, and with the default
+    /// time to live ([`StateConfig::default`]) and expiry interval.
+    pub fn new(
+        id: u64,
+        members: BTreeMap<u64, MemberConfig>,
+        data_dir: PathBuf,
+        certs: CertPaths,
+    ) -> Self {
+        NodeConfig {
+            id,
+            members,
+            cluster_listen: None,
+            peer_listen: None,
+            http_listen: None,
+            data_dir,
+            certs,
+            peer_ttl_ms: StateConfig::default().peer_ttl_ms,
+            expire_interval_ms: default_expire_interval_ms(),
+        }
+    }
 }
 
 /// [`NodeConfig`] as written in TOML.
@@ -291,7 +314,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         ca,
         &members,
     );
-    // Operators (`bt-tracker user add`, ...) connect with a CA certificate named "admin".
+    // Operators (`bt-tracker user add`, ...) connect with a CA certificate named ADMIN_NAME.
     if let InboundTrust::Cluster { members, .. } = &mut cluster_config.inbound {
         members.push(ADMIN_NAME.to_string());
     }
@@ -304,7 +327,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         &[ALPN_TRACKER],
     );
     // A publish request carries a whole torrent file.
-    peer_config.max_frame = MAX_TORRENT_FILE_LEN + 4096;
+    peer_config.max_frame = MAX_FRAME_LEN;
     let peer_endpoint = Endpoint::bind(identity()?, peer_config)?;
 
     let paxos_config = paxos::Config {
@@ -318,9 +341,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             path: config.data_dir.clone(),
             error,
         })?;
-    let state = TrackerState::new(StateConfig {
+    let state_config = StateConfig {
         peer_ttl_ms: config.peer_ttl_ms,
-    });
+    };
+    let state = TrackerState::new(state_config.clone());
     let network = QuicNetwork::new(config.id, cluster_endpoint.clone(), &members);
     let node = paxos::runtime::start(
         paxos_config,
@@ -332,7 +356,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let service = Service::new(
         node.clone(),
         ServiceConfig {
-            peer_ttl: Duration::from_millis(config.peer_ttl_ms),
+            state: state_config,
             cluster_ca: Some(ca_fingerprint),
             ..ServiceConfig::default()
         },

@@ -18,10 +18,11 @@ use paxos::{ClientError, Command as PaxosCommand};
 use transport::{Connection, Endpoint, Received};
 
 use crate::api::{
-    AdminRequest, AdminResponse, ApiError, MAX_PEERS_PER_ANSWER, MIN_TOKEN_LEN, NodeStatus,
-    Request, Response, SEARCH_PAGE_LEN, UserInfo, WriteId,
+    AdminRequest, AdminResponse, ApiError, MAX_PEERS_PER_ANSWER, MAX_SEARCH_LEN, MIN_TOKEN_LEN,
+    NodeStatus, Request, Response, SEARCH_PAGE_LEN, UserInfo, WriteId,
 };
-use crate::state::{Command, Output, Query, Role, TokenHash, TrackerState, Uploader};
+use crate::password;
+use crate::state::{Command, Output, Query, Role, StateConfig, TokenHash, TrackerState, Uploader};
 use crate::torrent::Torrent;
 
 /// Settings of the service.
@@ -32,9 +33,9 @@ pub struct ServiceConfig {
     /// one still succeeds here; a node cut off from the majority answers within this time
     /// and the client tries another node.
     pub request_timeout: Duration,
-    /// The peers' time to live, told to joining peers so they heartbeat in time. Must
-    /// equal the replicated [`StateConfig::peer_ttl_ms`](crate::state::StateConfig).
-    pub peer_ttl: Duration,
+    /// The settings the replicated state machine runs with; joining peers are told its
+    /// [`peer_ttl_ms`](StateConfig::peer_ttl_ms) so they heartbeat in time.
+    pub state: StateConfig,
     /// The cluster CA's fingerprint; a torrent naming another CA is not published. None
     /// (the default, for a service tested without certificates) accepts any CA; a node
     /// always sets it.
@@ -45,7 +46,7 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             request_timeout: Duration::from_millis(1500),
-            peer_ttl: Duration::from_secs(30),
+            state: StateConfig::default(),
             cluster_ca: None,
         }
     }
@@ -231,8 +232,10 @@ impl Service {
                 }
             }
             Request::Search { words, page } => {
-                if words.len() > 1024 {
-                    return bad_request("search words longer than 1,024 bytes");
+                if words.len() > MAX_SEARCH_LEN {
+                    return bad_request(&format!(
+                        "search words longer than {MAX_SEARCH_LEN} bytes"
+                    ));
                 }
                 let query = Query::Search {
                     words,
@@ -262,7 +265,7 @@ impl Service {
                 match self.propose(id, op).await {
                     Ok(Output::Joined(neighbours)) => Response::Joined {
                         neighbours,
-                        ttl_ms: self.config.peer_ttl.as_millis() as u64,
+                        ttl_ms: self.config.state.peer_ttl_ms,
                     },
                     other => self.unexpected(other),
                 }
@@ -365,12 +368,10 @@ impl Service {
                 password,
                 admin,
             } => {
-                if password.len() < 8 {
-                    return AdminResponse::Error(ApiError::BadRequest(
-                        "the password must have at least 8 characters".into(),
-                    ));
+                if let Some(why) = password::refuse(&password) {
+                    return AdminResponse::Error(ApiError::BadRequest(why));
                 }
-                let password_hash = match hash_password(password).await {
+                let password_hash = match password::hash(password).await {
                     Ok(hash) => hash,
                     Err(e) => return AdminResponse::Unavailable(e),
                 };
@@ -499,20 +500,4 @@ fn unavailable(e: RequestError) -> Response {
         )),
         RequestError::Stopped => Response::Unavailable("this node is shutting down".into()),
     }
-}
-
-/// Hashes a password with argon2id (default parameters) on a blocking thread: it takes
-/// tens of milliseconds on purpose.
-pub(crate) async fn hash_password(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || {
-        use argon2::password_hash::{PasswordHasher, SaltString};
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-            .map_err(|e| format!("cannot make a salt: {e}"))?;
-        argon2::Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| format!("cannot hash the password: {e}"))
-    })
-    .await
-    .map_err(|e| format!("password hashing failed: {e}"))?
 }

@@ -9,8 +9,6 @@ use crate::trust::InboundTrust;
 
 /// ALPN of the peer-to-peer protocol (piece exchange).
 pub const ALPN_PEER: &[u8] = b"bytetorrent/peer/1";
-/// ALPN of the tracker protocol (peers talking to tracker nodes).
-pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/1";
 /// ALPN of the consensus protocol between tracker nodes.
 pub const ALPN_PAXOS: &[u8] = b"bytetorrent/paxos/1";
 

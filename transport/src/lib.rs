@@ -5,8 +5,9 @@
 //!   [`Expect`]s of the server (a pinned fingerprint, a named cluster node, or any member
 //!   of a cluster whose CA fingerprint is known). Every [`Connection`] exposes the remote's
 //!   verified fingerprint.
-//! * One ALPN per protocol ([`ALPN_PEER`], [`ALPN_TRACKER`], [`ALPN_PAXOS`]); a client
-//!   offering a protocol the server does not serve is refused in the handshake.
+//! * One ALPN per protocol, chosen by the protocol's owner (the tracker's are in
+//!   `tracker::api`; [`ALPN_PEER`] and [`ALPN_PAXOS`] here); a client offering a protocol
+//!   the server does not serve is refused in the handshake.
 //! * Streams: typed request/response, one-way messages, and chunk streams (a header frame,
 //!   then raw bytes moved as [`bytes::Bytes`]), each on its own bidirectional stream.
 //!   Frames are length-prefixed MessagePack with a maximum size; a bad frame resets its
@@ -63,7 +64,7 @@ pub mod paxos_network;
 mod trust;
 
 pub use backoff::{Backoff, BackoffState};
-pub use config::{ALPN_PAXOS, ALPN_PEER, ALPN_TRACKER, EndpointConfig, Tuning};
+pub use config::{ALPN_PAXOS, ALPN_PEER, EndpointConfig, Tuning};
 pub use connection::{
     ChannelReceiver, ChannelSender, ChunkReader, ChunkResponder, ChunkWriter, Connection,
     IncomingStream, Received, Responder,

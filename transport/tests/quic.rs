@@ -9,11 +9,14 @@ use certs::{ClusterCa, Identity};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use transport::{
-    ALPN_PAXOS, ALPN_PEER, ALPN_TRACKER, Backoff, Dialer, Endpoint, EndpointConfig, Expect,
-    InboundTrust, Received, StreamErrorCode, TransportError,
+    ALPN_PAXOS, ALPN_PEER, Backoff, Dialer, Endpoint, EndpointConfig, Expect, InboundTrust,
+    Received, StreamErrorCode, TransportError,
 };
 
 const LOCAL: &str = "127.0.0.1:0";
+/// A protocol other than the peers': what a cluster's peer-facing service (a tracker, say)
+/// would serve. Each protocol's ALPN belongs to the crate that speaks it.
+const ALPN_SERVICE: &[u8] = b"bytetorrent-test/service/1";
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 enum TestRequest {
@@ -318,7 +321,7 @@ async fn a_peer_reaches_any_tracker_node_knowing_only_the_ca_fingerprint() {
     let tracker = endpoint(
         ca.issue("node1").unwrap(),
         InboundTrust::Open,
-        &[ALPN_TRACKER],
+        &[ALPN_SERVICE],
     );
     let _errors = serve(tracker.clone());
     let peer = endpoint(self_signed("peer"), InboundTrust::Open, &[]);
@@ -326,7 +329,7 @@ async fn a_peer_reaches_any_tracker_node_knowing_only_the_ca_fingerprint() {
         .connect(
             tracker.local_addr(),
             &Expect::ClusterMember(ca.fingerprint()),
-            ALPN_TRACKER,
+            ALPN_SERVICE,
         )
         .await
         .unwrap();
@@ -340,7 +343,7 @@ async fn a_peer_reaches_any_tracker_node_knowing_only_the_ca_fingerprint() {
         .connect(
             tracker.local_addr(),
             &Expect::ClusterMember(other_ca.fingerprint()),
-            ALPN_TRACKER,
+            ALPN_SERVICE,
         )
         .await
         .unwrap_err();
@@ -363,7 +366,7 @@ async fn a_wrong_alpn_is_refused_in_the_handshake() {
         .connect(
             server.local_addr(),
             &Expect::Fingerprint(server.fingerprint()),
-            ALPN_TRACKER,
+            ALPN_SERVICE,
         )
         .await
         .unwrap_err();

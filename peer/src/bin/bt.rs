@@ -670,7 +670,7 @@ async fn start_peer(state: &Path, net: &NetArgs) -> anyhow::Result<Peer> {
 fn client_endpoint() -> anyhow::Result<Endpoint> {
     let identity = certs::Identity::generate_self_signed("bt")?;
     let mut config = EndpointConfig::new("0.0.0.0:0".parse()?, InboundTrust::Open, &[]);
-    config.max_frame = tracker::torrent::MAX_TORRENT_FILE_LEN + 4096;
+    config.max_frame = tracker::api::MAX_FRAME_LEN;
     Ok(Endpoint::bind(identity, config)?)
 }
 

@@ -221,7 +221,7 @@ impl Peer {
         let mut endpoint_config =
             EndpointConfig::new(config.listen, InboundTrust::Open, &[ALPN_PEER]);
         // Torrent files from the tracker come in one answer.
-        endpoint_config.max_frame = tracker::torrent::MAX_TORRENT_FILE_LEN + 4096;
+        endpoint_config.max_frame = tracker::api::MAX_FRAME_LEN;
         let endpoint = Endpoint::bind(identity, endpoint_config)?;
         let bound = endpoint.local_addr();
         let advertise = config.advertise.unwrap_or_else(|| {

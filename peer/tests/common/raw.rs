@@ -73,7 +73,7 @@ fn peer_endpoint(name: &str) -> Endpoint {
         InboundTrust::Open,
         &[ALPN_PEER],
     );
-    config.max_frame = tracker::torrent::MAX_TORRENT_FILE_LEN + 4096;
+    config.max_frame = tracker::api::MAX_FRAME_LEN;
     Endpoint::bind(Identity::generate_self_signed(name).unwrap(), config).unwrap()
 }
 

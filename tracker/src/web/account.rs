@@ -7,14 +7,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use crate::password;
 use crate::service::now_ms;
 use crate::state::{Command, Output, Query, Role, TokenHash};
 
 use super::Site;
+use super::actions::{WebError, parse_token_hash, token_hash_hex};
 use super::auth::{self, SESSION_COOKIE, Visitor};
 use super::format;
 use super::layout::notice;
-use super::ops::{WebError, parse_token_hash, token_hash_hex};
 use super::pages::{CsrfForm, hidden_csrf};
 
 /// The sign-up and sign-in forms' fields.
@@ -46,7 +47,7 @@ fn account_body(visitor: &Visitor, sign_up: bool, name: &str, error: Option<&str
                 autocomplete=(if sign_up { "new-password" } else { "current-password" }); }
             @if sign_up {
                 label { "Password again" input #confirm type="password" name="confirm" required autocomplete="new-password"; }
-                p.muted { "1 to 64 letters, digits, ‘_’, ‘.’ or ‘-’; a password of at least 8 characters." }
+                p.muted { "1 to 64 letters, digits, ‘_’, ‘.’ or ‘-’; a password of at least " (password::MIN_LEN) " characters." }
             }
             button type="submit" { (button) }
         }
@@ -92,17 +93,8 @@ pub(crate) async fn sign_up(
         }
         crate::state::validate_user_name(&form.name)
             .map_err(|e| WebError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-        if form.password.chars().count() < 8 {
-            return Err(WebError::new(
-                StatusCode::BAD_REQUEST,
-                "The password must have at least 8 characters.",
-            ));
-        }
-        if form.password.len() > 1024 {
-            return Err(WebError::new(
-                StatusCode::BAD_REQUEST,
-                "The password may have at most 1,024 bytes.",
-            ));
+        if let Some(why) = password::refuse(&form.password) {
+            return Err(WebError::new(StatusCode::BAD_REQUEST, sentence(why)));
         }
         if form.password != form.confirm {
             return Err(WebError::new(
@@ -110,7 +102,7 @@ pub(crate) async fn sign_up(
                 "The two passwords differ.",
             ));
         }
-        let password_hash = crate::service::hash_password(form.password.clone())
+        let password_hash = password::hash(form.password.clone())
             .await
             .map_err(|e| WebError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
         site.write_done(Command::AddUser {
@@ -162,10 +154,8 @@ pub(crate) async fn sign_in(
             _ => None,
         };
         let ok = match &user {
-            Some(user) if form.password.len() <= 1024 => {
-                auth::verify_password(form.password.clone(), user.password_hash.clone()).await
-            }
-            _ => false,
+            Some(user) => password::verify(form.password.clone(), user.password_hash.clone()).await,
+            None => false,
         };
         let Some(user) = user.filter(|_| ok) else {
             site.inner.limiter.fail(&keys);
@@ -481,5 +471,14 @@ pub(crate) async fn set_user_disabled(
     match site.write_done(command).await {
         Ok(()) => Redirect::to("/admin/users").into_response(),
         Err(e) => site.error_page(&visitor, &e),
+    }
+}
+
+/// `why` as a sentence on a page: capitalised, with a full stop.
+fn sentence(why: String) -> String {
+    let mut chars = why.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => why,
     }
 }

@@ -14,8 +14,8 @@ use crate::service::now_ms;
 use crate::state::TokenRecord;
 
 use super::Site;
+use super::actions::{Publish, WebError, parse_token_hash, search_order, token_hash_hex};
 use super::auth::{CSRF_HEADER, Visitor};
-use super::ops::{Publish, WebError, parse_token_hash, search_order, token_hash_hex};
 use super::upload_limit;
 use crate::torrent::MAX_TORRENT_FILE_LEN;
 

@@ -309,21 +309,6 @@ impl FromRequestParts<Site> for Visitor {
     }
 }
 
-/// Checks a password against an argon2 PHC string, on a blocking thread (it takes tens of
-/// milliseconds on purpose).
-pub(crate) async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        use argon2::password_hash::{PasswordHash, PasswordVerifier};
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,13 +18,13 @@
 //! Content-Security-Policy allows no inline script.
 
 mod account;
+mod actions;
 mod api;
 mod assets;
 mod auth;
 mod cluster;
 mod format;
 mod layout;
-mod ops;
 mod pages;
 mod upload_limit;
 mod writer;

@@ -14,10 +14,10 @@ use crate::state::{SearchOrder, SortKey};
 use crate::torrent::{InfoHash, Torrent};
 
 use super::Site;
+use super::actions::{Publish, WebError, search_order, search_order_params};
 use super::auth::Visitor;
 use super::format;
 use super::layout::{Page, notice};
-use super::ops::{Publish, WebError, search_order, search_order_params};
 use super::{MAX_UPLOAD_BODY, upload_limit};
 
 impl Site {

@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 
 use crate::torrent::MAX_TORRENT_FILE_LEN;
 
+use super::actions::WebError;
 use super::format;
-use super::ops::WebError;
 
 /// Most bytes of a refused body read and thrown away: 1 GiB. Beyond it the connection is
 /// closed; whoever sends more than that to a form for a file of at most 16 MiB gets a reset.

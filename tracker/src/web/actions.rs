@@ -1,11 +1,11 @@
-//! What the pages and the JSON API both do: reads under the leader's lease, writes through
-//! this node's sessions, and the errors people see.
+//! The site's actions, shared by the pages and the JSON API: reads under the leader's
+//! lease, writes through this node's sessions, and the errors people see.
 
 use axum::http::StatusCode;
 use paxos::runtime::RequestError;
 
 use crate::admission::{self, NotAdmitted};
-use crate::api::{ApiError, MIN_TOKEN_LEN, SEARCH_PAGE_LEN, SearchPage};
+use crate::api::{ApiError, MAX_SEARCH_LEN, MIN_TOKEN_LEN, SEARCH_PAGE_LEN, SearchPage};
 use crate::service::now_ms;
 use crate::state::{
     Command, Output, Query, SearchOrder, SortKey, TokenHash, TokenRecord, TorrentDetails, Uploader,
@@ -133,10 +133,10 @@ impl Site {
         page: u32,
         order: SearchOrder,
     ) -> Result<SearchPage, WebError> {
-        if words.len() > 1024 {
+        if words.len() > MAX_SEARCH_LEN {
             return Err(WebError::new(
                 StatusCode::BAD_REQUEST,
-                "Search words may be at most 1,024 bytes long.",
+                format!("Search words may be at most {MAX_SEARCH_LEN} bytes long."),
             ));
         }
         let query = if order == SearchOrder::default() {
