@@ -14,6 +14,11 @@
 //!   the benchmarks use as well.
 //! * [`cluster`] (`src/cluster.rs`): test support: starts, kills and restarts
 //!   `kv-server` processes, with a relay between nodes that can cut the network.
+//! * [`demo`] (`src/demo.rs`): **the whole system in one process**: a tracker cluster, a
+//!   seeder and leechers on loopback; its binary is `src/bin/bt-demo.rs`
+//!   (`cargo run --release --bin bt-demo`). It needs the tracker's server parts and the
+//!   peer together, which is why it lives here and not in the peer crate.
 
 pub mod cluster;
+pub mod demo;
 pub mod kv;

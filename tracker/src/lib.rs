@@ -75,6 +75,7 @@ pub mod api;
 pub mod bitfield;
 #[cfg(feature = "client")]
 pub mod client;
+pub mod format;
 pub mod torrent;
 
 #[cfg(feature = "server")]

@@ -8,9 +8,9 @@ use std::time::Instant;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::backoff::{Backoff, BackoffState};
 use crate::trust::Expect;
 use crate::{Connection, Endpoint, TransportError};
+use backoff::{Backoff, BackoffState};
 
 /// Dials remotes through an [`Endpoint`], reusing live connections and backing off
 /// exponentially (with jitter) from remotes whose dials fail. Cheap to clone.

@@ -52,7 +52,6 @@
 //! # Ok(()) }
 //! ```
 
-mod backoff;
 mod config;
 mod connection;
 mod dialer;
@@ -63,6 +62,7 @@ mod frame;
 pub mod paxos_network;
 mod trust;
 
+// Re-exported so dialer users need not name the `backoff` crate.
 pub use backoff::{Backoff, BackoffState};
 pub use config::{ALPN_PAXOS, ALPN_PEER, EndpointConfig, Tuning};
 pub use connection::{

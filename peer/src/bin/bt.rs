@@ -1,7 +1,6 @@
 //! `bt`: make, publish, download and seed torrents; see what this machine's peers do.
 //!
 //! ```sh
-//! bt demo                                           # the whole system on loopback
 //! bt create ./dir -o dir.torrent --tracker 10.0.0.1:7100 --ca <CA fingerprint>
 //! bt publish dir.torrent --token <API token>
 //! bt seed ./dir --tracker 10.0.0.1:7100 --ca <CA fingerprint> --token <API token>
@@ -100,19 +99,6 @@ enum Cmd {
     },
     /// Show what the `bt` processes of this state directory download and seed.
     Status,
-    /// The whole system on loopback: a 3-node tracker cluster, a seeder and 8 peers share a
-    /// generated file; the tracker leader is stopped half-way; every copy is verified.
-    Demo {
-        /// Size of the file in MiB.
-        #[arg(long, default_value_t = 256)]
-        size_mib: u64,
-        /// Number of downloading peers.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=64))]
-        peers: u64,
-        /// Work directory (a temporary one, removed afterwards, if absent).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
 }
 
 #[derive(Args)]
@@ -247,7 +233,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
             println!(
                 "wrote {} ({}, {} pieces), info hash {}",
                 output.display(),
-                human_bytes(torrent.total_length()),
+                tracker::format::size(torrent.total_length()),
                 torrent.piece_count(),
                 torrent.info_hash()
             );
@@ -366,8 +352,8 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
                         "  {:<30} {:>6.1}%  {:>10}/s down {:>10}/s up  {} neighbours  {:?}",
                         t.name,
                         t.fraction() * 100.0,
-                        human_bytes(t.download_rate as u64),
-                        human_bytes(t.upload_rate as u64),
+                        tracker::format::size(t.download_rate as u64),
+                        tracker::format::size(t.upload_rate as u64),
                         connected_neighbours(&t),
                         t.phase
                     );
@@ -375,62 +361,7 @@ async fn run(command: Cmd, state: &Path) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Demo {
-            size_mib,
-            peers,
-            dir,
-        } => demo(size_mib, peers as usize, dir).await,
     }
-}
-
-async fn demo(size_mib: u64, peers: usize, dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let (dir, _temp) = match dir {
-        Some(dir) => (dir, None),
-        None => {
-            let temp = tempfile::Builder::new()
-                .prefix("bt-demo-")
-                .tempdir()
-                .context("creating a temporary directory")?;
-            (temp.path().to_path_buf(), Some(temp))
-        }
-    };
-    let options = peer::demo::DemoOptions {
-        size_mib,
-        leechers: peers,
-        bars: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        ..peer::demo::DemoOptions::default()
-    };
-    let report = peer::demo::run(&dir, options).await?;
-    let secs = report.elapsed.as_secs_f64();
-    let delivered = report.file_len * report.leechers as u64;
-    println!();
-    println!("summary");
-    println!(
-        "  {} copies of {} delivered in {:.1} s: {}/s in all, {}/s per peer",
-        report.leechers,
-        human_bytes(report.file_len),
-        secs,
-        human_bytes((delivered as f64 / secs) as u64),
-        human_bytes((report.file_len as f64 / secs) as u64),
-    );
-    match (report.killed_leader, report.new_leader) {
-        (Some((old, at)), Some((new, gap))) => println!(
-            "  tracker leader node {old} stopped at {:.0} %; node {new} took over after {} ms; \
-             {} tracker requests failed over",
-            at * 100.0,
-            gap.as_millis(),
-            report.tracker_failovers
-        ),
-        (Some((old, _)), None) => {
-            println!("  tracker leader node {old} stopped; no new leader seen")
-        }
-        _ => println!("  the tracker leader was not stopped"),
-    }
-    println!(
-        "  {} of {} copies are byte-for-byte identical to the original",
-        report.verified_copies, report.leechers
-    );
-    Ok(())
 }
 
 /// How often progress is printed as plain lines when stdout is not a terminal.
@@ -555,7 +486,7 @@ impl Progress {
                 println!(
                     "{}: {} into {}",
                     status.name,
-                    human_bytes(status.bytes_total),
+                    tracker::format::size(status.bytes_total),
                     status.path
                 );
             }
@@ -583,7 +514,7 @@ impl Progress {
             let complete = format!(
                 "complete: {} (uploaded {})",
                 status.path,
-                human_bytes(status.uploaded)
+                tracker::format::size(status.uploaded)
             );
             match self {
                 Progress::Bars(bars) => {
@@ -603,7 +534,7 @@ impl Progress {
                             "{}: {:.1}%, {summary}, {}/s down",
                             status.name,
                             status.fraction() * 100.0,
-                            human_bytes(status.download_rate as u64)
+                            tracker::format::size(status.download_rate as u64)
                         );
                     }
                 }
@@ -784,19 +715,4 @@ fn list(addrs: &[SocketAddr]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }

@@ -13,7 +13,7 @@ use tracker::torrent::InfoHash;
 use transport::{ChannelReceiver, ChannelSender, Connection, Expect};
 
 use super::Shared;
-use super::torrent::Event;
+use super::events::Event;
 use crate::wire::{ALPN_PEER, Control};
 
 /// How long the `Hello` exchange may take: a neighbour that has not answered by then is

@@ -12,6 +12,7 @@
 //!   [`PeerConfig::download_buffer`], pieces being served by [`PeerConfig::max_serving`].
 
 mod buffers;
+mod events;
 mod link;
 mod serve;
 mod status;
@@ -147,7 +148,7 @@ pub(crate) struct Shared {
 pub(crate) struct Entry {
     pub(crate) torrent: Arc<Torrent>,
     pub(crate) store: Arc<PieceStore>,
-    pub(crate) events: mpsc::UnboundedSender<torrent::Event>,
+    pub(crate) events: mpsc::UnboundedSender<events::Event>,
     /// Whether pieces are served to others now (not paused, and seeding if complete).
     pub(crate) serving: AtomicBool,
     pub(crate) uploaded: AtomicU64,
@@ -383,7 +384,7 @@ impl Peer {
 pub struct TorrentHandle {
     info_hash: InfoHash,
     status: watch::Receiver<TorrentStatus>,
-    events: mpsc::UnboundedSender<torrent::Event>,
+    events: mpsc::UnboundedSender<events::Event>,
     shared: Arc<Shared>,
     task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
@@ -421,17 +422,17 @@ impl TorrentHandle {
 
     /// Stops downloading and serving until [`resume`](Self::resume).
     pub fn pause(&self) {
-        let _ = self.events.send(torrent::Event::Pause(true));
+        let _ = self.events.send(events::Event::Pause(true));
     }
 
     /// Resumes after [`pause`](Self::pause).
     pub fn resume(&self) {
-        let _ = self.events.send(torrent::Event::Pause(false));
+        let _ = self.events.send(events::Event::Pause(false));
     }
 
     /// Leaves the swarm and forgets the torrent (its files stay on disk).
     pub fn remove(&self) {
-        let _ = self.events.send(torrent::Event::Remove);
+        let _ = self.events.send(events::Event::Remove);
         lock(&self.shared.torrents).remove(&self.info_hash);
     }
 

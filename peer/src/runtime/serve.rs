@@ -10,8 +10,8 @@ use tracker::api::PeerInfo;
 use transport::{ChannelReceiver, ChannelSender, ChunkResponder, Connection, Received};
 
 use super::buffers::PooledBuffer;
+use super::events::Event;
 use super::link::{HELLO_TIMEOUT, Link, spawn_reader, spawn_writer};
-use super::torrent::Event;
 use super::{Entry, Shared};
 use crate::storage::StorageError;
 use crate::wire::{Control, PieceHeader, PieceRequest};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use transport::Backoff;
+use backoff::Backoff;
 
 /// How the swarm core picks neighbours, sizes its request pipelines, gives up on slow or
 /// failing neighbours and paces what it tells the tracker.
@@ -57,7 +57,7 @@ pub struct SwarmConfig {
     /// new holders quickly without flooding the tracker when many pieces are rare.
     pub rare_piece_asks: usize,
     /// How long to wait before reconnecting to a neighbour that failed. The project's one
-    /// back-off policy (see [`transport::Backoff`]).
+    /// back-off policy (see [`backoff::Backoff`]).
     pub backoff: Backoff,
     /// After this many consecutive failures a peer is forgotten (it may be offered again by
     /// the tracker). 8: the back-off has then reached its cap of about 30 s and the peer has

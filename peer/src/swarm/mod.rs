@@ -13,7 +13,7 @@
 //!   `neighbour`). Near the end, endgame requests missing pieces from several neighbours
 //!   and cancels the losers.
 //! * A neighbour that times out, fails a request or drops the connection is disengaged
-//!   with the project's exponential back-off ([`transport::Backoff`]) and replaced; one
+//!   with the project's exponential back-off ([`backoff::Backoff`]) and replaced; one
 //!   that sends a piece failing verification is banned for good.
 //! * When no neighbour has a needed piece the tracker is asked who does; new pieces are
 //!   reported in batches and heartbeats are sent on time (`reports`).
@@ -66,12 +66,12 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
+use backoff::BackoffState;
 use certs::Fingerprint;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tracker::Bitfield;
 use tracker::api::PeerInfo;
-use transport::BackoffState;
 
 pub use action::Action;
 pub use config::SwarmConfig;

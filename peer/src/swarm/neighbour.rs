@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use backoff::BackoffState;
 use tracker::Bitfield;
 use tracker::api::PeerInfo;
-use transport::BackoffState;
 
 use super::rate::Rate;
 

@@ -1,4 +1,4 @@
-//! `bt demo`: the whole system in one process on loopback. A three-node tracker cluster,
+//! The demo (`bt-demo`): the whole system in one process on loopback. A three-node tracker cluster,
 //! one seeder and several leechers distribute a generated file; the tracker's leader is
 //! stopped half-way; every copy is compared byte for byte with the original at the end.
 
@@ -12,7 +12,7 @@ use rand::{RngCore, SeedableRng};
 use tracker::client::TrackerClient;
 use tracker::dev::{DevCluster, DevOptions};
 
-use crate::runtime::{AddOptions, Peer, PeerConfig, TorrentHandle};
+use peer::runtime::{AddOptions, Peer, PeerConfig, TorrentHandle};
 
 /// What the demo distributes and to how many.
 #[derive(Clone, Debug)]
@@ -169,7 +169,7 @@ pub async fn run(dir: &Path, options: DemoOptions) -> anyhow::Result<DemoReport>
     loop {
         let statuses: Vec<_> = leechers.iter().map(|(h, _, _)| h.status()).collect();
         for (i, status) in statuses.iter().enumerate() {
-            if let crate::runtime::Phase::Failed(why) = &status.phase {
+            if let peer::runtime::Phase::Failed(why) = &status.phase {
                 bail!("leecher {i} failed: {why}");
             }
         }
@@ -358,7 +358,7 @@ struct Bars {
 }
 
 impl Bars {
-    fn update(&self, statuses: &[crate::runtime::TorrentStatus]) {
+    fn update(&self, statuses: &[peer::runtime::TorrentStatus]) {
         if self.multi.is_none() {
             if self.last_line.get().elapsed() >= Duration::from_secs(2) {
                 self.last_line.set(Instant::now());

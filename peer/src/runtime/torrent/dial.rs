@@ -1,0 +1,59 @@
+//! The links to neighbours: dialing, keeping the current link, and telling them all.
+
+use std::time::Instant;
+
+use certs::Fingerprint;
+use tracker::Bitfield;
+use tracker::api::PeerInfo;
+
+use super::TorrentTask;
+use crate::runtime::events::Event;
+use crate::runtime::link::{self, Link};
+use crate::wire::Control;
+
+impl TorrentTask {
+    /// Makes `link` the neighbour's current link; an older one is kept until it ends.
+    pub(super) fn add_link(&mut self, peer: Fingerprint, link: Link, bitfield: Bitfield) {
+        if let Some((old, _)) = self.links.insert(peer, (link, bitfield)) {
+            self.replaced.insert(old.id, old);
+        }
+    }
+
+    pub(super) fn broadcast(&self, message: Control) {
+        for (link, _) in self.links.values() {
+            let _ = link.control.send(message.clone());
+        }
+    }
+
+    pub(super) fn connect(&mut self, info: PeerInfo) {
+        let peer = info.fingerprint;
+        if let Some((_, bitfield)) = self.links.get(&peer) {
+            // Already linked (it dialled us, or an earlier link is still up).
+            let bitfield = bitfield.clone();
+            let now = Instant::now();
+            self.swarm.connected(peer, now);
+            self.swarm.bitfield_received(peer, bitfield, now);
+            return;
+        }
+        if self.shared.is_banned(&peer) {
+            self.swarm.connect_failed(peer, Instant::now());
+            return;
+        }
+        let shared = self.shared.clone();
+        let events = self.events.clone();
+        let info_hash = self.entry.torrent.info_hash();
+        let have = self.entry.store.have();
+        tokio::spawn(async move {
+            let event = match link::dial(&shared, &info, info_hash, have).await {
+                Ok((link, bitfield, recv)) => Event::Connected {
+                    info,
+                    link,
+                    bitfield,
+                    recv,
+                },
+                Err(why) => Event::ConnectFailed { peer, why },
+            };
+            let _ = events.send(event);
+        });
+    }
+}
