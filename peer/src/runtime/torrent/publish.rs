@@ -78,11 +78,12 @@ impl TorrentTask {
             .collect();
         // The core counts only the neighbours it downloads from; a link it does not use
         // (every link of a seeder, which downloads nothing) is still a neighbour that
-        // downloads from us.
+        // downloads from us. Where the core has a state (backed off, say), it says more
+        // than "a link is open", so it stays.
         for (peer, (link, bitfield)) in &self.links {
             let fingerprint = peer.to_string();
             match neighbours.iter_mut().find(|n| n.fingerprint == fingerprint) {
-                Some(n) => n.state = "connected".into(),
+                Some(_) => {}
                 None => neighbours.push(NeighbourStatus {
                     fingerprint,
                     addr: link.connection.remote_address(),
