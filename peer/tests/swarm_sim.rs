@@ -400,14 +400,14 @@ impl Sim {
                     self.nodes[i].scheduled_tick = None;
                 }
                 let Some(s) = self.swarm(i) else { return };
-                s.tick(now);
+                s.handle_timeout(now);
                 i
             }
             Ev::Dialled { from, to } => {
                 if !self.nodes[to].alive {
                     let fp = self.nodes[to].info.fingerprint;
                     let Some(s) = self.swarm(from) else { return };
-                    s.connect_failed(fp, now);
+                    s.handle_connect_failed(fp, now);
                     return self.outputs(from);
                 }
                 self.next_link += 1;
@@ -424,14 +424,14 @@ impl Sim {
                     bitfield
                 };
                 let Some(s) = self.swarm(from) else { return };
-                s.connected(fp, now);
-                s.bitfield_received(fp, bitfield, now);
+                s.handle_connected(fp, now);
+                s.handle_bitfield(fp, bitfield, now);
                 from
             }
             Ev::DialFailed { from, to } => {
                 let fp = self.nodes[to].info.fingerprint;
                 let Some(s) = self.swarm(from) else { return };
-                s.connect_failed(fp, now);
+                s.handle_connect_failed(fp, now);
                 from
             }
             Ev::Have {
@@ -445,7 +445,7 @@ impl Sim {
                 }
                 let fp = self.nodes[from].info.fingerprint;
                 let Some(s) = self.swarm(to) else { return };
-                s.have_received(fp, piece, now);
+                s.handle_have(fp, piece, now);
                 to
             }
             Ev::RequestArrives {
@@ -507,7 +507,11 @@ impl Sim {
                 }
                 let fp = self.nodes[from].info.fingerprint;
                 let Some(s) = self.swarm(to) else { return };
-                s.piece_received(fp, piece, verified, now);
+                if verified {
+                    s.handle_piece_verified(fp, piece, now);
+                } else {
+                    s.handle_piece_corrupt(fp, piece, now);
+                }
                 to
             }
             Ev::NotHave {
@@ -522,7 +526,7 @@ impl Sim {
                 self.stats.not_haves += 1;
                 let fp = self.nodes[from].info.fingerprint;
                 let Some(s) = self.swarm(to) else { return };
-                s.not_have(fp, piece, now);
+                s.handle_not_have(fp, piece, now);
                 to
             }
             Ev::Disconnected { to, from, link } => {
@@ -532,13 +536,13 @@ impl Sim {
                 self.close(to, from);
                 let fp = self.nodes[from].info.fingerprint;
                 let Some(s) = self.swarm(to) else { return };
-                s.disconnected(fp, now);
+                s.handle_disconnected(fp, now);
                 to
             }
             Ev::Offered { to, peers } => {
                 let infos = peers.iter().map(|&p| self.nodes[p].info.clone()).collect();
                 let Some(s) = self.swarm(to) else { return };
-                s.peers_offered(infos, now);
+                s.handle_peers_offered(infos, now);
                 to
             }
             Ev::Depart(i) => {
@@ -554,7 +558,7 @@ impl Sim {
                 self.nodes[i].disk.clear(piece);
                 self.stats.lost_pieces += 1;
                 let Some(s) = self.swarm(i) else { return };
-                s.local_piece_lost(piece, now);
+                s.handle_local_piece_lost(piece, now);
                 i
             }
         };

@@ -16,15 +16,15 @@ use tokio::net::UdpSocket;
 /// and forwards them to `target`; answers come back through the same relay. While cut,
 /// every datagram is dropped in both directions, which to QUIC looks like a broken link.
 #[derive(Debug, Clone)]
-pub struct Link {
+pub struct UdpRelay {
     /// The address the source node dials instead of the target.
     pub listen: SocketAddr,
     cut: Arc<AtomicBool>,
 }
 
-impl Link {
+impl UdpRelay {
     /// Starts a relay to `target` on a free loopback port.
-    pub async fn start(target: SocketAddr) -> std::io::Result<Link> {
+    pub async fn start(target: SocketAddr) -> std::io::Result<UdpRelay> {
         let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
         let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
         back.connect(target).await?;
@@ -66,7 +66,7 @@ impl Link {
                 }
             });
         }
-        Ok(Link { listen, cut })
+        Ok(UdpRelay { listen, cut })
     }
 
     /// Drops all traffic (`true`) or lets it through again (`false`).
@@ -149,13 +149,13 @@ fn free_port() -> std::io::Result<SocketAddr> {
 }
 
 /// A 3-node cluster of `kv-server` processes, every node-to-node direction through a
-/// [`Link`].
+/// [`UdpRelay`].
 #[derive(Debug)]
 pub struct Cluster {
     /// The servers, by node id - 1.
     pub servers: Vec<ServerProcess>,
-    /// `links[(from, to)]`.
-    pub links: BTreeMap<(u64, u64), Link>,
+    /// The relay carrying node `from`'s traffic to node `to`, as `relays[(from, to)]`.
+    pub relays: BTreeMap<(u64, u64), UdpRelay>,
     /// The CA certificate file.
     pub ca: PathBuf,
     binary: PathBuf,
@@ -176,10 +176,10 @@ impl Cluster {
             return Err(std::io::Error::other("kv-server certs failed"));
         }
         let paxos: Vec<SocketAddr> = (0..3).map(|_| free_port()).collect::<Result<_, _>>()?;
-        let mut links = BTreeMap::new();
+        let mut relays = BTreeMap::new();
         for from in 1..=3u64 {
             for to in (1..=3u64).filter(|t| *t != from) {
-                links.insert((from, to), Link::start(paxos[to as usize - 1]).await?);
+                relays.insert((from, to), UdpRelay::start(paxos[to as usize - 1]).await?);
             }
         }
         let mut servers = Vec::new();
@@ -189,7 +189,7 @@ impl Cluster {
                     let addr = if j == id {
                         paxos[id as usize - 1]
                     } else {
-                        links[&(id, j)].listen
+                        relays[&(id, j)].listen
                     };
                     format!("{j}={addr}")
                 })
@@ -223,7 +223,7 @@ impl Cluster {
         }
         Ok(Cluster {
             servers,
-            links,
+            relays,
             ca: certs_dir.join("ca.crt"),
             binary: binary.to_owned(),
             _dir: dir,
@@ -243,9 +243,9 @@ impl Cluster {
 
     /// Cuts (or heals) every link to and from node `id`.
     pub fn isolate(&self, id: u64, cut: bool) {
-        for ((from, to), link) in &self.links {
+        for ((from, to), relay) in &self.relays {
             if *from == id || *to == id {
-                link.set_cut(cut);
+                relay.set_cut(cut);
             }
         }
     }

@@ -9,11 +9,11 @@ use tracker::api::PeerInfo;
 /// what came of it through the core's inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Dial this peer, expecting its fingerprint; report [`connected`] or
-    /// [`connect_failed`].
+    /// Dial this peer, expecting its fingerprint; report [`handle_connected`] or
+    /// [`handle_connect_failed`].
     ///
-    /// [`connected`]: super::Swarm::connected
-    /// [`connect_failed`]: super::Swarm::connect_failed
+    /// [`handle_connected`]: super::Swarm::handle_connected
+    /// [`handle_connect_failed`]: super::Swarm::handle_connect_failed
     Connect(PeerInfo),
     /// Stop downloading from this peer and close the connection if nothing else uses it.
     Disconnect {
@@ -23,12 +23,13 @@ pub enum Action {
         /// and the runtime should refuse its connections too.
         banned: bool,
     },
-    /// Ask this neighbour for a piece; report [`piece_received`], [`not_have`] or
-    /// [`request_failed`].
+    /// Ask this neighbour for a piece; report [`handle_piece_verified`],
+    /// [`handle_piece_corrupt`], [`handle_not_have`] or [`handle_request_failed`].
     ///
-    /// [`piece_received`]: super::Swarm::piece_received
-    /// [`not_have`]: super::Swarm::not_have
-    /// [`request_failed`]: super::Swarm::request_failed
+    /// [`handle_piece_verified`]: super::Swarm::handle_piece_verified
+    /// [`handle_piece_corrupt`]: super::Swarm::handle_piece_corrupt
+    /// [`handle_not_have`]: super::Swarm::handle_not_have
+    /// [`handle_request_failed`]: super::Swarm::handle_request_failed
     Request {
         /// Which neighbour.
         peer: Fingerprint,
@@ -43,7 +44,7 @@ pub enum Action {
         piece: u32,
     },
     /// Ask the tracker for more neighbours; hand the answer to
-    /// [`peers_offered`](super::Swarm::peers_offered).
+    /// [`handle_peers_offered`](super::Swarm::handle_peers_offered).
     AskTrackerForPeers {
         /// Peers the core already knows, has banned, or is: the tracker should not offer
         /// them.
@@ -52,7 +53,7 @@ pub enum Action {
         want: u32,
     },
     /// Ask the tracker who holds this piece, which no neighbour has; hand the answer to
-    /// [`peers_offered`](super::Swarm::peers_offered).
+    /// [`handle_peers_offered`](super::Swarm::handle_peers_offered).
     AskTrackerForPiece(u32),
     /// Tell the tracker about these newly verified pieces (ascending).
     ReportHave(Vec<u32>),

@@ -11,7 +11,7 @@ use std::time::Instant;
 use certs::Fingerprint;
 use rand::seq::SliceRandom;
 
-use super::neighbour::{Link, Peer};
+use super::neighbour::{Contact, KnownPeer};
 use super::{Action, Release, Swarm};
 
 impl Swarm {
@@ -49,10 +49,10 @@ impl Swarm {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        match std::mem::replace(&mut p.link, Link::Idle) {
-            Link::Idle => return,
-            Link::Connecting(_) => {}
-            Link::Connected(n) => {
+        match std::mem::replace(&mut p.contact, Contact::Idle) {
+            Contact::Idle => return,
+            Contact::Connecting(_) => {}
+            Contact::Connected(n) => {
                 for &piece in n.in_flight.keys() {
                     self.picker.released(piece);
                 }
@@ -105,10 +105,10 @@ impl Swarm {
         let late: Vec<Fingerprint> = self
             .peers
             .iter()
-            .filter(|(_, p)| match &p.link {
-                Link::Idle => false,
-                Link::Connecting(since) => now >= *since + connect,
-                Link::Connected(n) => n.deadline(request).is_some_and(|d| now >= d),
+            .filter(|(_, p)| match &p.contact {
+                Contact::Idle => false,
+                Contact::Connecting(since) => now >= *since + connect,
+                Contact::Connected(n) => n.deadline(request).is_some_and(|d| now >= d),
             })
             .map(|(&fp, _)| fp)
             .collect();
@@ -124,7 +124,7 @@ impl Swarm {
             .peers
             .iter()
             .filter(|(_, p)| {
-                matches!(p.link, Link::Idle) && p.backoff.backed_off_until(now).is_none()
+                matches!(p.contact, Contact::Idle) && p.backoff.backed_off_until(now).is_none()
             })
             .map(|(&fp, p)| (p.backoff.failures(), fp))
             .collect();
@@ -159,7 +159,7 @@ impl Swarm {
             // A useless neighbour released above is backed off, so not a candidate; but a
             // candidate may have been forgotten by `release` in between.
             if let Some(p) = self.peers.get_mut(&fp) {
-                p.link = Link::Connecting(now);
+                p.contact = Contact::Connecting(now);
                 self.outputs.push_back(Action::Connect(p.info.clone()));
                 active += 1;
             }
@@ -207,14 +207,13 @@ impl Swarm {
             return;
         }
         let active = self.active();
-        let has_candidate = self
-            .peers
-            .values()
-            .any(|p| matches!(p.link, Link::Idle) && p.backoff.backed_off_until(now).is_none());
+        let has_candidate = self.peers.values().any(|p| {
+            matches!(p.contact, Contact::Idle) && p.backoff.backed_off_until(now).is_none()
+        });
         let any_useless = self
             .peers
             .values()
-            .filter_map(Peer::neighbour)
+            .filter_map(KnownPeer::neighbour)
             .any(|n| n.is_useless(self.picker.have()));
         let mut asked = false;
         if !has_candidate && (active < self.config.max_neighbours || any_useless) {
@@ -230,10 +229,10 @@ impl Swarm {
         }
         // Only once every neighbour has said what it has: until then "nobody has it" may
         // just mean "nobody has said so yet".
-        let settled = self.peers.values().all(|p| match &p.link {
-            Link::Idle => true,
-            Link::Connecting(_) => false,
-            Link::Connected(n) => n.announced,
+        let settled = self.peers.values().all(|p| match &p.contact {
+            Contact::Idle => true,
+            Contact::Connecting(_) => false,
+            Contact::Connected(n) => n.announced,
         });
         let connected = self.peers.values().any(|p| p.neighbour().is_some());
         if settled && connected {
@@ -261,10 +260,14 @@ impl Swarm {
         if !self.complete {
             deadlines.push(self.next_tracker_ask);
             for p in self.peers.values() {
-                match &p.link {
-                    Link::Idle => deadlines.extend(p.backoff.backed_off_until(now)),
-                    Link::Connecting(since) => deadlines.push(*since + self.config.connect_timeout),
-                    Link::Connected(n) => deadlines.extend(n.deadline(self.config.request_timeout)),
+                match &p.contact {
+                    Contact::Idle => deadlines.extend(p.backoff.backed_off_until(now)),
+                    Contact::Connecting(since) => {
+                        deadlines.push(*since + self.config.connect_timeout)
+                    }
+                    Contact::Connected(n) => {
+                        deadlines.extend(n.deadline(self.config.request_timeout))
+                    }
                 }
             }
         }

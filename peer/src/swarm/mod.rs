@@ -2,10 +2,20 @@
 //! which pieces to ask each of them for, when to give up on one, and what to tell the
 //! tracker.
 //!
-//! It does no IO and reads no clock: the runtime feeds it inputs (a neighbour connected,
-//! a bitfield arrived, a piece arrived and was or was not verified, time passed) with the
-//! current time, and drains [`Action`]s from [`Swarm::poll_output`]. Its randomness comes
-//! from a generator seeded by [`SwarmConfig::seed`], so a simulation replays exactly.
+//! It does no IO and reads no clock: the runtime feeds it inputs with the current time
+//! and drains [`Action`]s from [`Swarm::poll_output`]. Its randomness comes from a
+//! generator seeded by [`SwarmConfig::seed`], so a simulation replays exactly.
+//!
+//! The inputs, `handle_*` each, come in families:
+//!
+//! | family | inputs |
+//! |---|---|
+//! | time | [`handle_timeout`](Swarm::handle_timeout) (due at [`Swarm::next_timeout`]) |
+//! | tracker | [`handle_peers_offered`](Swarm::handle_peers_offered) |
+//! | connections | [`handle_connected`](Swarm::handle_connected), [`handle_connect_failed`](Swarm::handle_connect_failed), [`handle_disconnected`](Swarm::handle_disconnected) |
+//! | a neighbour's announcements | [`handle_bitfield`](Swarm::handle_bitfield), [`handle_have`](Swarm::handle_have) |
+//! | answers to requests | [`handle_piece_verified`](Swarm::handle_piece_verified), [`handle_piece_corrupt`](Swarm::handle_piece_corrupt), [`handle_not_have`](Swarm::handle_not_have), [`handle_request_failed`](Swarm::handle_request_failed) |
+//! | local disk | [`handle_local_piece_lost`](Swarm::handle_local_piece_lost) |
 //!
 //! * Pieces are picked rarest first among the neighbours' bitfields, random among equals
 //!   (`picker`), with enough requests in flight per neighbour to keep
@@ -37,10 +47,10 @@
 //!     addr: "192.0.2.1:7000".parse().unwrap(),
 //!     pieces: 3,
 //! };
-//! swarm.peers_offered(vec![seeder.clone()], now);
+//! swarm.handle_peers_offered(vec![seeder.clone()], now);
 //! assert_eq!(swarm.poll_output(), Some(Action::Connect(seeder.clone())));
-//! swarm.connected(seeder.fingerprint, now);
-//! swarm.bitfield_received(seeder.fingerprint, Bitfield::full(3), now);
+//! swarm.handle_connected(seeder.fingerprint, now);
+//! swarm.handle_bitfield(seeder.fingerprint, Bitfield::full(3), now);
 //! let mut requested = Vec::new();
 //! while let Some(action) = swarm.poll_output() {
 //!     if let Action::Request { piece, .. } = action {
@@ -76,9 +86,9 @@ use tracker::api::PeerInfo;
 pub use action::Action;
 pub use config::SwarmConfig;
 pub use layout::PieceLayout;
-pub use view::{LinkState, PeerView, Progress};
+pub use view::{ContactState, PeerView, Progress};
 
-use neighbour::{Link, Neighbour, Peer};
+use neighbour::{Contact, KnownPeer, Neighbour};
 use picker::Picker;
 use reports::Reports;
 
@@ -89,7 +99,7 @@ pub struct Swarm {
     local: Fingerprint,
     layout: PieceLayout,
     picker: Picker,
-    peers: BTreeMap<Fingerprint, Peer>,
+    peers: BTreeMap<Fingerprint, KnownPeer>,
     banned: BTreeSet<Fingerprint>,
     rng: ChaCha8Rng,
     reports: Reports,
@@ -167,13 +177,13 @@ impl Swarm {
         self.outputs.pop_front()
     }
 
-    /// When [`tick`](Self::tick) should next be called, if anything is scheduled.
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called, if anything is scheduled.
     pub fn next_timeout(&self) -> Option<Instant> {
         self.next_deadline()
     }
 
     /// Time passed: timeouts, back-offs, reports and heartbeats that are due fire.
-    pub fn tick(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
         self.maintain(now);
     }
@@ -182,7 +192,7 @@ impl Swarm {
     /// peer itself and peers beyond [`SwarmConfig::max_known_peers`] are ignored; a known
     /// peer that is not connected takes the new address. An offer with a new peer starts
     /// the tracker's back-off over.
-    pub fn peers_offered(&mut self, peers: Vec<PeerInfo>, now: Instant) {
+    pub fn handle_peers_offered(&mut self, peers: Vec<PeerInfo>, now: Instant) {
         let now = self.advance(now);
         let mut learnt = false;
         for info in peers {
@@ -191,11 +201,11 @@ impl Swarm {
                 continue;
             }
             if let Some(peer) = self.peers.get_mut(&fp) {
-                if matches!(peer.link, Link::Idle) {
+                if matches!(peer.contact, Contact::Idle) {
                     peer.info = info;
                 }
             } else if self.peers.len() < self.config.max_known_peers {
-                self.peers.insert(fp, Peer::new(info));
+                self.peers.insert(fp, KnownPeer::new(info));
                 learnt = true;
             }
         }
@@ -207,7 +217,7 @@ impl Swarm {
 
     /// A connection asked for with [`Action::Connect`] is up. A connection the core did not
     /// ask for (or gave up on) is kept if there is room, else closed again.
-    pub fn connected(&mut self, peer: Fingerprint, now: Instant) {
+    pub fn handle_connected(&mut self, peer: Fingerprint, now: Instant) {
         let now = self.advance(now);
         if self.banned.contains(&peer) {
             self.outputs
@@ -219,11 +229,15 @@ impl Swarm {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        match p.link {
-            Link::Connecting(_) => p.link = Link::Connected(Box::new(Neighbour::new(count, now))),
-            Link::Connected(_) => {}
-            Link::Idle if room => p.link = Link::Connected(Box::new(Neighbour::new(count, now))),
-            Link::Idle => self.outputs.push_back(Action::Disconnect {
+        match p.contact {
+            Contact::Connecting(_) => {
+                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)))
+            }
+            Contact::Connected(_) => {}
+            Contact::Idle if room => {
+                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)))
+            }
+            Contact::Idle => self.outputs.push_back(Action::Disconnect {
                 peer,
                 banned: false,
             }),
@@ -232,14 +246,14 @@ impl Swarm {
     }
 
     /// Dialling this peer failed: it is backed off.
-    pub fn connect_failed(&mut self, peer: Fingerprint, now: Instant) {
+    pub fn handle_connect_failed(&mut self, peer: Fingerprint, now: Instant) {
         let now = self.advance(now);
         self.release(peer, Release::Failed, false, now);
         self.maintain(now);
     }
 
     /// The connection to this peer was lost: its requests go to others, it is backed off.
-    pub fn disconnected(&mut self, peer: Fingerprint, now: Instant) {
+    pub fn handle_disconnected(&mut self, peer: Fingerprint, now: Instant) {
         let now = self.advance(now);
         self.release(peer, Release::Failed, false, now);
         self.maintain(now);
@@ -247,7 +261,7 @@ impl Swarm {
 
     /// A neighbour sent the bitfield of the pieces it has (replacing any earlier one).
     /// A bitfield of the wrong length is a protocol violation: the neighbour is disengaged.
-    pub fn bitfield_received(&mut self, peer: Fingerprint, bitfield: Bitfield, now: Instant) {
+    pub fn handle_bitfield(&mut self, peer: Fingerprint, bitfield: Bitfield, now: Instant) {
         let now = self.advance(now);
         let count = self.layout.piece_count();
         let Some(n) = self.neighbour_mut(peer) else {
@@ -268,7 +282,7 @@ impl Swarm {
     }
 
     /// A neighbour announced a new piece.
-    pub fn have_received(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+    pub fn handle_have(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
         let now = self.advance(now);
         if let Some(n) = self.neighbour_mut(peer) {
             n.announced = true;
@@ -279,17 +293,10 @@ impl Swarm {
         self.maintain(now);
     }
 
-    /// A piece arrived from `peer` and was (`verified`) or was not its torrent's BLAKE3
-    /// hash. A verified piece is held from now on, wherever it came from; copies still
-    /// requested elsewhere are cancelled. A piece that fails verification bans its sender
-    /// for good.
-    pub fn piece_received(&mut self, peer: Fingerprint, piece: u32, verified: bool, now: Instant) {
+    /// A piece arrived from `peer` and matched its torrent's BLAKE3 hash. It is held from
+    /// now on, wherever it came from; copies still requested elsewhere are cancelled.
+    pub fn handle_piece_verified(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
         let now = self.advance(now);
-        if !verified {
-            self.ban(peer, now);
-            self.maintain(now);
-            return;
-        }
         if piece >= self.layout.piece_count() {
             return;
         }
@@ -316,9 +323,17 @@ impl Swarm {
         self.maintain(now);
     }
 
+    /// A piece arrived from `peer` and did not match its hash: the sender is banned for
+    /// good (disconnected, never dialled again) and its requests go to others.
+    pub fn handle_piece_corrupt(&mut self, peer: Fingerprint, _piece: u32, now: Instant) {
+        let now = self.advance(now);
+        self.ban(peer, now);
+        self.maintain(now);
+    }
+
     /// A neighbour answered that it does not have `piece` after all: it is not asked for
     /// it again (unless it later announces it), and the piece is picked elsewhere.
-    pub fn not_have(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+    pub fn handle_not_have(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
         let now = self.advance(now);
         if let Some(n) = self.neighbour_mut(peer) {
             let was_requested = n.in_flight.remove(&piece).is_some();
@@ -335,12 +350,12 @@ impl Swarm {
 
     /// A request to a neighbour failed (stream reset, error answer): the neighbour is
     /// disengaged and backed off. A failure for a request not outstanding is ignored.
-    pub fn request_failed(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+    pub fn handle_request_failed(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
         let now = self.advance(now);
         let outstanding = self
             .peers
             .get(&peer)
-            .and_then(Peer::neighbour)
+            .and_then(KnownPeer::neighbour)
             .is_some_and(|n| n.in_flight.contains_key(&piece));
         if outstanding {
             self.release(peer, Release::Failed, true, now);
@@ -351,7 +366,7 @@ impl Swarm {
     /// One of this peer's own pieces was found lost or changed on disk (reading it to
     /// serve failed verification): it is no longer held, the tracker is told, and it is
     /// downloaded again.
-    pub fn local_piece_lost(&mut self, piece: u32, now: Instant) {
+    pub fn handle_local_piece_lost(&mut self, piece: u32, now: Instant) {
         let now = self.advance(now);
         if self.picker.mark_lost(piece) {
             self.reports.lost(piece);
@@ -378,7 +393,7 @@ impl Swarm {
     }
 
     fn neighbour_mut(&mut self, peer: Fingerprint) -> Option<&mut Neighbour> {
-        self.peers.get_mut(&peer).and_then(Peer::neighbour_mut)
+        self.peers.get_mut(&peer).and_then(KnownPeer::neighbour_mut)
     }
 
     /// Neighbours connected or being dialled.

@@ -12,18 +12,18 @@ use super::rate::Rate;
 
 /// A peer the core knows of, with its standing.
 #[derive(Debug, Clone)]
-pub(crate) struct Peer {
+pub(crate) struct KnownPeer {
     /// Where and who it is, as the tracker said.
     pub(crate) info: PeerInfo,
     /// Consecutive failures and when it may be dialled again.
     pub(crate) backoff: BackoffState,
     /// Whether, and how far, it is connected.
-    pub(crate) link: Link,
+    pub(crate) contact: Contact,
 }
 
 /// How far a peer is connected.
 #[derive(Debug, Clone)]
-pub(crate) enum Link {
+pub(crate) enum Contact {
     /// Not connected (possibly backed off).
     Idle,
     /// Being dialled since this instant.
@@ -32,35 +32,35 @@ pub(crate) enum Link {
     Connected(Box<Neighbour>),
 }
 
-impl Peer {
+impl KnownPeer {
     /// A peer just learnt of.
     pub(crate) fn new(info: PeerInfo) -> Self {
-        Peer {
+        KnownPeer {
             info,
             backoff: BackoffState::default(),
-            link: Link::Idle,
+            contact: Contact::Idle,
         }
     }
 
     /// The neighbour state, when connected.
     pub(crate) fn neighbour(&self) -> Option<&Neighbour> {
-        match &self.link {
-            Link::Connected(n) => Some(n),
+        match &self.contact {
+            Contact::Connected(n) => Some(n),
             _ => None,
         }
     }
 
     /// The neighbour state, when connected.
     pub(crate) fn neighbour_mut(&mut self) -> Option<&mut Neighbour> {
-        match &mut self.link {
-            Link::Connected(n) => Some(n),
+        match &mut self.contact {
+            Contact::Connected(n) => Some(n),
             _ => None,
         }
     }
 
     /// Whether it is connected or being dialled (and so takes a neighbour slot).
     pub(crate) fn is_active(&self) -> bool {
-        !matches!(self.link, Link::Idle)
+        !matches!(self.contact, Contact::Idle)
     }
 }
 

@@ -57,9 +57,9 @@ fn requests_to(actions: &[Action], peer: Fingerprint) -> Vec<u32> {
 
 /// Offers, connects and announces neighbour `n` with `pieces`; returns the outputs.
 fn join(s: &mut Swarm, n: u8, pieces: Bitfield, now: Instant) -> Vec<Action> {
-    s.peers_offered(vec![info(n)], now);
-    s.connected(fp(n), now);
-    s.bitfield_received(fp(n), pieces, now);
+    s.handle_peers_offered(vec![info(n)], now);
+    s.handle_connected(fp(n), now);
+    s.handle_bitfield(fp(n), pieces, now);
     drain(s)
 }
 
@@ -116,7 +116,7 @@ fn requests_rarest_pieces_first() {
     let mut t = t0;
     while let Some(&last) = order.last() {
         t += ms(10);
-        s.piece_received(fp(1), last, true, t);
+        s.handle_piece_verified(fp(1), last, t);
         let next = requests_to(&drain(&mut s), fp(1));
         if next.is_empty() {
             break;
@@ -162,7 +162,7 @@ fn requests_in_flight_grow_with_measured_throughput() {
         drain(&mut s);
         let first = requests_to(&join(&mut s, 1, Bitfield::full(500), t0), fp(1));
         assert_eq!(first.len(), 2, "min_in_flight until measured");
-        s.piece_received(fp(1), first[0], true, t0 + delay);
+        s.handle_piece_verified(fp(1), first[0], t0 + delay);
         s.peers()[0].in_flight
     };
     // 1000-byte pieces: 1 s of data at 1 kB/s, 10 kB/s, 100 kB/s.
@@ -180,7 +180,7 @@ fn endgame_duplicates_requests_and_cancels_the_losers() {
     let b = requests_to(&join(&mut s, 2, Bitfield::full(2), t0), fp(2));
     assert_eq!((a.len(), b.len()), (2, 2), "both pieces from both");
     assert!(s.progress().endgame);
-    s.piece_received(fp(1), 0, true, t0 + ms(5));
+    s.handle_piece_verified(fp(1), 0, t0 + ms(5));
     let out = drain(&mut s);
     assert!(
         out.contains(&Action::Cancel {
@@ -194,7 +194,7 @@ fn endgame_duplicates_requests_and_cancels_the_losers() {
             .any(|a| matches!(a, Action::Cancel { peer, .. } if *peer == fp(1)))
     );
     // The loser's copy arriving late changes nothing.
-    s.piece_received(fp(2), 0, true, t0 + ms(6));
+    s.handle_piece_verified(fp(2), 0, t0 + ms(6));
     assert!(
         !drain(&mut s)
             .iter()
@@ -234,7 +234,7 @@ fn timed_out_neighbour_is_backed_off_and_replaced_through_the_tracker() {
     let out = loop {
         let next = s.next_timeout().expect("a deadline is pending");
         assert!(next <= t0 + timeout, "{:?}", next - t0);
-        s.tick(next);
+        s.handle_timeout(next);
         let out = drain(&mut s);
         let gone = out.contains(&Action::Disconnect {
             peer: fp(1),
@@ -246,7 +246,7 @@ fn timed_out_neighbour_is_backed_off_and_replaced_through_the_tracker() {
         }
     };
     let view = &s.peers()[0];
-    let LinkState::BackedOff(until) = view.state else {
+    let ContactState::BackedOff(until) = view.state else {
         panic!("{view:?}")
     };
     assert_eq!((view.failures, view.in_flight), (1, 0));
@@ -270,7 +270,7 @@ fn timed_out_neighbour_is_backed_off_and_replaced_through_the_tracker() {
         }
         let now = s.next_timeout().expect("a deadline is pending");
         assert!(asked_tracker || now <= t0 + timeout + ms(2000));
-        s.tick(now);
+        s.handle_timeout(now);
         out = drain(&mut s);
         assert!(!out.contains(&Action::Connect(info(1))) || now >= until);
     }
@@ -285,21 +285,21 @@ fn failed_dials_back_off_exponentially_and_are_forgotten_at_last() {
     };
     let mut s = swarm_with(config, 10, Bitfield::new(10), t0);
     drain(&mut s);
-    s.peers_offered(vec![info(1)], t0);
+    s.handle_peers_offered(vec![info(1)], t0);
     let mut now = t0;
     let mut waits = Vec::new();
     for _ in 0..4 {
         assert!(drain(&mut s).contains(&Action::Connect(info(1))));
-        s.connect_failed(fp(1), now);
+        s.handle_connect_failed(fp(1), now);
         let Some(view) = s.peers().first().cloned() else {
             break;
         };
-        let LinkState::BackedOff(until) = view.state else {
+        let ContactState::BackedOff(until) = view.state else {
             panic!("{view:?}")
         };
         waits.push(until - now);
         now = until;
-        s.tick(now);
+        s.handle_timeout(now);
     }
     assert_eq!(waits.len(), 3);
     assert!(waits[0] < waits[2], "{waits:?}");
@@ -313,14 +313,14 @@ fn unanswered_dial_is_abandoned() {
     let to = config.connect_timeout;
     let mut s = swarm_with(config, 10, Bitfield::new(10), t0);
     drain(&mut s);
-    s.peers_offered(vec![info(1)], t0);
+    s.handle_peers_offered(vec![info(1)], t0);
     assert!(drain(&mut s).contains(&Action::Connect(info(1))));
-    s.tick(t0 + to);
+    s.handle_timeout(t0 + to);
     assert!(drain(&mut s).contains(&Action::Disconnect {
         peer: fp(1),
         banned: false
     }));
-    assert!(matches!(s.peers()[0].state, LinkState::BackedOff(_)));
+    assert!(matches!(s.peers()[0].state, ContactState::BackedOff(_)));
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn corrupt_piece_bans_its_sender_for_good() {
     drain(&mut s);
     let a = requests_to(&join(&mut s, 1, Bitfield::full(20), t0), fp(1));
     join(&mut s, 2, Bitfield::full(20), t0);
-    s.piece_received(fp(1), a[0], false, t0 + ms(10));
+    s.handle_piece_corrupt(fp(1), a[0], t0 + ms(10));
     let out = drain(&mut s);
     assert_eq!(
         out[0],
@@ -342,9 +342,9 @@ fn corrupt_piece_bans_its_sender_for_good() {
     assert!(s.is_banned(&fp(1)));
     assert!(s.peers().iter().all(|p| p.peer != fp(1)));
     // Offered again, or connecting on its own: never used again.
-    s.peers_offered(vec![info(1)], t0 + ms(20));
-    s.connected(fp(1), t0 + ms(20));
-    s.bitfield_received(fp(1), Bitfield::full(20), t0 + ms(20));
+    s.handle_peers_offered(vec![info(1)], t0 + ms(20));
+    s.handle_connected(fp(1), t0 + ms(20));
+    s.handle_bitfield(fp(1), Bitfield::full(20), t0 + ms(20));
     let mut out = drain(&mut s);
     assert!(out.contains(&Action::Disconnect {
         peer: fp(1),
@@ -360,7 +360,7 @@ fn corrupt_piece_bans_its_sender_for_good() {
         }) else {
             break;
         };
-        s.piece_received(fp(2), piece, true, t);
+        s.handle_piece_verified(fp(2), piece, t);
         out.extend(drain(&mut s));
     }
     assert!(requests_to(&out, fp(1)).is_empty());
@@ -379,12 +379,12 @@ fn not_have_stops_requests_for_that_piece_and_asks_the_tracker() {
     let mut s = swarm_with(config, 3, Bitfield::new(3), t0);
     drain(&mut s);
     let first = requests_to(&join(&mut s, 1, Bitfield::full(3), t0), fp(1))[0];
-    s.not_have(fp(1), first, t0 + ms(10));
+    s.handle_not_have(fp(1), first, t0 + ms(10));
     let mut later = requests_to(&drain(&mut s), fp(1));
     let mut t = t0 + ms(10);
     while let Some(&piece) = later.last() {
         t += ms(10);
-        s.piece_received(fp(1), piece, true, t);
+        s.handle_piece_verified(fp(1), piece, t);
         let next = requests_to(&drain(&mut s), fp(1));
         if next.is_empty() {
             break;
@@ -395,7 +395,7 @@ fn not_have_stops_requests_for_that_piece_and_asks_the_tracker() {
     assert!(!later.contains(&first), "{first} asked again: {later:?}");
     let mut out = Vec::new();
     while let Some(next) = s.next_timeout().filter(|&n| n < t0 + ms(5000)) {
-        s.tick(next);
+        s.handle_timeout(next);
         out.extend(drain(&mut s));
     }
     assert!(out.contains(&Action::AskTrackerForPiece(first)), "{out:?}");
@@ -407,7 +407,7 @@ fn pieces_no_neighbour_has_are_asked_of_the_tracker() {
     let mut s = swarm_with(SwarmConfig::default(), 4, Bitfield::new(4), t0);
     drain(&mut s);
     join(&mut s, 1, bits(4, [0, 1]), t0);
-    s.tick(t0 + ms(2000));
+    s.handle_timeout(t0 + ms(2000));
     let out = drain(&mut s);
     let asked: Vec<u32> = out
         .iter()
@@ -418,15 +418,15 @@ fn pieces_no_neighbour_has_are_asked_of_the_tracker() {
         .collect();
     assert_eq!(asked, vec![2, 3]);
     // Paced: not again before the back-off has passed.
-    s.tick(t0 + ms(3000));
+    s.handle_timeout(t0 + ms(3000));
     assert!(
         !drain(&mut s)
             .iter()
             .any(|a| matches!(a, Action::AskTrackerForPiece(_)))
     );
-    s.have_received(fp(1), 2, t0 + ms(3500));
+    s.handle_have(fp(1), 2, t0 + ms(3500));
     let next = s.next_timeout().expect("the next round");
-    s.tick(next);
+    s.handle_timeout(next);
     let out = drain(&mut s);
     assert!(out.contains(&Action::AskTrackerForPiece(3)), "{out:?}");
     assert!(!out.contains(&Action::AskTrackerForPiece(2)));
@@ -437,7 +437,7 @@ fn lost_local_piece_is_reported_and_downloaded_again() {
     let t0 = Instant::now();
     let mut s = swarm_with(SwarmConfig::default(), 4, Bitfield::full(4), t0);
     assert_eq!(drain(&mut s), vec![Action::Complete]);
-    s.local_piece_lost(2, t0 + ms(1));
+    s.handle_local_piece_lost(2, t0 + ms(1));
     let out = drain(&mut s);
     assert_eq!(out[0], Action::ReportNotHave(vec![2]));
     assert!(
@@ -445,14 +445,14 @@ fn lost_local_piece_is_reported_and_downloaded_again() {
             .any(|a| matches!(a, Action::AskTrackerForPeers { .. }))
     );
     assert!(!s.is_complete() && !s.have().get(2));
-    s.local_piece_lost(2, t0 + ms(2));
-    s.local_piece_lost(99, t0 + ms(2));
+    s.handle_local_piece_lost(2, t0 + ms(2));
+    s.handle_local_piece_lost(99, t0 + ms(2));
     assert!(drain(&mut s).is_empty(), "nothing more to say");
     assert_eq!(
         requests_to(&join(&mut s, 1, Bitfield::full(4), t0 + ms(3)), fp(1)),
         vec![2]
     );
-    s.piece_received(fp(1), 2, true, t0 + ms(50));
+    s.handle_piece_verified(fp(1), 2, t0 + ms(50));
     let out = drain(&mut s);
     assert!(out.contains(&Action::ReportHave(vec![2])));
     assert_eq!(out.last(), Some(&Action::Complete));
@@ -476,7 +476,7 @@ fn new_pieces_are_reported_in_batches_and_heartbeats_are_on_time() {
     // One piece every 500 ms for 21 s.
     for _ in 0..42 {
         t += ms(500);
-        s.piece_received(fp(1), piece, true, t);
+        s.handle_piece_verified(fp(1), piece, t);
         got.push(piece);
         for a in drain(&mut s) {
             match a {
@@ -511,7 +511,7 @@ fn a_large_batch_is_reported_at_once() {
     join(&mut s, 1, Bitfield::full(10), t0);
     let mut out = Vec::new();
     for piece in 0..3 {
-        s.piece_received(fp(1), piece, true, t0 + ms(1));
+        s.handle_piece_verified(fp(1), piece, t0 + ms(1));
         out.extend(drain(&mut s));
     }
     assert!(out.contains(&Action::ReportHave(vec![0, 1, 2])), "{out:?}");
@@ -525,7 +525,7 @@ fn completion_flushes_reports_releases_neighbours_and_is_announced_once() {
     join(&mut s, 1, Bitfield::full(3), t0);
     let mut out = Vec::new();
     for piece in 0..3 {
-        s.piece_received(fp(1), piece, true, t0 + ms(10));
+        s.handle_piece_verified(fp(1), piece, t0 + ms(10));
         out.extend(drain(&mut s));
     }
     let n = out.len();
@@ -546,7 +546,7 @@ fn completion_flushes_reports_releases_neighbours_and_is_announced_once() {
         (p.pieces_have, p.bytes_have, p.complete),
         (3, 3 * PIECE, true)
     );
-    s.tick(t0 + ms(5000));
+    s.handle_timeout(t0 + ms(5000));
     assert!(drain(&mut s).iter().all(|a| *a == Action::Heartbeat));
 }
 
@@ -560,7 +560,7 @@ fn useless_neighbour_makes_room_for_a_candidate() {
     let mut s = swarm_with(config, 4, bits(4, [0]), t0);
     drain(&mut s);
     join(&mut s, 1, bits(4, [0]), t0);
-    s.peers_offered(vec![info(2)], t0 + ms(1));
+    s.handle_peers_offered(vec![info(2)], t0 + ms(1));
     let out = drain(&mut s);
     assert_eq!(
         out[..2],
@@ -584,7 +584,7 @@ fn next_timeout_is_always_in_the_future() {
         let Some(next) = s.next_timeout() else { break };
         assert!(next > now);
         now = next;
-        s.tick(now);
+        s.handle_timeout(now);
         drain(&mut s);
     }
 }
@@ -611,9 +611,9 @@ fn any_sequence_of_inputs_is_survived_and_keeps_counts_consistent() {
             // Time sometimes runs backwards: the core must not care.
             let at = if rng.random_bool(0.05) { t0 } else { now };
             match rng.random_range(0..12) {
-                0 => s.peers_offered(vec![info(peer), info(0)], at),
-                1 => s.connected(fp(peer), at),
-                2 => s.connect_failed(fp(peer), at),
+                0 => s.handle_peers_offered(vec![info(peer), info(0)], at),
+                1 => s.handle_connected(fp(peer), at),
+                2 => s.handle_connect_failed(fp(peer), at),
                 3 => {
                     let len = if rng.random_bool(0.8) {
                         pieces
@@ -621,15 +621,16 @@ fn any_sequence_of_inputs_is_survived_and_keeps_counts_consistent() {
                         pieces + 1
                     };
                     let b = bits(len, (0..len).filter(|_| rng.random_bool(0.5)));
-                    s.bitfield_received(fp(peer), b, at)
+                    s.handle_bitfield(fp(peer), b, at)
                 }
-                4 => s.have_received(fp(peer), piece, at),
-                5 => s.piece_received(fp(peer), piece, rng.random_bool(0.95), at),
-                6 => s.not_have(fp(peer), piece, at),
-                7 => s.request_failed(fp(peer), piece, at),
-                8 => s.disconnected(fp(peer), at),
-                9 => s.local_piece_lost(piece, at),
-                _ => s.tick(at),
+                4 => s.handle_have(fp(peer), piece, at),
+                5 if rng.random_bool(0.95) => s.handle_piece_verified(fp(peer), piece, at),
+                5 => s.handle_piece_corrupt(fp(peer), piece, at),
+                6 => s.handle_not_have(fp(peer), piece, at),
+                7 => s.handle_request_failed(fp(peer), piece, at),
+                8 => s.handle_disconnected(fp(peer), at),
+                9 => s.handle_local_piece_lost(piece, at),
+                _ => s.handle_timeout(at),
             }
             drain(&mut s);
             let _ = (s.peers(), s.progress(), s.next_timeout());

@@ -7,11 +7,11 @@ use certs::Fingerprint;
 use tracker::Bitfield;
 
 use super::Swarm;
-use super::neighbour::Link;
+use super::neighbour::Contact;
 
 /// How far a known peer is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkState {
+pub enum ContactState {
     /// Known, not connected, may be dialled.
     Idle,
     /// Not connected after failures; not dialled before this instant.
@@ -30,7 +30,7 @@ pub struct PeerView {
     /// Where it is.
     pub addr: SocketAddr,
     /// How far it is connected.
-    pub state: LinkState,
+    pub state: ContactState,
     /// Its measured delivery rate in bytes per second (0 until measured).
     pub rate: f64,
     /// Requests outstanding to it.
@@ -67,17 +67,17 @@ impl Swarm {
         self.peers
             .iter()
             .map(|(&fp, p)| {
-                let (state, rate, in_flight, target, pieces) = match &p.link {
-                    Link::Idle => {
+                let (state, rate, in_flight, target, pieces) = match &p.contact {
+                    Contact::Idle => {
                         let state = match p.backoff.backed_off_until(self.now) {
-                            Some(until) => LinkState::BackedOff(until),
-                            None => LinkState::Idle,
+                            Some(until) => ContactState::BackedOff(until),
+                            None => ContactState::Idle,
                         };
                         (state, 0.0, 0, 0, p.info.pieces)
                     }
-                    Link::Connecting(_) => (LinkState::Connecting, 0.0, 0, 0, p.info.pieces),
-                    Link::Connected(n) => (
-                        LinkState::Connected,
+                    Contact::Connecting(_) => (ContactState::Connecting, 0.0, 0, 0, p.info.pieces),
+                    Contact::Connected(n) => (
+                        ContactState::Connected,
                         n.rate.bytes_per_sec().unwrap_or(0.0),
                         n.in_flight.len(),
                         n.target_in_flight(

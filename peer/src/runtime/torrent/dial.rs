@@ -31,12 +31,12 @@ impl TorrentTask {
             // Already linked (it dialled us, or an earlier link is still up).
             let bitfield = bitfield.clone();
             let now = Instant::now();
-            self.swarm.connected(peer, now);
-            self.swarm.bitfield_received(peer, bitfield, now);
+            self.swarm.handle_connected(peer, now);
+            self.swarm.handle_bitfield(peer, bitfield, now);
             return;
         }
         if self.shared.is_banned(&peer) {
-            self.swarm.connect_failed(peer, Instant::now());
+            self.swarm.handle_connect_failed(peer, Instant::now());
             return;
         }
         let shared = self.shared.clone();

@@ -14,7 +14,8 @@ use crate::wire::{PieceHeader, PieceRequest};
 impl TorrentTask {
     pub(super) fn request(&mut self, peer: Fingerprint, piece: u32) {
         let Some((link, _)) = self.links.get(&peer) else {
-            self.swarm.request_failed(peer, piece, Instant::now());
+            self.swarm
+                .handle_request_failed(peer, piece, Instant::now());
             return;
         };
         let Some(len) = self.entry.torrent.piece_len(piece) else {

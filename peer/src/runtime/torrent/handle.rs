@@ -26,12 +26,12 @@ impl TorrentTask {
                     link.connection.clone(),
                 ));
                 self.add_link(peer, link, bitfield.clone());
-                self.swarm.connected(peer, now);
-                self.swarm.bitfield_received(peer, bitfield, now);
+                self.swarm.handle_connected(peer, now);
+                self.swarm.handle_bitfield(peer, bitfield, now);
             }
             Event::ConnectFailed { peer, why } => {
                 tracing::debug!(%peer, "cannot reach neighbour: {why}");
-                self.swarm.connect_failed(peer, now);
+                self.swarm.handle_connect_failed(peer, now);
             }
             Event::Incoming {
                 info,
@@ -44,21 +44,21 @@ impl TorrentTask {
                     return true;
                 }
                 self.add_link(peer, link, bitfield.clone());
-                self.swarm.peers_offered(vec![info], now);
-                self.swarm.connected(peer, now);
-                self.swarm.bitfield_received(peer, bitfield, now);
+                self.swarm.handle_peers_offered(vec![info], now);
+                self.swarm.handle_connected(peer, now);
+                self.swarm.handle_bitfield(peer, bitfield, now);
             }
             Event::Have { peer, piece } => {
                 if let Some((_, bitfield)) = self.links.get_mut(&peer) {
                     bitfield.set(piece);
                 }
-                self.swarm.have_received(peer, piece, now);
+                self.swarm.handle_have(peer, piece, now);
             }
             Event::Lost { peer, piece } => {
                 if let Some((_, bitfield)) = self.links.get_mut(&peer) {
                     bitfield.clear(piece);
                 }
-                self.swarm.not_have(peer, piece, now);
+                self.swarm.handle_not_have(peer, piece, now);
             }
             Event::LinkLost { peer, link } => {
                 if self.replaced.remove(&link).is_none()
@@ -66,7 +66,7 @@ impl TorrentTask {
                 {
                     self.links.remove(&peer);
                     self.abort_fetches_of(peer);
-                    self.swarm.disconnected(peer, now);
+                    self.swarm.handle_disconnected(peer, now);
                 }
             }
             Event::Fetched {
@@ -78,7 +78,7 @@ impl TorrentTask {
                 match outcome {
                     Fetch::Verified(len) => {
                         self.downloaded += len;
-                        self.swarm.piece_received(peer, piece, true, now);
+                        self.swarm.handle_piece_verified(peer, piece, now);
                         self.checkpoint_if_due(false);
                     }
                     Fetch::Corrupt => {
@@ -88,19 +88,19 @@ impl TorrentTask {
                             self.banned += 1;
                         }
                         self.shared.ban(peer);
-                        self.swarm.piece_received(peer, piece, false, now);
+                        self.swarm.handle_piece_corrupt(peer, piece, now);
                     }
-                    Fetch::NotHave => self.swarm.not_have(peer, piece, now),
+                    Fetch::NotHave => self.swarm.handle_not_have(peer, piece, now),
                     Fetch::Failed(why) => {
                         tracing::debug!(%peer, piece, "piece request failed: {why}");
-                        self.swarm.request_failed(peer, piece, now);
+                        self.swarm.handle_request_failed(peer, piece, now);
                     }
                     Fetch::LocalFailure(why) => {
                         self.fail(why);
                     }
                 }
             }
-            Event::PeersOffered(peers) => self.swarm.peers_offered(peers, now),
+            Event::PeersOffered(peers) => self.swarm.handle_peers_offered(peers, now),
             Event::ReportFailed { have, rejoin } => {
                 self.unreported.extend(have);
                 if rejoin {
@@ -111,13 +111,13 @@ impl TorrentTask {
                 tracing::info!(torrent = %self.entry.torrent.name(), "back in the swarm");
                 self.rejoining = false;
                 self.in_swarm = true;
-                self.swarm.peers_offered(neighbours, now);
+                self.swarm.handle_peers_offered(neighbours, now);
             }
             Event::RejoinFailed => self.rejoining = false,
             Event::StorageFailed(why) => self.fail(why),
             Event::LocalPieceLost(piece) => {
                 // The store cleared the piece when reading it failed verification.
-                self.swarm.local_piece_lost(piece, now);
+                self.swarm.handle_local_piece_lost(piece, now);
                 self.broadcast(Control::Lost(piece));
             }
             Event::Pause(pause) => {
@@ -130,7 +130,7 @@ impl TorrentTask {
                         task.abort();
                     }
                     for (peer, _) in self.links.drain() {
-                        self.swarm.disconnected(peer, now);
+                        self.swarm.handle_disconnected(peer, now);
                     }
                 }
             }

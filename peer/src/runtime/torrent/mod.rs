@@ -106,7 +106,7 @@ impl TorrentTask {
             entry.store.have(),
             now,
         );
-        swarm.peers_offered(joined.neighbours, now);
+        swarm.handle_peers_offered(joined.neighbours, now);
         let events = entry.events.clone();
         TorrentTask {
             shared,
@@ -159,7 +159,7 @@ impl TorrentTask {
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     if !self.paused {
-                        self.swarm.tick(Instant::now());
+                        self.swarm.handle_timeout(Instant::now());
                     }
                 }
                 _ = status_tick.tick() => {

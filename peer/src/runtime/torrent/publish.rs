@@ -9,7 +9,7 @@ use tracker::torrent::Torrent;
 
 use super::TorrentTask;
 use crate::runtime::status::{NeighbourStatus, Phase, TorrentStatus};
-use crate::swarm::LinkState;
+use crate::swarm::ContactState;
 
 /// The status a torrent starts with.
 pub(crate) fn initial_status(torrent: &Torrent, path: &Path) -> TorrentStatus {
@@ -60,15 +60,15 @@ impl TorrentTask {
             .swarm
             .peers()
             .into_iter()
-            .filter(|p| p.state != LinkState::Idle)
+            .filter(|p| p.state != ContactState::Idle)
             .map(|p| NeighbourStatus {
                 fingerprint: p.peer.to_string(),
                 addr: p.addr,
                 state: match p.state {
-                    LinkState::Idle => "idle",
-                    LinkState::BackedOff(_) => "backed off",
-                    LinkState::Connecting => "connecting",
-                    LinkState::Connected => "connected",
+                    ContactState::Idle => "idle",
+                    ContactState::BackedOff(_) => "backed off",
+                    ContactState::Connecting => "connecting",
+                    ContactState::Connected => "connected",
                 }
                 .to_string(),
                 rate: p.rate,
