@@ -20,7 +20,8 @@
 //!   here and in PROTOCOL.md.**
 //! * [`dashboard`]: the local web page of a running peer.
 //! * [`status_file`]: how `bt status` sees other `bt` processes.
-//! * `src/bin/bt.rs`: the `bt` command line (feature `cli`).
+//! * [`cli`]: what each `bt` command does, after `src/bin/bt.rs` has parsed its arguments
+//!   (feature `cli`). **A new subcommand goes here**, with its flags in `bt.rs`.
 //!
 //! # Example
 //!
@@ -52,6 +53,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod dashboard;
 pub mod runtime;
 pub mod status_file;
