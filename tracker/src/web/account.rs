@@ -331,12 +331,7 @@ pub(crate) async fn create_token(
     Form(form): Form<TokenForm>,
 ) -> Response {
     let result = async {
-        if !visitor.csrf_ok(form.csrf.as_deref()) {
-            return Err(WebError::csrf());
-        }
-        let user = visitor
-            .name()
-            .ok_or_else(|| WebError::sign_in("manage API tokens"))?;
+        let user = visitor.writer(form.csrf.as_deref(), "manage API tokens")?;
         site.create_token(user, &form.label).await
     }
     .await;
@@ -365,12 +360,7 @@ pub(crate) async fn revoke_token(
     Form(form): Form<TokenForm>,
 ) -> Response {
     let result = async {
-        if !visitor.csrf_ok(form.csrf.as_deref()) {
-            return Err(WebError::csrf());
-        }
-        let user = visitor
-            .name()
-            .ok_or_else(|| WebError::sign_in("manage API tokens"))?;
+        let user = visitor.writer(form.csrf.as_deref(), "manage API tokens")?;
         let hash = parse_token_hash(&form.token_hash)
             .ok_or_else(|| WebError::new(StatusCode::BAD_REQUEST, "No such token."))?;
         site.revoke_token(user, hash).await

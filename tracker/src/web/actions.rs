@@ -281,13 +281,35 @@ impl Site {
     }
 }
 
+/// The parameters of a search, from the search page's query string and the JSON API's
+/// alike.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct SearchParams {
+    /// The words searched for.
+    #[serde(default)]
+    pub(crate) q: String,
+    /// The page of results, from 0.
+    #[serde(default)]
+    pub(crate) page: u32,
+    /// What to sort by; see [`search_order`].
+    #[serde(default)]
+    sort: Option<String>,
+    /// Which way; see [`search_order`].
+    #[serde(default)]
+    order: Option<String>,
+}
+
+impl SearchParams {
+    /// The order asked for, or why it cannot be.
+    pub(crate) fn order(&self) -> Result<SearchOrder, WebError> {
+        search_order(self.sort.as_deref(), self.order.as_deref())
+    }
+}
+
 /// The search order of the `sort` (`added`, `name`, `size`, `seeders`, `leechers`,
 /// `completed`) and `order` (`asc`, `desc`) parameters. Without `order`, names sort from
 /// A and everything else from the largest or latest.
-pub(crate) fn search_order(
-    sort: Option<&str>,
-    order: Option<&str>,
-) -> Result<SearchOrder, WebError> {
+fn search_order(sort: Option<&str>, order: Option<&str>) -> Result<SearchOrder, WebError> {
     let by = match sort.unwrap_or("added") {
         "added" | "date" => SortKey::Added,
         "name" => SortKey::Name,

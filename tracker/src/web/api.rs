@@ -14,7 +14,7 @@ use crate::service::now_ms;
 use crate::state::TokenRecord;
 
 use super::Site;
-use super::actions::{Publish, WebError, parse_token_hash, search_order, token_hash_hex};
+use super::actions::{Publish, SearchParams, WebError, parse_token_hash, token_hash_hex};
 use super::auth::{CSRF_HEADER, Visitor};
 use super::upload_limit;
 use crate::torrent::MAX_TORRENT_FILE_LEN;
@@ -38,10 +38,7 @@ impl IntoResponse for WebError {
 /// Checks the CSRF header of a JSON write and returns the signed-in user.
 fn writer<'a>(visitor: &'a Visitor, headers: &HeaderMap, what: &str) -> Result<&'a str, WebError> {
     let given = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-    if !visitor.csrf_ok(given) {
-        return Err(WebError::csrf());
-    }
-    visitor.name().ok_or_else(|| WebError::sign_in(what))
+    visitor.writer(given, what)
 }
 
 #[derive(Serialize)]
@@ -70,19 +67,6 @@ pub(crate) async fn me(State(site): State<Site>, visitor: Visitor) -> Response {
     .into_response()
 }
 
-/// The search parameters.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct SearchParams {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: u32,
-    #[serde(default)]
-    sort: Option<String>,
-    #[serde(default)]
-    order: Option<String>,
-}
-
 #[derive(Serialize)]
 struct SearchAnswer {
     total: u64,
@@ -96,7 +80,7 @@ pub(crate) async fn search(
     State(site): State<Site>,
     Params(params): Params<SearchParams>,
 ) -> Result<Response, WebError> {
-    let order = search_order(params.sort.as_deref(), params.order.as_deref())?;
+    let order = params.order()?;
     let page = site.search(&params.q, params.page, order).await?;
     Ok(Json(SearchAnswer {
         total: page.total,

@@ -260,6 +260,21 @@ impl Visitor {
             .and_then(|g| blake3::Hash::from_hex(g.trim()).ok())
             .is_some_and(|g| g == self.csrf_hash())
     }
+
+    /// The signed-in user allowed to write with the CSRF token `given`: a missing or
+    /// wrong token, or nobody signed in, is the error to show (`what` completes "You
+    /// must sign in to ...").
+    pub(crate) fn writer(
+        &self,
+        given: Option<&str>,
+        what: &str,
+    ) -> Result<&str, super::actions::WebError> {
+        if !self.csrf_ok(given) {
+            return Err(super::actions::WebError::csrf());
+        }
+        self.name()
+            .ok_or_else(|| super::actions::WebError::sign_in(what))
+    }
 }
 
 impl FromRequestParts<Site> for Visitor {

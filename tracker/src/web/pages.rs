@@ -14,7 +14,7 @@ use crate::state::{SearchOrder, SortKey};
 use crate::torrent::{InfoHash, Torrent};
 
 use super::Site;
-use super::actions::{Publish, WebError, search_order, search_order_params};
+use super::actions::{Publish, SearchParams, WebError, search_order_params};
 use super::auth::Visitor;
 use super::format;
 use super::layout::{Page, notice};
@@ -49,19 +49,6 @@ pub(crate) fn hidden_csrf(visitor: &Visitor) -> Markup {
     html! { input type="hidden" name="csrf" value=(visitor.csrf_token()); }
 }
 
-/// The search page's parameters.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct SearchParams {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: u32,
-    #[serde(default)]
-    sort: Option<String>,
-    #[serde(default)]
-    order: Option<String>,
-}
-
 /// The search page's columns: heading, sort key, and whether it is a number.
 const COLUMNS: [(&str, SortKey, bool); 6] = [
     ("Name", SortKey::Name, false),
@@ -79,7 +66,7 @@ pub(crate) async fn search(
     visitor: Visitor,
     Params(params): Params<SearchParams>,
 ) -> Response {
-    let order = search_order(params.sort.as_deref(), params.order.as_deref());
+    let order = params.order();
     let results = match &order {
         Ok(order) => site.search(&params.q, params.page, *order).await,
         Err(e) => Err(e.clone()),
@@ -439,10 +426,7 @@ async fn upload_inner(
             _ => {}
         }
     }
-    if !visitor.csrf_ok(csrf.as_deref()) {
-        return Err(WebError::csrf());
-    }
-    let user = visitor.name().ok_or_else(|| WebError::sign_in("upload"))?;
+    let user = visitor.writer(csrf.as_deref(), "upload")?;
     site.publish(user, file.unwrap_or_default()).await
 }
 
