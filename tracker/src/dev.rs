@@ -1,6 +1,6 @@
 //! A local tracker cluster on loopback in one process, for trying things out (`bt-tracker
-//! dev`), for the peer's one-command demo and for tests: certificates generated, every
-//! node on free ports, a user `dev` with an API token ready to publish.
+//! dev`), for the `bt-demo` walkthrough and for tests: certificates generated, every node
+//! on free ports, a user `dev` with an API token ready to publish.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -297,6 +297,21 @@ impl DevCluster {
             if let Some(node) = node.take() {
                 node.shutdown();
             }
+        }
+    }
+}
+
+/// A working directory: `dir` if given (kept), else a fresh temporary one named
+/// `prefix...`, removed when the returned guard is dropped.
+pub fn dir_or_temp(
+    dir: Option<PathBuf>,
+    prefix: &str,
+) -> std::io::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match dir {
+        Some(dir) => Ok((dir, None)),
+        None => {
+            let temp = tempfile::Builder::new().prefix(prefix).tempdir()?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
         }
     }
 }

@@ -339,7 +339,8 @@ impl ProcessTrackers {
     /// Starts `n` node processes (the ignored test `test` must call
     /// [`tracker_node_process_main`]) with state below `dir`, and makes a user with a token.
     pub async fn start(dir: &Path, test: &str, n: u64) -> ProcessTrackers {
-        Self::start_with_ttl(dir, test, n, 30_000).await
+        let default_ttl = tracker::state::StateConfig::default().peer_ttl_ms;
+        Self::start_with_ttl(dir, test, n, default_ttl).await
     }
 
     /// [`ProcessTrackers::start`] with peers expiring after `peer_ttl_ms`.
@@ -381,17 +382,13 @@ impl ProcessTrackers {
 
     async fn spawn(&mut self, test: &str, id: u64) {
         let name = &self.members[&id].name;
-        let config = NodeConfig {
+        let mut config = NodeConfig::new(
             id,
-            members: self.members.clone(),
-            cluster_listen: None,
-            peer_listen: None,
-            http_listen: None,
-            data_dir: self.dir.join(format!("data-{name}")),
-            certs: CertPaths::in_dir(&self.dir.join("certs"), name),
-            peer_ttl_ms: self.peer_ttl_ms,
-            expire_interval_ms: 1_000,
-        };
+            self.members.clone(),
+            self.dir.join(format!("data-{name}")),
+            CertPaths::in_dir(&self.dir.join("certs"), name),
+        );
+        config.peer_ttl_ms = self.peer_ttl_ms;
         let path = self.dir.join(format!("{name}.config"));
         std::fs::write(&path, rmp_serde::to_vec_named(&config).unwrap()).unwrap();
         let mut child = ChildProc::spawn(test, &[(TRACKER_ENV, path.display().to_string())]);

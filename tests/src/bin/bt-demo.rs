@@ -35,16 +35,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn demo(size_mib: u64, peers: usize, dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let (dir, _temp) = match dir {
-        Some(dir) => (dir, None),
-        None => {
-            let temp = tempfile::Builder::new()
-                .prefix("bt-demo-")
-                .tempdir()
-                .context("creating a temporary directory")?;
-            (temp.path().to_path_buf(), Some(temp))
-        }
-    };
+    let (dir, _temp) =
+        tracker::dev::dir_or_temp(dir, "bt-demo-").context("creating a temporary directory")?;
     let options = tests::demo::DemoOptions {
         size_mib,
         leechers: peers,

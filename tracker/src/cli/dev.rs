@@ -9,16 +9,8 @@ use crate::dev::{DevCluster, DevOptions};
 /// afterwards, if none) and prints their addresses, the CA fingerprint and the dev user's
 /// API token.
 pub async fn run(nodes: usize, dir: Option<PathBuf>) -> Result<(), CliError> {
-    let (dir, _temp) = match dir {
-        Some(dir) => (dir, None),
-        None => {
-            let temp = tempfile::Builder::new()
-                .prefix("bt-tracker-dev-")
-                .tempdir()
-                .map_err(CliError::io("creating a temporary directory"))?;
-            (temp.path().to_path_buf(), Some(temp))
-        }
-    };
+    let (dir, _temp) = crate::dev::dir_or_temp(dir, "bt-tracker-dev-")
+        .map_err(CliError::io("creating a temporary directory"))?;
     let options = DevOptions {
         nodes,
         ..DevOptions::default()
