@@ -295,11 +295,15 @@ where
                             }
                         }
                         Ok(None) => break,
+                        Err(crate::TransportError::BadFrame { code, detail }) => {
+                            tracing::warn!(from, "bad paxos frame: {detail}");
+                            send.reset(code);
+                            break;
+                        }
+                        // The peer node stopped or the connection was lost: nothing
+                        // was malformed, and the dialer connects again.
                         Err(e) => {
-                            tracing::warn!(from, "bad paxos frame: {e}");
-                            if let crate::TransportError::BadFrame { code, .. } = e {
-                                send.reset(code);
-                            }
+                            tracing::debug!(from, "paxos channel ended: {e}");
                             break;
                         }
                     }
@@ -310,7 +314,10 @@ where
                     }
                 }
                 Ok(_) => tracing::warn!(from, "unexpected stream kind on the paxos protocol"),
-                Err(e) => tracing::warn!(from, "bad paxos frame: {e}"),
+                Err(e @ crate::TransportError::BadFrame { .. }) => {
+                    tracing::warn!(from, "bad paxos frame: {e}")
+                }
+                Err(e) => tracing::debug!(from, "paxos stream ended: {e}"),
             }
         });
     }
