@@ -20,6 +20,7 @@
 //! | [`torrent`] | the torrent-file format: create, encode, parse, validate |
 //! | [`bitfield`] | which pieces a peer holds |
 //! | [`api`] | the wire types of the peer-facing and operator protocols, their ALPNs and limits |
+//! | `encoding` (private) | the MessagePack form of addresses and digests, shared by every wire type |
 //! | `client` | the tracker client peers use: fail-over between nodes, exactly-once writes |
 //! | `state` | the replicated state machine: torrents, swarms, users, sessions, snapshots |
 //! | `service` | answers each peer and operator request from the replica |
@@ -75,6 +76,7 @@ pub mod api;
 pub mod bitfield;
 #[cfg(feature = "client")]
 pub mod client;
+mod encoding;
 pub mod format;
 pub mod torrent;
 

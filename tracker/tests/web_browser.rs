@@ -141,6 +141,7 @@ async fn search_total(cluster: &DevCluster) -> u64 {
         words: String::new(),
         page: 0,
         per_page: 50,
+        order: Default::default(),
     };
     match read(cluster, query).await {
         Output::Search(page) => page.total,
