@@ -1,4 +1,4 @@
-//! The peer-facing tracker protocol (`bytetorrent/tracker/1`): one definition of every
+//! The peer-facing tracker protocol (`bytetorrent/tracker/2`): one definition of every
 //! request and response, shared by the tracker's service and its client library.
 //!
 //! Each request travels on its own request stream (stream kind `0x01`, see PROTOCOL.md
@@ -29,7 +29,7 @@ pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/2";
 /// certificate from the cluster CA.
 pub const ALPN_TRACKER_ADMIN: &[u8] = b"bytetorrent/tracker-admin/1";
 
-/// Largest frame on the peer-facing protocol, in bytes: a torrent file of the largest
+/// Largest frame on the peer-facing protocol and on the operator protocol, in bytes: a torrent file of the largest
 /// size allowed ([`MAX_TORRENT_FILE_LEN`](crate::torrent::MAX_TORRENT_FILE_LEN), 16 MiB)
 /// plus 4 KiB for the MessagePack envelope around it (the request or response variant,
 /// the write id, the token). A `Publish` request and a `Torrent` answer each carry one

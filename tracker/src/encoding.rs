@@ -1,5 +1,5 @@
 //! The MessagePack encodings of values that serde has no one natural form for, used with
-//! `#[serde(with = ...)]` by every tracker type that carries them (PROTOCOL.md 2.1):
+//! `#[serde(with = ...)]` by every tracker type that carries them (PROTOCOL.md 2.4):
 //! socket addresses as `"ip:port"` text and 32-byte digests as `bin`. Each also reads the
 //! form earlier versions wrote into the replicated log and snapshots.
 

@@ -41,7 +41,9 @@
 //! 3. its dispatch in `Service::answer` (`service.rs`): checks, then a read under the
 //!    lease or a proposal through the client session;
 //! 4. a method on `client::TrackerClient` (`client.rs`) for peers to call;
-//! 5. its line in the table of `PROTOCOL.md` section 6.
+//! 5. its line in the table of `PROTOCOL.md` section 6, its schema, and a test vector
+//!    (`print_vectors` in `tests/tests/protocol_vectors.rs` makes one; that test fails
+//!    until it is there). A new variant is a new protocol version (PROTOCOL.md 1.1).
 //!
 //! An operator request goes the same way through `api::AdminRequest`,
 //! `Service::answer_admin` and [`admin::AdminClient`](crate::admin), then `cli::operator`.
