@@ -85,7 +85,7 @@ fn frame(kind: u8, len: u32, body: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_truncated_or_oversized_piece_request_is_refused_with_its_code() {
+async fn a_piece_request_that_ends_inside_its_frame_is_refused_with_malformed_frame() {
     let s = setup().await;
     // The stream ends inside the length, inside the body, or before any frame.
     for bytes in [vec![3u8, 0, 0], frame(3, 9, &[0x82, 0xa9]), vec![3]] {
@@ -96,10 +96,6 @@ async fn a_truncated_or_oversized_piece_request_is_refused_with_its_code() {
             "{bytes:02x?}"
         );
     }
-    // One byte over the peer protocol's maximum: refused before the body is read.
-    let too_long = u32::try_from(MAX_FRAME_LEN + 1).unwrap();
-    let (_send, mut recv) = open_raw(&s.connection, &frame(3, too_long, &[]), false).await;
-    assert_eq!(reset_code(&mut recv).await, StreamErrorCode::FrameTooLarge);
     // The connection carries on.
     let request = PieceRequest {
         info_hash: s.torrent.info_hash(),
@@ -111,6 +107,22 @@ async fn a_truncated_or_oversized_piece_request_is_refused_with_its_code() {
         .await
         .unwrap();
     assert_eq!(header, PieceHeader::Data { len: 16384 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_over_the_peer_protocols_one_mebibyte_is_refused_with_frame_too_large() {
+    let s = setup().await;
+    // One byte over: refused before the body is read (the seeder's endpoint also talks to
+    // trackers, whose larger maximum must not apply here).
+    let too_long = u32::try_from(MAX_FRAME_LEN + 1).unwrap();
+    let (_send, mut recv) = open_raw(&s.connection, &frame(3, too_long, &[]), false).await;
+    assert_eq!(reset_code(&mut recv).await, StreamErrorCode::FrameTooLarge);
+    // Exactly the maximum is read (and found not to be a request).
+    let at_most = u32::try_from(MAX_FRAME_LEN).unwrap();
+    let mut bytes = frame(3, at_most, &[]);
+    bytes.resize(5 + MAX_FRAME_LEN, 0xc1);
+    let (_send, mut recv) = open_raw(&s.connection, &bytes, true).await;
+    assert_eq!(reset_code(&mut recv).await, StreamErrorCode::MalformedFrame);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
