@@ -21,6 +21,18 @@ use tracker::torrent::InfoHash;
 
 pub use transport::ALPN_PEER;
 
+/// Largest frame body on the peer protocol, in bytes: 1 MiB. The largest frame is a
+/// `Hello` whose bitfield covers the most pieces a torrent may have (about 500,000
+/// pieces, 62.5 KB), so this leaves ample room while bounding what a remote can make a
+/// peer allocate. Frames from tracker nodes have their own maximum
+/// ([`tracker::api::MAX_FRAME_LEN`]).
+pub const MAX_FRAME_LEN: usize = 1 << 20;
+
+/// The stream kinds the peer protocol uses: piece requests and control channels. A
+/// stream of any other kind is refused with `UNKNOWN_STREAM_KIND`.
+pub const STREAM_KINDS: [transport::StreamKind; 2] =
+    [transport::StreamKind::Chunk, transport::StreamKind::Channel];
+
 /// A message on a control channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Control {

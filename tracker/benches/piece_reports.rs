@@ -660,7 +660,8 @@ async fn join_direct(
                         seq,
                     },
                     info_hash,
-                    addr: SocketAddr::from(([127, 0, 0, 1], 10_000 + (i % 50_000) as u16)),
+                    addr: SocketAddr::from(([127, 0, 0, 1], 10_000 + (i % 50_000) as u16))
+                        .to_string(),
                     have: Bitfield::new(piece_count),
                     want: DEFAULT_NEIGHBOURS,
                 };

@@ -116,6 +116,7 @@ impl AdminClient {
         let mut config =
             EndpointConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)), InboundTrust::Open, &[]);
         config.connect_timeout = Duration::from_secs(2);
+        config.max_frame = crate::api::MAX_FRAME_LEN;
         let endpoint = Endpoint::bind(identity, config)?;
         Ok(AdminClient {
             endpoint,

@@ -1,4 +1,4 @@
-//! The peer-facing tracker protocol (`bytetorrent/tracker/1`): one definition of every
+//! The peer-facing tracker protocol (`bytetorrent/tracker/2`): one definition of every
 //! request and response, shared by the tracker's service and its client library.
 //!
 //! Each request travels on its own request stream (stream kind `0x01`, see PROTOCOL.md
@@ -19,13 +19,17 @@ use crate::bitfield::Bitfield;
 use crate::torrent::InfoHash;
 
 /// ALPN of the peer-facing protocol.
-pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/1";
+///
+/// Version 2 encodes fingerprints as `bin`, addresses as `"ip:port"` text and adds the
+/// search order; a client offering only version 1 fails the handshake with
+/// `no_application_protocol`.
+pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/2";
 
 /// ALPN of the operator protocol, served on the cluster address to holders of a
 /// certificate from the cluster CA.
 pub const ALPN_TRACKER_ADMIN: &[u8] = b"bytetorrent/tracker-admin/1";
 
-/// Largest frame on the peer-facing protocol, in bytes: a torrent file of the largest
+/// Largest frame on the peer-facing protocol and on the operator protocol, in bytes: a torrent file of the largest
 /// size allowed ([`MAX_TORRENT_FILE_LEN`](crate::torrent::MAX_TORRENT_FILE_LEN), 16 MiB)
 /// plus 4 KiB for the MessagePack envelope around it (the request or response variant,
 /// the write id, the token). A `Publish` request and a `Torrent` answer each carry one
@@ -63,7 +67,8 @@ pub struct WriteId {
 pub struct PeerInfo {
     /// The fingerprint to expect when dialling it.
     pub fingerprint: Fingerprint,
-    /// Where it accepts connections.
+    /// Where it accepts connections (`"ip:port"` on the wire).
+    #[serde(with = "crate::encoding::socket_addr")]
     pub addr: SocketAddr,
     /// Pieces it holds, as last reported.
     pub pieces: u32,
@@ -116,6 +121,45 @@ pub struct NodeStatus {
     pub applied: u64,
 }
 
+/// What search results are ordered by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SortKey {
+    /// When the torrent was published.
+    #[default]
+    Added,
+    /// The name, ignoring case.
+    Name,
+    /// Total size.
+    Size,
+    /// Peers holding every piece.
+    Seeders,
+    /// Peers still downloading.
+    Leechers,
+    /// Completed downloads.
+    Completed,
+}
+
+/// The order of search results: a key and a direction. Ties are broken by the default
+/// order (newest first, then info hash), so every replica pages alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SearchOrder {
+    /// The key.
+    pub by: SortKey,
+    /// Largest, latest or last in the alphabet first.
+    pub descending: bool,
+}
+
+impl Default for SearchOrder {
+    /// Newest first, the order of the index itself (no sorting needed).
+    fn default() -> Self {
+        SearchOrder {
+            by: SortKey::Added,
+            descending: true,
+        }
+    }
+}
+
 /// A request from a peer (or a CLI) to any tracker node.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Request {
@@ -141,6 +185,9 @@ pub enum Request {
         words: String,
         /// Page number from 0, [`SEARCH_PAGE_LEN`] results per page.
         page: u32,
+        /// The order; absent means newest first.
+        #[serde(default)]
+        order: SearchOrder,
     },
     /// Joins (or re-joins) a swarm. Answer: [`Response::Joined`].
     Join {
@@ -148,8 +195,10 @@ pub enum Request {
         id: WriteId,
         /// Which swarm.
         info_hash: InfoHash,
-        /// Where this peer accepts connections from others.
-        addr: SocketAddr,
+        /// Where this peer accepts connections from others: an IP address and port,
+        /// `203.0.113.7:7000` or `[2001:db8::1]:7000`. Text, so that a node can answer a
+        /// malformed one with [`ApiError::BadRequest`] saying what is wrong.
+        addr: String,
         /// Pieces it holds now.
         have: Bitfield,
         /// Neighbours wanted, at most [`MAX_PEERS_PER_ANSWER`].

@@ -30,7 +30,8 @@ use certs::Fingerprint;
 use transport::{Backoff, Dialer, Endpoint, Expect, TransportError};
 
 use crate::api::{
-    ALPN_TRACKER, ApiError, NodeStatus, PeerInfo, Request, Response, SearchPage, WriteId,
+    ALPN_TRACKER, ApiError, NodeStatus, PeerInfo, Request, Response, SearchOrder, SearchPage,
+    WriteId,
 };
 use crate::bitfield::Bitfield;
 use crate::torrent::{InfoHash, Torrent};
@@ -93,6 +94,18 @@ pub enum TrackerError {
         ca: Fingerprint,
         /// Each node and why its certificate was refused.
         refused: Vec<(SocketAddr, String)>,
+    },
+    /// Every node refused the handshake because it speaks another version of the tracker
+    /// protocol (it does not serve this client's ALPN). Not retried: it cannot succeed.
+    #[error(
+        "the tracker speaks another protocol version than this client ({}); run the same \
+         ByteTorrent version as the tracker (tried {})",
+        String::from_utf8_lossy(ALPN_TRACKER),
+        describe(nodes)
+    )]
+    OtherVersion {
+        /// Each node and what it answered.
+        nodes: Vec<(SocketAddr, String)>,
     },
     /// A node answered something that does not fit the request.
     #[error("unexpected answer from the tracker: {0}")]
@@ -227,11 +240,18 @@ impl TrackerClient {
         }
     }
 
-    /// One page of torrents whose names hold every word, newest first.
-    pub async fn search(&self, words: &str, page: u32) -> Result<SearchPage, TrackerError> {
+    /// One page of torrents whose names hold every word, in `order` (newest first by
+    /// default).
+    pub async fn search(
+        &self,
+        words: &str,
+        page: u32,
+        order: SearchOrder,
+    ) -> Result<SearchPage, TrackerError> {
         let request = Request::Search {
             words: words.to_string(),
             page,
+            order,
         };
         match self.call(&request).await? {
             Response::Search(page) => Ok(page),
@@ -251,7 +271,7 @@ impl TrackerClient {
             .write(|id| Request::Join {
                 id,
                 info_hash,
-                addr,
+                addr: addr.to_string(),
                 have: have.clone(),
                 want,
             })
@@ -377,13 +397,19 @@ impl TrackerClient {
         let mut tried: Vec<(SocketAddr, String)> = Vec::new();
         // Nodes whose certificate was refused: tried once, never again.
         let mut refused: Vec<(SocketAddr, String)> = Vec::new();
+        // Nodes that speak another protocol version: tried once, never again.
+        let mut other_version: Vec<(SocketAddr, String)> = Vec::new();
         loop {
             let first = self.preferred.load(Ordering::Relaxed);
             let mut soonest_retry: Option<Duration> = None;
             for k in 0..count {
                 let index = (first + k) % count;
                 let addr = self.nodes[index];
-                if refused.iter().any(|(a, _)| *a == addr) {
+                if refused
+                    .iter()
+                    .chain(&other_version)
+                    .any(|(a, _)| *a == addr)
+                {
                     continue;
                 }
                 let failure = match self.attempt(addr, request).await {
@@ -412,6 +438,11 @@ impl TrackerClient {
                         refused.push((addr, why.clone()));
                         why
                     }
+                    Err(AttemptError::OtherVersion(why)) => {
+                        tracing::debug!(%addr, "tracker node speaks another version: {why}");
+                        other_version.push((addr, why.clone()));
+                        why
+                    }
                 };
                 tracing::debug!(%addr, "tracker node failed: {failure}");
                 tried.retain(|(a, _)| *a != addr);
@@ -424,7 +455,12 @@ impl TrackerClient {
                     break;
                 }
             }
-            if count > 0 && refused.len() == count {
+            if count > 0 && refused.len() + other_version.len() == count {
+                if refused.is_empty() {
+                    return Err(TrackerError::OtherVersion {
+                        nodes: other_version,
+                    });
+                }
                 return Err(TrackerError::Untrusted {
                     ca: self.ca,
                     refused,
@@ -460,6 +496,9 @@ impl TrackerClient {
             Ok(Err(TransportError::CertificateRefused { reason, .. })) => {
                 Err(AttemptError::Refused(reason))
             }
+            Ok(Err(e @ TransportError::NoCommonProtocol { .. })) => {
+                Err(AttemptError::OtherVersion(e.to_string()))
+            }
             Ok(Err(e)) => Err(AttemptError::Failed(e.to_string())),
             Err(_) => Err(AttemptError::Failed(format!(
                 "no answer within {timeout:?}"
@@ -473,6 +512,8 @@ enum AttemptError {
     Failed(String),
     /// The node's certificate was refused: trying it again cannot help.
     Refused(String),
+    /// The node does not serve our ALPN: trying it again cannot help.
+    OtherVersion(String),
 }
 
 fn unexpected(response: Response) -> TrackerError {

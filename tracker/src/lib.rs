@@ -20,6 +20,7 @@
 //! | [`torrent`] | the torrent-file format: create, encode, parse, validate |
 //! | [`bitfield`] | which pieces a peer holds |
 //! | [`api`] | the wire types of the peer-facing and operator protocols, their ALPNs and limits |
+//! | `encoding` (private) | the MessagePack form of addresses and digests, shared by every wire type |
 //! | `client` | the tracker client peers use: fail-over between nodes, exactly-once writes |
 //! | `state` | the replicated state machine: torrents, swarms, users, sessions, snapshots |
 //! | `service` | answers each peer and operator request from the replica |
@@ -40,7 +41,9 @@
 //! 3. its dispatch in `Service::answer` (`service.rs`): checks, then a read under the
 //!    lease or a proposal through the client session;
 //! 4. a method on `client::TrackerClient` (`client.rs`) for peers to call;
-//! 5. its line in the table of `PROTOCOL.md` section 6.
+//! 5. its line in the table of `PROTOCOL.md` section 6, its schema, and a test vector
+//!    (`print_vectors` in `tests/tests/protocol_vectors.rs` makes one; that test fails
+//!    until it is there). A new variant is a new protocol version (PROTOCOL.md 1.1).
 //!
 //! An operator request goes the same way through `api::AdminRequest`,
 //! `Service::answer_admin` and [`admin::AdminClient`](crate::admin), then `cli::operator`.
@@ -75,6 +78,7 @@ pub mod api;
 pub mod bitfield;
 #[cfg(feature = "client")]
 pub mod client;
+mod encoding;
 pub mod format;
 pub mod torrent;
 

@@ -319,6 +319,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         members.push(ADMIN_NAME.to_string());
     }
     cluster_config.alpns.push(ALPN_TRACKER_ADMIN.to_vec());
+    // The operator protocol has the peer-facing protocol's frame maximum, not paxos's.
+    cluster_config
+        .alpn_max_frames
+        .push((ALPN_TRACKER_ADMIN.to_vec(), MAX_FRAME_LEN));
     let cluster_endpoint = Endpoint::bind(identity()?, cluster_config)?;
 
     let mut peer_config = EndpointConfig::new(

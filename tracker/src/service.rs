@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use certs::Fingerprint;
 use paxos::runtime::{Node, RequestError};
 use paxos::{ClientError, Command as PaxosCommand};
-use transport::{Connection, Endpoint, Received};
+use transport::{Connection, Endpoint, Received, StreamKind};
 
 use crate::api::{
     AdminRequest, AdminResponse, ApiError, MAX_PEERS_PER_ANSWER, MAX_SEARCH_LEN, MIN_TOKEN_LEN,
@@ -163,12 +163,13 @@ impl Service {
             let service = self.clone();
             let peer = connection.clone();
             tokio::spawn(async move {
-                match stream.read::<Request>().await {
+                match stream.read_kinds::<Request>(&[StreamKind::Request]).await {
                     Ok(Received::Request(request, responder)) => {
                         let response = service.answer(peer.remote_fingerprint(), request).await;
                         let _ = responder.respond(&response).await;
                     }
-                    Ok(_) => tracing::debug!("a peer opened a stream that is not a request"),
+                    // Other kinds were refused with UNKNOWN_STREAM_KIND by the transport.
+                    Ok(_) => {}
                     // A malformed or oversized frame: the transport has reset the stream
                     // with its error code; the connection carries on.
                     Err(e) => tracing::debug!("bad request from a peer: {e}"),
@@ -184,8 +185,9 @@ impl Service {
         while let Ok(stream) = connection.accept().await {
             let service = self.clone();
             tokio::spawn(async move {
-                if let Ok(Received::Request(request, responder)) =
-                    stream.read::<AdminRequest>().await
+                if let Ok(Received::Request(request, responder)) = stream
+                    .read_kinds::<AdminRequest>(&[StreamKind::Request])
+                    .await
                 {
                     let response = service.answer_admin(request).await;
                     let _ = responder.respond(&response).await;
@@ -231,7 +233,7 @@ impl Service {
                     other => self.unexpected(other),
                 }
             }
-            Request::Search { words, page } => {
+            Request::Search { words, page, order } => {
                 if words.len() > MAX_SEARCH_LEN {
                     return bad_request(&format!(
                         "search words longer than {MAX_SEARCH_LEN} bytes"
@@ -241,6 +243,7 @@ impl Service {
                     words,
                     page,
                     per_page: SEARCH_PAGE_LEN,
+                    order,
                 };
                 match self.read(query).await {
                     Ok(Output::Search(page)) => Response::Search(page),
@@ -254,6 +257,12 @@ impl Service {
                 have,
                 want,
             } => {
+                let Ok(addr) = addr.parse() else {
+                    return bad_request(&format!(
+                        "addr {addr:?} is not an IP address and port like 203.0.113.7:7000 \
+                         or [2001:db8::1]:7000"
+                    ));
+                };
                 let op = Command::Join {
                     info_hash,
                     fingerprint,

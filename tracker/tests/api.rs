@@ -197,7 +197,11 @@ async fn swarm_members_are_told_of_each_other_and_of_who_has_a_piece() {
     assert_eq!(leecher.peers_with_piece(hash, 3, 5).await.unwrap(), vec![]);
     assert_eq!(leecher.peers_with_piece(hash, 4, 5).await.unwrap().len(), 1);
     leecher.leave(hash).await.unwrap();
-    let hit = &seeder.search("s.bin", 0).await.unwrap().hits[0];
+    let hit = &seeder
+        .search("s.bin", 0, Default::default())
+        .await
+        .unwrap()
+        .hits[0];
     assert_eq!(
         (hit.seeders, hit.leechers),
         (0, 1),
@@ -241,6 +245,7 @@ async fn many_concurrent_reads_through_a_follower_are_all_answered_at_once() {
                         words: format!("word{i}"),
                         page: 0,
                         per_page: 10,
+                        order: Default::default(),
                     })
                     .await
             })
@@ -253,5 +258,237 @@ async fn many_concurrent_reads_through_a_follower_are_all_answered_at_once() {
             "{answer:?}"
         );
     }
+    cluster.shutdown();
+}
+
+/// Connects to the first node of `cluster` as a peer.
+async fn connect(cluster: &DevCluster, endpoint: &transport::Endpoint) -> transport::Connection {
+    endpoint
+        .connect(
+            cluster.peer_addrs()[0],
+            &Expect::ClusterMember(cluster.ca_fingerprint()),
+            ALPN_TRACKER,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_ends_inside_a_frame_is_refused_with_malformed_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let endpoint = peer_endpoint();
+    let connection = connect(&cluster, &endpoint).await;
+
+    // Inside the length, inside the body, and right after the kind byte.
+    for bytes in [&[1u8, 0, 0][..], &[1, 0, 0, 0, 9, 0x81, 0xa6], &[1]] {
+        assert_eq!(
+            send_raw(&connection, bytes).await,
+            StreamErrorCode::MalformedFrame,
+            "{bytes:02x?}"
+        );
+    }
+    let response: Response = connection.request(&Request::Status).await.unwrap();
+    assert!(matches!(response, Response::Status(_)), "{response:?}");
+    cluster.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_kinds_the_tracker_does_not_use_are_refused_with_unknown_stream_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let endpoint = peer_endpoint();
+    let connection = connect(&cluster, &endpoint).await;
+
+    let status = rmp_serde::to_vec(&Request::Status).unwrap();
+    // Message, chunk and channel are known kinds this protocol does not use; 0x7f is no kind.
+    for kind in [0x02u8, 0x03, 0x04, 0x7f] {
+        let mut bytes = vec![kind];
+        bytes.extend_from_slice(&(status.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&status);
+        assert_eq!(
+            send_raw(&connection, &bytes).await,
+            StreamErrorCode::UnknownStreamKind,
+            "kind {kind:#04x}"
+        );
+    }
+    cluster.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_address_that_is_not_ip_and_port_is_a_bad_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let torrent = make_torrent(
+        dir.path(),
+        "a.bin",
+        50_000,
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    );
+    let endpoint = peer_endpoint();
+    quick_client(
+        endpoint.clone(),
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    )
+    .publish(cluster.token(), torrent.encode())
+    .await
+    .unwrap();
+    let connection = connect(&cluster, &endpoint).await;
+    let join = |seq, addr: &str| Request::Join {
+        id: WriteId { client: 77, seq },
+        info_hash: torrent.info_hash(),
+        addr: addr.into(),
+        have: Bitfield::new(torrent.piece_count()),
+        want: 5,
+    };
+    for (seq, addr) in [(1, "localhost:7000"), (2, "127.0.0.1"), (3, "")] {
+        let response: Response = connection.request(&join(seq, addr)).await.unwrap();
+        match response {
+            Response::Error(ApiError::BadRequest(text)) => {
+                assert!(text.contains("IP address and port"), "{text}")
+            }
+            other => panic!("{addr:?}: expected BadRequest, got {other:?}"),
+        }
+    }
+    let response: Response = connection.request(&join(4, "[::1]:7000")).await.unwrap();
+    assert!(matches!(response, Response::Joined { .. }), "{response:?}");
+
+    // Version 1's form of an address, a map, is not text: the frame is malformed.
+    #[derive(serde::Serialize)]
+    enum OldRequest {
+        Join {
+            id: WriteId,
+            info_hash: tracker::torrent::InfoHash,
+            addr: std::net::SocketAddr,
+            have: Bitfield,
+            want: u32,
+        },
+    }
+    let old = OldRequest::Join {
+        id: WriteId { client: 77, seq: 5 },
+        info_hash: torrent.info_hash(),
+        addr: "127.0.0.1:45001".parse().unwrap(),
+        have: Bitfield::new(torrent.piece_count()),
+        want: 5,
+    };
+    let body = rmp_serde::to_vec_named(&old).unwrap();
+    let mut frame = vec![1u8];
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    assert_eq!(
+        send_raw(&connection, &frame).await,
+        StreamErrorCode::MalformedFrame
+    );
+    cluster.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_write_gets_its_first_answer_until_a_later_write_then_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let torrent = make_torrent(
+        dir.path(),
+        "r.bin",
+        50_000,
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    );
+    let first = peer_endpoint();
+    quick_client(
+        first.clone(),
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    )
+    .publish(cluster.token(), torrent.encode())
+    .await
+    .unwrap();
+    let connection = connect(&cluster, &first).await;
+    let join = Request::Join {
+        id: WriteId { client: 99, seq: 1 },
+        info_hash: torrent.info_hash(),
+        addr: "127.0.0.1:9".into(),
+        have: Bitfield::new(torrent.piece_count()),
+        want: 5,
+    };
+    let answer: Response = connection.request(&join).await.unwrap();
+    assert!(
+        matches!(&answer, Response::Joined { neighbours, .. } if neighbours.is_empty()),
+        "{answer:?}"
+    );
+
+    // Another peer joins: applying the join again would now name it as a neighbour.
+    quick_client(
+        peer_endpoint(),
+        cluster.peer_addrs(),
+        cluster.ca_fingerprint(),
+    )
+    .join(
+        torrent.info_hash(),
+        "127.0.0.1:10".parse().unwrap(),
+        Bitfield::new(torrent.piece_count()),
+        5,
+    )
+    .await
+    .unwrap();
+    // The retry, at another node, is answered with the first answer, not applied again.
+    let elsewhere = endpoint_connect(&cluster, &first, 1).await;
+    let retried: Response = elsewhere.request(&join).await.unwrap();
+    assert_eq!(retried, answer);
+
+    // After a later write of the same client, the first one's answer is gone: Stale.
+    let heartbeat = Request::Heartbeat {
+        id: WriteId { client: 99, seq: 2 },
+        info_hash: Some(torrent.info_hash()),
+    };
+    let done: Response = connection.request(&heartbeat).await.unwrap();
+    assert_eq!(done, Response::Done);
+    let stale: Response = connection.request(&join).await.unwrap();
+    assert_eq!(stale, Response::Error(ApiError::Stale));
+    // The latest write's retry still gets its answer.
+    let again: Response = elsewhere.request(&heartbeat).await.unwrap();
+    assert_eq!(again, Response::Done);
+    cluster.shutdown();
+}
+
+/// Connects to node number `index` of `cluster` from `endpoint`.
+async fn endpoint_connect(
+    cluster: &DevCluster,
+    endpoint: &transport::Endpoint,
+    index: usize,
+) -> transport::Connection {
+    endpoint
+        .connect(
+            cluster.peer_addrs()[index],
+            &Expect::ClusterMember(cluster.ca_fingerprint()),
+            ALPN_TRACKER,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_another_protocol_version_fails_the_handshake_and_is_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dev_cluster(dir.path()).await;
+    let endpoint = peer_endpoint();
+    let err = endpoint
+        .connect(
+            cluster.peer_addrs()[0],
+            &Expect::ClusterMember(cluster.ca_fingerprint()),
+            b"bytetorrent/tracker/1",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, TransportError::NoCommonProtocol { alpn, .. } if alpn == "bytetorrent/tracker/1"),
+        "{err}"
+    );
+    assert!(err.is_permanent());
+    assert!(
+        err.to_string().contains("another protocol version"),
+        "{err}"
+    );
     cluster.shutdown();
 }

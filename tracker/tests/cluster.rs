@@ -64,7 +64,10 @@ async fn tracker_keeps_serving_when_a_node_is_killed_and_the_restarted_node_catc
         .have(second.info_hash(), vec![0, 1, 2])
         .await
         .unwrap();
-    let found = client.search("DEBIAN iso", 0).await.unwrap();
+    let found = client
+        .search("DEBIAN iso", 0, Default::default())
+        .await
+        .unwrap();
     assert_eq!(found.total, 2);
     assert_eq!(found.hits[0].info_hash, second.info_hash(), "newest first");
     assert_eq!(found.hits[0].leechers, 1);
@@ -143,7 +146,11 @@ async fn write_whose_answer_is_lost_is_retried_through_another_node_and_applied_
             Some(f64::from(torrent.piece_count()))
         );
     }
-    let hit = &client.search("big", 0).await.unwrap().hits[0];
+    let hit = &client
+        .search("big", 0, Default::default())
+        .await
+        .unwrap()
+        .hits[0];
     assert_eq!((hit.seeders, hit.leechers, hit.completed), (1, 0, 1));
 }
 

@@ -112,7 +112,7 @@ async fn fake_swarm(cluster: &DevCluster, hash: InfoHash, pieces: u32) {
                 seq: 1,
             },
             info_hash: hash,
-            addr: SocketAddr::from(([192, 0, 2, 10 + peer], 7000)),
+            addr: SocketAddr::from(([192, 0, 2, 10 + peer], 7000)).to_string(),
             have,
             want: 5,
         };
@@ -141,6 +141,7 @@ async fn search_total(cluster: &DevCluster) -> u64 {
         words: String::new(),
         page: 0,
         per_page: 50,
+        order: Default::default(),
     };
     match read(cluster, query).await {
         Output::Search(page) => page.total,

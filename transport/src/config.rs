@@ -10,7 +10,12 @@ use crate::trust::InboundTrust;
 /// ALPN of the peer-to-peer protocol (piece exchange).
 pub const ALPN_PEER: &[u8] = b"bytetorrent/peer/1";
 /// ALPN of the consensus protocol between tracker nodes.
-pub const ALPN_PAXOS: &[u8] = b"bytetorrent/paxos/1";
+///
+/// Version 2: fingerprints and digests inside commands are `bin`, addresses `"ip:port"`
+/// text. A node offering only version 1 fails the handshake with
+/// `no_application_protocol`; a cluster is upgraded all at once (its log and snapshots
+/// written by version 1 are still read).
+pub const ALPN_PAXOS: &[u8] = b"bytetorrent/paxos/2";
 
 /// How an [`Endpoint`](crate::Endpoint) listens, dials and whom it trusts.
 #[derive(Clone, Debug)]
@@ -22,8 +27,13 @@ pub struct EndpointConfig {
     /// The protocols (ALPNs) this endpoint serves; a client offering none of them is
     /// refused during the handshake. Empty means the endpoint only dials.
     pub alpns: Vec<Vec<u8>>,
-    /// Largest frame body accepted or sent, in bytes.
+    /// Largest frame body accepted or sent, in bytes, on a connection whose protocol has
+    /// no entry in `alpn_max_frames`.
     pub max_frame: usize,
+    /// Largest frame body per protocol (ALPN), for an endpoint that speaks protocols with
+    /// different maximums (a peer serves `bytetorrent/peer/1` and dials trackers, whose
+    /// frames carry whole torrent files). See [`EndpointConfig::max_frame_for`].
+    pub alpn_max_frames: Vec<(Vec<u8>, usize)>,
     /// How long a dial may take before it counts as failed. 5 s: a handshake on a LAN
     /// takes about one round trip; five seconds leaves room for loss and slow CPUs while
     /// still moving on from a dead remote quickly.
@@ -41,9 +51,19 @@ impl EndpointConfig {
             inbound,
             alpns: alpns.iter().map(|a| a.to_vec()).collect(),
             max_frame: DEFAULT_MAX_FRAME,
+            alpn_max_frames: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             tuning: Tuning::default(),
         }
+    }
+
+    /// The largest frame body on a connection speaking `alpn`: its entry in
+    /// `alpn_max_frames`, or else `max_frame`.
+    pub fn max_frame_for(&self, alpn: &[u8]) -> usize {
+        self.alpn_max_frames
+            .iter()
+            .find(|(a, _)| a == alpn)
+            .map_or(self.max_frame, |(_, max)| *max)
     }
 }
 

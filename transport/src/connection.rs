@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
 use certs::Fingerprint;
@@ -185,10 +186,21 @@ pub enum Received<T> {
 
 impl IncomingStream {
     /// Reads the stream kind and its first frame as a `T`. A stream with an unknown kind,
-    /// an oversized frame or a body that is not a `T` is reset with the matching
-    /// [`StreamErrorCode`] (the remote sees it) and the error is returned here.
-    pub async fn read<T: DeserializeOwned>(mut self) -> Result<Received<T>, TransportError> {
-        let kind = frame::read_kind(&mut self.send, &mut self.recv).await?;
+    /// an oversized frame, a body that is not a `T` or a stream that ends inside its frame
+    /// is refused with the matching [`StreamErrorCode`] (`STOP_SENDING` and
+    /// `RESET_STREAM`, so the remote sees it) and the error is returned here.
+    pub async fn read<T: DeserializeOwned>(self) -> Result<Received<T>, TransportError> {
+        self.read_kinds(&StreamKind::ALL).await
+    }
+
+    /// As [`IncomingStream::read`], for a protocol that uses only the stream kinds in
+    /// `allowed`: any other kind is refused with
+    /// [`StreamErrorCode::UnknownStreamKind`], like a kind byte no protocol knows.
+    pub async fn read_kinds<T: DeserializeOwned>(
+        mut self,
+        allowed: &[StreamKind],
+    ) -> Result<Received<T>, TransportError> {
+        let kind = frame::read_kind(&mut self.send, &mut self.recv, allowed).await?;
         if kind == StreamKind::Channel {
             let (send, recv) = channel(self.send, self.recv, self.max_frame);
             return Ok(Received::Channel(send, recv));
@@ -375,27 +387,39 @@ fn channel(
     recv: RecvStream,
     max_frame: usize,
 ) -> (ChannelSender, ChannelReceiver) {
+    let refused = Arc::new(AtomicU64::new(0));
     (
         ChannelSender {
             send,
             max_frame,
             buf: BytesMut::new(),
+            refused: refused.clone(),
+            ended: false,
         },
         ChannelReceiver {
             recv,
             max_frame,
             buf: BytesMut::new(),
+            refused,
         },
     )
 }
 
 /// The sending half of a channel: frames are queued with [`ChannelSender::push`] and
 /// handed to QUIC together by [`ChannelSender::flush`].
+///
+/// When its receiving half has rejected a frame, this half is reset with the same code
+/// (PROTOCOL.md 2.2a) at its next push, flush or finish, or when it is dropped, so the
+/// remote sees the code whichever half it waits on.
 #[derive(Debug)]
 pub struct ChannelSender {
     send: SendStream,
     max_frame: usize,
     buf: BytesMut,
+    /// The code the receiving half refused the channel with, 0 while it has not.
+    refused: Arc<AtomicU64>,
+    /// Finished or reset already.
+    ended: bool,
 }
 
 impl ChannelSender {
@@ -403,6 +427,7 @@ impl ChannelSender {
     /// [`ChannelSender::flush`]. A frame over the maximum is refused here, before sending,
     /// and the frames queued before it stay queued.
     pub fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), TransportError> {
+        self.check_refused()?;
         frame::encode_into(&mut self.buf, value, self.max_frame)
     }
 
@@ -413,6 +438,7 @@ impl ChannelSender {
 
     /// Hands every queued frame to QUIC in one write.
     pub async fn flush(&mut self) -> Result<(), TransportError> {
+        self.check_refused()?;
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -427,18 +453,44 @@ impl ChannelSender {
     }
 
     /// Ends our half of the channel (after what was flushed): the remote's
-    /// [`ChannelReceiver::recv`] then returns `None`.
+    /// [`ChannelReceiver::recv`] then returns `None`. If our receiving half rejected a
+    /// frame, the half is reset with that code instead.
     pub fn finish(mut self) -> Result<(), TransportError> {
+        self.check_refused()?;
+        self.ended = true;
         self.send
             .finish()
             .map_err(|e| TransportError::StreamEnded(e.to_string()))
     }
 
-    /// Abandons our half with `code`. The owner of the sending half calls this with the
-    /// code of a [`TransportError::BadFrame`] returned by its receiving half, so the remote
-    /// sees the code whichever half it is waiting on.
+    /// Abandons our half with `code`.
     pub fn reset(mut self, code: StreamErrorCode) {
+        self.ended = true;
         let _ = self.send.reset(code.var_int());
+    }
+
+    /// Resets this half if the receiving half rejected a frame.
+    fn check_refused(&mut self) -> Result<(), TransportError> {
+        let code = self.refused.load(Ordering::Relaxed);
+        if code == 0 {
+            return Ok(());
+        }
+        let code = StreamErrorCode::from_u64(code);
+        if !self.ended {
+            self.ended = true;
+            let _ = self.send.reset(code.var_int());
+        }
+        Err(TransportError::BadFrame {
+            code,
+            detail: "the channel was refused after a bad frame from the remote".into(),
+        })
+    }
+}
+
+impl Drop for ChannelSender {
+    fn drop(&mut self) {
+        // A dropped quinn stream is finished cleanly; a refused channel is reset instead.
+        let _ = self.check_refused();
     }
 }
 
@@ -449,6 +501,8 @@ pub struct ChannelReceiver {
     recv: RecvStream,
     max_frame: usize,
     buf: BytesMut,
+    /// Shared with the sending half, which resets itself with this code once set.
+    refused: Arc<AtomicU64>,
 }
 
 impl ChannelReceiver {
@@ -456,7 +510,8 @@ impl ChannelReceiver {
     /// frames. A frame over the maximum, a body that is not a `T`, or a stream that ends
     /// inside a frame stops the stream with `FRAME_TOO_LARGE` / `MALFORMED_FRAME` (the
     /// remote's writes fail with that code) and returns [`TransportError::BadFrame`]; the
-    /// caller should then [`ChannelSender::reset`] its sending half with the same code.
+    /// sending half of the channel then resets itself with the same code (see
+    /// [`ChannelSender`]).
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, TransportError> {
         loop {
             if let Some(value) = self.try_decode()? {
@@ -513,6 +568,7 @@ impl ChannelReceiver {
 
     fn refuse(&mut self, code: StreamErrorCode, detail: String) -> TransportError {
         frame::refuse(None, &mut self.recv, code);
+        self.refused.store(code.to_u64(), Ordering::Relaxed);
         self.buf.clear();
         TransportError::BadFrame { code, detail }
     }

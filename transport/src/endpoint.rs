@@ -179,6 +179,10 @@ impl Endpoint {
                     Some(trust::Refused::Other(reason)) => {
                         TransportError::CertificateRefused { addr, reason }
                     }
+                    None if is_no_application_protocol(&e) => TransportError::NoCommonProtocol {
+                        addr,
+                        alpn: String::from_utf8_lossy(alpn).into_owned(),
+                    },
                     None => TransportError::Connect {
                         addr,
                         reason: describe_connection_error(&e),
@@ -229,6 +233,7 @@ impl Endpoint {
             .and_then(|any| any.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
             .and_then(|data| data.protocol)
             .unwrap_or_default();
+        let max_frame = self.shared.config.max_frame_for(&alpn);
         Ok(Connection::new(
             connection,
             RemoteInfo {
@@ -236,7 +241,7 @@ impl Endpoint {
                 names,
                 alpn,
             },
-            self.shared.config.max_frame,
+            max_frame,
         ))
     }
 
@@ -249,6 +254,13 @@ impl Endpoint {
     pub async fn wait_idle(&self) {
         self.inner.wait_idle().await;
     }
+}
+
+/// Whether the server refused the handshake with the TLS alert `no_application_protocol`
+/// (QUIC `CRYPTO_ERROR` 0x178): it serves none of the protocols offered.
+fn is_no_application_protocol(e: &quinn::ConnectionError) -> bool {
+    matches!(e, quinn::ConnectionError::ConnectionClosed(close)
+        if u64::from(close.error_code) == 0x178)
 }
 
 /// Turns a QUIC connection error into a sentence, keeping TLS alerts readable.

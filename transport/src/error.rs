@@ -101,6 +101,19 @@ pub enum TransportError {
         /// Why, in words.
         reason: String,
     },
+    /// The remote serves none of the protocols offered (TLS alert
+    /// `no_application_protocol`): it runs another version of the protocol, or another
+    /// service. Dialling it again cannot succeed: see [`TransportError::is_permanent`].
+    #[error(
+        "{addr} does not speak {alpn}: it runs another protocol version (or another \
+         service); run the same ByteTorrent version on both sides"
+    )]
+    NoCommonProtocol {
+        /// The remote's address.
+        addr: SocketAddr,
+        /// The protocol we offered.
+        alpn: String,
+    },
     /// No handshake completed within the configured time.
     #[error("cannot connect to {addr}: no answer within {after:?}")]
     ConnectTimeout {
@@ -170,6 +183,7 @@ impl TransportError {
                 | TransportError::ConnectionLost(_)
                 | TransportError::WrongFingerprint { .. }
                 | TransportError::CertificateRefused { .. }
+                | TransportError::NoCommonProtocol { .. }
         )
     }
 
@@ -178,7 +192,9 @@ impl TransportError {
     pub fn is_permanent(&self) -> bool {
         matches!(
             self,
-            TransportError::CertificateRefused { .. } | TransportError::WrongFingerprint { .. }
+            TransportError::CertificateRefused { .. }
+                | TransportError::WrongFingerprint { .. }
+                | TransportError::NoCommonProtocol { .. }
         )
     }
 }

@@ -11,6 +11,8 @@ use crate::{StreamErrorCode, TransportError};
 /// Default maximum size of one frame body: 1 MiB. Large enough for any control message
 /// (a torrent file with 100,000 piece hashes is 3.2 MB and is split by the application,
 /// or raised explicitly); small enough that a hostile remote cannot make us allocate much.
+/// Each protocol names its own maximum (PROTOCOL.md); an endpoint serving or dialling
+/// several sets one per ALPN ([`crate::EndpointConfig::max_frame_for`]).
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
 /// The first byte of every stream opened by either side.
@@ -30,6 +32,14 @@ pub enum StreamKind {
 }
 
 impl StreamKind {
+    /// Every stream kind, in byte order.
+    pub const ALL: [StreamKind; 4] = [
+        StreamKind::Request,
+        StreamKind::Message,
+        StreamKind::Chunk,
+        StreamKind::Channel,
+    ];
+
     fn from_byte(byte: u8) -> Option<Self> {
         match byte {
             1 => Some(StreamKind::Request),
@@ -90,31 +100,37 @@ pub(crate) fn refuse(send: Option<&mut SendStream>, recv: &mut RecvStream, code:
     }
 }
 
-/// Reads the stream kind byte.
+/// Reads the stream kind byte. A byte that is no kind, or a kind not in `allowed` (the
+/// kinds the connection's protocol uses), refuses the stream with `UNKNOWN_STREAM_KIND`.
 pub(crate) async fn read_kind(
     send: &mut SendStream,
     recv: &mut RecvStream,
+    allowed: &[StreamKind],
 ) -> Result<StreamKind, TransportError> {
     let mut byte = [0u8; 1];
     recv.read_exact(&mut byte).await?;
-    StreamKind::from_byte(byte[0]).ok_or_else(|| {
-        refuse(Some(send), recv, StreamErrorCode::UnknownStreamKind);
-        TransportError::BadFrame {
-            code: StreamErrorCode::UnknownStreamKind,
-            detail: format!("unknown stream kind byte {:#04x}", byte[0]),
-        }
+    let detail = match StreamKind::from_byte(byte[0]) {
+        Some(kind) if allowed.contains(&kind) => return Ok(kind),
+        Some(kind) => format!("stream kind {kind:?} ({:#04x}) is not used here", byte[0]),
+        None => format!("unknown stream kind byte {:#04x}", byte[0]),
+    };
+    refuse(Some(send), recv, StreamErrorCode::UnknownStreamKind);
+    Err(TransportError::BadFrame {
+        code: StreamErrorCode::UnknownStreamKind,
+        detail,
     })
 }
 
-/// Reads one frame and decodes it. A frame over `max` or one that does not decode as `T`
-/// refuses the stream with the matching code (on both halves when `send` is given).
+/// Reads one frame and decodes it. A frame over `max`, a stream that ends inside the
+/// frame, or a body that does not decode as `T` refuses the stream with the matching code
+/// (on both halves when `send` is given).
 pub(crate) async fn read_frame<T: DeserializeOwned>(
-    send: Option<&mut SendStream>,
+    mut send: Option<&mut SendStream>,
     recv: &mut RecvStream,
     max: usize,
 ) -> Result<T, TransportError> {
     let mut len = [0u8; 4];
-    recv.read_exact(&mut len).await?;
+    read_part(send.as_deref_mut(), recv, &mut len, "length").await?;
     let len = u32::from_be_bytes(len) as usize;
     if len > max {
         refuse(send, recv, StreamErrorCode::FrameTooLarge);
@@ -124,7 +140,7 @@ pub(crate) async fn read_frame<T: DeserializeOwned>(
         });
     }
     let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await?;
+    read_part(send.as_deref_mut(), recv, &mut body, "body").await?;
     rmp_serde::from_slice(&body).map_err(|e| {
         refuse(send, recv, StreamErrorCode::MalformedFrame);
         TransportError::BadFrame {
@@ -135,6 +151,30 @@ pub(crate) async fn read_frame<T: DeserializeOwned>(
             ),
         }
     })
+}
+
+/// Fills `buf` from the stream; a stream that finishes first ended inside a frame, which
+/// refuses it with `MALFORMED_FRAME`.
+async fn read_part(
+    send: Option<&mut SendStream>,
+    recv: &mut RecvStream,
+    buf: &mut [u8],
+    part: &str,
+) -> Result<(), TransportError> {
+    match recv.read_exact(buf).await {
+        Ok(()) => Ok(()),
+        Err(quinn::ReadExactError::FinishedEarly(got)) => {
+            refuse(send, recv, StreamErrorCode::MalformedFrame);
+            Err(TransportError::BadFrame {
+                code: StreamErrorCode::MalformedFrame,
+                detail: format!(
+                    "the stream ended inside a frame: {got} of the {} bytes of its {part}",
+                    buf.len()
+                ),
+            })
+        }
+        Err(quinn::ReadExactError::ReadError(e)) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     ALPN_PAXOS, Backoff, ChannelReceiver, ChannelSender, Connection, Dialer, Endpoint,
-    EndpointConfig, Expect, InboundTrust, Received,
+    EndpointConfig, Expect, InboundTrust, Received, StreamKind,
 };
 
 /// Largest paxos frame: 256 MiB, because a snapshot sent to a lagging replica travels as
@@ -286,7 +286,10 @@ where
     while let Ok(stream) = connection.accept().await {
         let node = node.clone();
         tokio::spawn(async move {
-            match stream.read::<Vec<MessageOf<S>>>().await {
+            match stream
+                .read_kinds::<Vec<MessageOf<S>>>(&[StreamKind::Channel, StreamKind::Message])
+                .await
+            {
                 Ok(Received::Channel(send, mut recv)) => loop {
                     match recv.recv::<Vec<MessageOf<S>>>().await {
                         Ok(Some(batch)) => {
@@ -313,7 +316,8 @@ where
                         node.deliver(from, message);
                     }
                 }
-                Ok(_) => tracing::warn!(from, "unexpected stream kind on the paxos protocol"),
+                // Other kinds were refused with UNKNOWN_STREAM_KIND by the transport.
+                Ok(_) => {}
                 Err(e @ crate::TransportError::BadFrame { .. }) => {
                     tracing::warn!(from, "bad paxos frame: {e}")
                 }

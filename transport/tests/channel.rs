@@ -65,11 +65,10 @@ async fn echo(mut send: ChannelSender, mut recv: ChannelReceiver) -> Result<(), 
     }
 }
 
-/// Resets our half with the code of a bad frame, as the channel's owner must.
+/// Drops our half after a bad frame: the transport resets it with the frame's code
+/// (PROTOCOL.md 2.2a), so the owner need not.
 fn refused(send: ChannelSender, e: TransportError) -> TransportError {
-    if let TransportError::BadFrame { code, .. } = &e {
-        send.reset(*code);
-    }
+    drop(send);
     e
 }
 

@@ -358,7 +358,7 @@ async fn a_peer_reaches_any_tracker_node_knowing_only_the_ca_fingerprint() {
 }
 
 #[tokio::test]
-async fn a_wrong_alpn_is_refused_in_the_handshake() {
+async fn a_wrong_alpn_is_refused_in_the_handshake_as_another_protocol_version() {
     let server = endpoint(self_signed("s"), InboundTrust::Open, &[ALPN_PEER]);
     let _errors = serve(server.clone());
     let client = endpoint(self_signed("c"), InboundTrust::Open, &[]);
@@ -370,7 +370,16 @@ async fn a_wrong_alpn_is_refused_in_the_handshake() {
         )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("ALPN"), "{err}");
+    assert!(
+        matches!(&err, TransportError::NoCommonProtocol { alpn, .. }
+            if alpn.as_bytes() == ALPN_SERVICE),
+        "{err}"
+    );
+    assert!(err.is_permanent(), "{err}");
+    assert!(
+        err.to_string().contains("another protocol version"),
+        "{err}"
+    );
 }
 
 async fn connected_pair() -> (

@@ -72,8 +72,13 @@ impl Peer {
         let identity = load_or_create_identity(&config.state_dir)?;
         let mut endpoint_config =
             EndpointConfig::new(config.listen, InboundTrust::Open, &[ALPN_PEER]);
-        // Torrent files from the tracker come in one answer.
-        endpoint_config.max_frame = tracker::api::MAX_FRAME_LEN;
+        // Frames from other peers are bounded by the peer protocol's maximum; torrent
+        // files from the tracker come in one answer, so tracker connections allow more.
+        endpoint_config.max_frame = crate::wire::MAX_FRAME_LEN;
+        endpoint_config.alpn_max_frames = vec![(
+            tracker::api::ALPN_TRACKER.to_vec(),
+            tracker::api::MAX_FRAME_LEN,
+        )];
         let endpoint = Endpoint::bind(identity, endpoint_config)?;
         let bound = endpoint.local_addr();
         let advertise = config.advertise.unwrap_or_else(|| {

@@ -14,7 +14,7 @@ use super::events::Event;
 use super::link::{HELLO_TIMEOUT, Link, spawn_reader, spawn_writer};
 use super::{Entry, Shared};
 use crate::storage::StorageError;
-use crate::wire::{Control, PieceHeader, PieceRequest};
+use crate::wire::{Control, PieceHeader, PieceRequest, STREAM_KINDS};
 
 /// Accepts connections until the endpoint closes.
 pub(crate) async fn accept_loop(shared: Arc<Shared>) {
@@ -39,14 +39,15 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, connection: Connection
         let shared = shared.clone();
         let connection = connection.clone();
         tokio::spawn(async move {
-            match stream.read::<PieceRequest>().await {
+            match stream.read_kinds::<PieceRequest>(&STREAM_KINDS).await {
                 Ok(Received::Chunk(request, responder)) => {
                     serve_piece(&shared, request, responder).await;
                 }
                 Ok(Received::Channel(send, recv)) => {
                     accept_channel(&shared, connection, send, recv).await;
                 }
-                Ok(_) => tracing::debug!("a peer opened an unexpected kind of stream"),
+                // Refused by the transport (other kinds are not read).
+                Ok(Received::Request(..) | Received::Message(_)) => {}
                 // The transport reset the stream with the matching error code.
                 Err(e) => tracing::debug!("bad stream from a peer: {e}"),
             }

@@ -73,7 +73,11 @@ fn peer_endpoint(name: &str) -> Endpoint {
         InboundTrust::Open,
         &[ALPN_PEER],
     );
-    config.max_frame = tracker::api::MAX_FRAME_LEN;
+    config.max_frame = peer::wire::MAX_FRAME_LEN;
+    config.alpn_max_frames = vec![(
+        tracker::api::ALPN_TRACKER.to_vec(),
+        tracker::api::MAX_FRAME_LEN,
+    )];
     Endpoint::bind(Identity::generate_self_signed(name).unwrap(), config).unwrap()
 }
 

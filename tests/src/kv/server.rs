@@ -8,7 +8,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use paxos::runtime::{Node, RequestError};
 use paxos::{ClientError, Command};
-use transport::{ChannelReceiver, ChannelSender, Connection, Endpoint, Received, TransportError};
+use transport::{
+    ChannelReceiver, ChannelSender, Connection, Endpoint, Received, StreamKind, TransportError,
+};
 
 use super::protocol::{KvRequest, KvResponse};
 use super::state_machine::{Kv, KvCommand, KvOutput, KvQuery};
@@ -28,7 +30,10 @@ async fn serve_connection(connection: Connection, node: Node<Kv>) {
     while let Ok(stream) = connection.accept().await {
         let node = node.clone();
         tokio::spawn(async move {
-            match stream.read::<KvRequest>().await {
+            match stream
+                .read_kinds::<KvRequest>(&[StreamKind::Request, StreamKind::Channel])
+                .await
+            {
                 Ok(Received::Request(request, responder)) => {
                     let response = answer(&node, request).await;
                     let _ = responder.respond(&response).await;

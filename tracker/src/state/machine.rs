@@ -426,20 +426,6 @@ impl StateMachine for TrackerState {
                 words,
                 page,
                 per_page,
-            } => match search::search(
-                &self.torrents,
-                words,
-                *page,
-                *per_page,
-                search::SearchOrder::default(),
-            ) {
-                Ok(page) => Output::Search(page),
-                Err(e) => Output::Error(e),
-            },
-            Query::SearchSorted {
-                words,
-                page,
-                per_page,
                 order,
             } => match search::search(&self.torrents, words, *page, *per_page, *order) {
                 Ok(page) => Output::Search(page),

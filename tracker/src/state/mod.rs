@@ -43,7 +43,7 @@ use crate::torrent::InfoHash;
 /// The BLAKE3 hash of an API token. Tokens are long random secrets, so a fast hash is
 /// enough; only hashes enter the log and snapshots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct TokenHash(pub [u8; 32]);
+pub struct TokenHash(#[serde(with = "crate::encoding::digest")] pub [u8; 32]);
 
 impl TokenHash {
     /// The hash of a token's text.
@@ -89,7 +89,9 @@ pub enum Command {
         info_hash: InfoHash,
         /// The peer's fingerprint (from its TLS handshake).
         fingerprint: Fingerprint,
-        /// Where it accepts connections.
+        /// Where it accepts connections (`"ip:port"`; the form of earlier versions is
+        /// still read).
+        #[serde(with = "crate::encoding::socket_addr")]
         addr: SocketAddr,
         /// Pieces it holds.
         have: Bitfield,
@@ -217,6 +219,8 @@ pub enum Query {
         page: u32,
         /// Results per page.
         per_page: u32,
+        /// The order (newest first by default).
+        order: SearchOrder,
     },
     /// A torrent's details with its swarm. Output: [`Output::Details`].
     Details(InfoHash),
@@ -264,17 +268,6 @@ pub enum Query {
     },
     /// Totals. Output: [`Output::Stats`].
     Stats,
-    /// Search by name in another order than newest first. Output: [`Output::Search`].
-    SearchSorted {
-        /// Words; every one must occur in the name (case-insensitive).
-        words: String,
-        /// Page from 0.
-        page: u32,
-        /// Results per page.
-        per_page: u32,
-        /// The order.
-        order: SearchOrder,
-    },
 }
 
 /// A user as stored.

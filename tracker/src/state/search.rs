@@ -9,9 +9,8 @@
 
 use std::cmp::Ordering;
 
-use serde::{Deserialize, Serialize};
-
 use crate::api::{ApiError, SEARCH_PAGE_LEN, SearchPage, TorrentSummary};
+pub use crate::api::{SearchOrder, SortKey};
 
 use super::torrents::Torrents;
 
@@ -21,45 +20,6 @@ pub const MAX_SEARCH_PER_PAGE: u32 = 100;
 /// Most distinct words in one query. Each word costs a pass over every name, so an
 /// unbounded list would let one query occupy a node.
 pub const MAX_SEARCH_WORDS: usize = 32;
-
-/// What search results are ordered by.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SortKey {
-    /// When the torrent was published.
-    #[default]
-    Added,
-    /// The name, ignoring case.
-    Name,
-    /// Total size.
-    Size,
-    /// Peers holding every piece.
-    Seeders,
-    /// Peers still downloading.
-    Leechers,
-    /// Completed downloads.
-    Completed,
-}
-
-/// The order of search results: a key and a direction. Ties are broken by the default
-/// order (newest first, then info hash), so every replica pages alike.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SearchOrder {
-    /// The key.
-    pub by: SortKey,
-    /// Largest, latest or last in the alphabet first.
-    pub descending: bool,
-}
-
-impl Default for SearchOrder {
-    /// Newest first, the order of the index itself (no sorting needed).
-    fn default() -> Self {
-        SearchOrder {
-            by: SortKey::Added,
-            descending: true,
-        }
-    }
-}
 
 /// Answers a search. `per_page` 0 means the default page length; more than
 /// [`MAX_SEARCH_PER_PAGE`] means that many.

@@ -139,19 +139,11 @@ impl Site {
                 format!("Search words may be at most {MAX_SEARCH_LEN} bytes long."),
             ));
         }
-        let query = if order == SearchOrder::default() {
-            Query::Search {
-                words: words.to_owned(),
-                page,
-                per_page: SEARCH_PAGE_LEN,
-            }
-        } else {
-            Query::SearchSorted {
-                words: words.to_owned(),
-                page,
-                per_page: SEARCH_PAGE_LEN,
-                order,
-            }
+        let query = Query::Search {
+            words: words.to_owned(),
+            page,
+            per_page: SEARCH_PAGE_LEN,
+            order,
         };
         match self.read(query).await? {
             Output::Search(page) => Ok(page),

@@ -185,6 +185,7 @@ impl Harness {
             words: words.into(),
             page,
             per_page,
+            order: Default::default(),
         }) {
             Output::Search(p) => p,
             other => panic!("search failed: {other:?}"),

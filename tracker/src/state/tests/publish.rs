@@ -172,7 +172,8 @@ fn search_refuses_too_many_words() {
         h.query(Query::Search {
             words,
             page: 0,
-            per_page: 10
+            per_page: 10,
+            order: Default::default(),
         }),
         Output::Error(ApiError::BadRequest(_))
     ));
@@ -181,7 +182,8 @@ fn search_refuses_too_many_words() {
         h.query(Query::Search {
             words: same,
             page: 0,
-            per_page: 10
+            per_page: 10,
+            order: Default::default(),
         }),
         Output::Search(_)
     ));

@@ -72,11 +72,13 @@ fn questions(hashes: &[InfoHash]) -> Vec<Query> {
             words: String::new(),
             page: 0,
             per_page: 10,
+            order: Default::default(),
         },
         Query::Search {
             words: "ALPHA".into(),
             page: 0,
             per_page: 10,
+            order: Default::default(),
         },
         Query::User("carol".into()),
         Query::TokenOwner(bob_token()),
