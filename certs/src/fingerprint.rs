@@ -110,58 +110,17 @@ impl FromStr for Fingerprint {
 
 impl serde::Serialize for Fingerprint {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            serializer.collect_str(self)
-        } else {
-            serializer.serialize_bytes(&self.0)
-        }
+        crate::digest32::serialize_or_text(&self.0, self, serializer)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Fingerprint {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Fingerprint;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a fingerprint: 32 bytes or 52 characters of lowercase base32")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Fingerprint, E> {
-                text.parse().map_err(E::custom)
-            }
-
-            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Fingerprint, E> {
-                let bytes: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| E::invalid_length(bytes.len(), &self))?;
-                Ok(Fingerprint(bytes))
-            }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Fingerprint, A::Error> {
-                let mut bytes = [0u8; 32];
-                for (i, byte) in bytes.iter_mut().enumerate() {
-                    *byte = seq
-                        .next_element()?
-                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
-                }
-                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                    return Err(serde::de::Error::invalid_length(33, &self));
-                }
-                Ok(Fingerprint(bytes))
-            }
-        }
-
-        if deserializer.is_human_readable() {
-            deserializer.deserialize_str(Visitor)
-        } else {
-            deserializer.deserialize_bytes(Visitor)
-        }
+        crate::digest32::deserialize_or_text(
+            deserializer,
+            "a fingerprint: 32 bytes or 52 characters of lowercase base32",
+            Fingerprint,
+        )
     }
 }
 

@@ -27,6 +27,7 @@
 //! ```
 
 mod ca;
+pub mod digest32;
 mod error;
 mod fingerprint;
 mod identity;

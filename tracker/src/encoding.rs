@@ -59,54 +59,9 @@ pub(crate) mod socket_addr {
     }
 }
 
-/// A 32-byte digest (a BLAKE3 hash) as MessagePack `bin 8` of length 32.
-///
-/// Decoding also accepts an array of 32 integers, the form earlier versions wrote.
-pub(crate) mod digest {
-    use std::fmt;
-
-    use serde::de::{self, SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    /// Writes the 32 bytes as `bin`.
-    pub(crate) fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(bytes)
-    }
-
-    /// Reads 32 bytes from `bin` (or an array of 32 integers).
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        d.deserialize_bytes(DigestVisitor)
-    }
-
-    struct DigestVisitor;
-
-    impl<'de> Visitor<'de> for DigestVisitor {
-        type Value = [u8; 32];
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("32 bytes")
-        }
-
-        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<[u8; 32], E> {
-            bytes
-                .try_into()
-                .map_err(|_| E::invalid_length(bytes.len(), &self))
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; 32], A::Error> {
-            let mut bytes = [0u8; 32];
-            for (i, byte) in bytes.iter_mut().enumerate() {
-                *byte = seq
-                    .next_element()?
-                    .ok_or_else(|| de::Error::invalid_length(i, &self))?;
-            }
-            if seq.next_element::<de::IgnoredAny>()?.is_some() {
-                return Err(de::Error::invalid_length(33, &self));
-            }
-            Ok(bytes)
-        }
-    }
-}
+/// A 32-byte digest (a BLAKE3 hash) as MessagePack `bin 8` of length 32; decoding also
+/// accepts an array of 32 integers, the form earlier versions wrote.
+pub(crate) use certs::digest32 as digest;
 
 #[cfg(test)]
 mod tests {
