@@ -290,7 +290,7 @@ where
                 .read_kinds::<Vec<MessageOf<S>>>(&[StreamKind::Channel, StreamKind::Message])
                 .await
             {
-                Ok(Received::Channel(send, mut recv)) => loop {
+                Ok(Received::Channel(_send, mut recv)) => loop {
                     match recv.recv::<Vec<MessageOf<S>>>().await {
                         Ok(Some(batch)) => {
                             for message in batch {
@@ -298,9 +298,9 @@ where
                             }
                         }
                         Ok(None) => break,
-                        Err(crate::TransportError::BadFrame { code, detail }) => {
+                        // `_send` resets itself with the frame's code when dropped.
+                        Err(crate::TransportError::BadFrame { detail, .. }) => {
                             tracing::warn!(from, "bad paxos frame: {detail}");
-                            send.reset(code);
                             break;
                         }
                         // The peer node stopped or the connection was lost: nothing

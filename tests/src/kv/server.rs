@@ -8,9 +8,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use paxos::runtime::{Node, RequestError};
 use paxos::{ClientError, Command};
-use transport::{
-    ChannelReceiver, ChannelSender, Connection, Endpoint, Received, StreamKind, TransportError,
-};
+use transport::{ChannelReceiver, ChannelSender, Connection, Endpoint, Received, StreamKind};
 
 use super::protocol::{KvRequest, KvResponse};
 use super::state_machine::{Kv, KvCommand, KvOutput, KvQuery};
@@ -69,18 +67,14 @@ async fn serve_channel(node: Node<Kv>, mut send: ChannelSender, mut recv: Channe
                                     taken += 1;
                                 }
                                 Ok(None) => break,
-                                Err(e) => {
-                                    refused(send, e);
-                                    return;
-                                }
+                                // A bad frame: dropping `send` resets it with the
+                                // same code (the transport does that).
+                                Err(_) => return,
                             }
                         }
                     }
                     Ok(None) => open = false,
-                    Err(e) => {
-                        refused(send, e);
-                        return;
-                    }
+                    Err(_) => return,
                 }
             }
             Some((id, response)) = inflight.next(), if !inflight.is_empty() => {
@@ -96,12 +90,6 @@ async fn serve_channel(node: Node<Kv>, mut send: ChannelSender, mut recv: Channe
         }
     }
     let _ = send.finish();
-}
-
-fn refused(send: ChannelSender, e: TransportError) {
-    if let TransportError::BadFrame { code, .. } = e {
-        send.reset(code);
-    }
 }
 
 async fn tagged(node: Node<Kv>, id: u64, request: KvRequest) -> (u64, KvResponse) {
