@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use certs::{CertificateDer, Fingerprint, Identity};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use tokio::task::JoinSet;
 
 use crate::connection::{Connection, RemoteInfo};
 use crate::trust::{self, Expect, InboundTrust};
@@ -22,7 +23,12 @@ struct Shared {
     config: EndpointConfig,
     cluster_ca: Option<CertificateDer<'static>>,
     transport: Arc<quinn::TransportConfig>,
+    /// Inbound handshakes under way, each in its own task (see [`Endpoint::accept`]).
+    handshakes: tokio::sync::Mutex<JoinSet<Handshake>>,
 }
+
+/// How an inbound handshake ended: the connection, or its remote address and the error.
+type Handshake = Result<quinn::Connection, (SocketAddr, quinn::ConnectionError)>;
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,6 +119,7 @@ impl Endpoint {
                 config,
                 cluster_ca,
                 transport,
+                handshakes: tokio::sync::Mutex::new(JoinSet::new()),
             }),
         })
     }
@@ -197,16 +204,37 @@ impl Endpoint {
     /// Waits for the next inbound connection and completes its handshake. Returns `None`
     /// once the endpoint is closed. A failed handshake is returned as an error; the caller
     /// simply calls `accept` again.
+    ///
+    /// Handshakes run concurrently, each in its own task, and connections are returned in
+    /// the order their handshakes finish: a handshake waits for the client's next flight,
+    /// so finishing them one at a time would admit one client per round trip (with a crowd
+    /// of clients on busy machines, a few tens per second, while the rest time out and
+    /// retry). Cancel-safe: a handshake under way when a caller stops waiting is returned
+    /// to the next call.
     pub async fn accept(&self) -> Option<Result<Connection, TransportError>> {
-        let incoming = self.inner.accept().await?;
-        let addr = incoming.remote_address();
-        Some(match incoming.await {
-            Ok(connection) => self.wrap(connection),
-            Err(e) => Err(TransportError::Connect {
-                addr,
-                reason: describe_connection_error(&e),
-            }),
-        })
+        let mut handshakes = self.shared.handshakes.lock().await;
+        loop {
+            tokio::select! {
+                incoming = self.inner.accept() => {
+                    let incoming = incoming?;
+                    let addr = incoming.remote_address();
+                    handshakes.spawn(async move { incoming.await.map_err(|e| (addr, e)) });
+                }
+                Some(done) = handshakes.join_next(), if !handshakes.is_empty() => {
+                    return Some(match done {
+                        Ok(Ok(connection)) => self.wrap(connection),
+                        Ok(Err((addr, e))) => Err(TransportError::Connect {
+                            addr,
+                            reason: describe_connection_error(&e),
+                        }),
+                        Err(e) => Err(TransportError::Connect {
+                            addr: self.local_addr(),
+                            reason: format!("an inbound handshake's task failed: {e}"),
+                        }),
+                    });
+                }
+            }
+        }
     }
 
     fn wrap(&self, connection: quinn::Connection) -> Result<Connection, TransportError> {

@@ -695,3 +695,55 @@ async fn the_dialer_reuses_a_live_connection_and_forgets_a_closed_one() {
     let echoed: String = c.request(&TestRequest::Echo("new".into())).await.unwrap();
     assert_eq!(echoed, "new");
 }
+
+/// A client whose handshake never finishes (the server's answers are lost on the way
+/// back) does not hold up the next client: the server completes handshakes concurrently.
+#[tokio::test]
+async fn a_stalled_handshake_does_not_hold_up_the_next_client() {
+    let server = endpoint(self_signed("s"), InboundTrust::Open, &[ALPN_PEER]);
+    let server_addr = server.local_addr();
+    let server_fp = server.fingerprint();
+
+    // A one-way relay: the stalled client's packets reach the server, nothing comes back.
+    let relay = tokio::net::UdpSocket::bind(local()).await.unwrap();
+    let relay_addr = relay.local_addr().unwrap();
+    let (forwarded_tx, mut forwarded) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let out = tokio::net::UdpSocket::bind(local()).await.unwrap();
+        let mut buf = vec![0u8; 65_536];
+        while let Ok((n, _)) = relay.recv_from(&mut buf).await {
+            let _ = out.send_to(&buf[..n], server_addr).await;
+            let _ = forwarded_tx.send(());
+        }
+    });
+    let stalled = endpoint(self_signed("stalled"), InboundTrust::Open, &[]);
+    let stalled_dial = tokio::spawn(async move {
+        let _ = stalled
+            .connect(relay_addr, &Expect::Fingerprint(server_fp), ALPN_PEER)
+            .await;
+    });
+    let accepting = tokio::spawn({
+        let server = server.clone();
+        async move { server.accept().await }
+    });
+    // The stalled client's first flight has reached the server.
+    forwarded.recv().await.unwrap();
+
+    let client = endpoint(self_signed("c"), InboundTrust::Open, &[]);
+    let client_fp = client.fingerprint();
+    let connection = client
+        .connect(server_addr, &Expect::Fingerprint(server_fp), ALPN_PEER)
+        .await
+        .unwrap();
+    assert_eq!(connection.remote_fingerprint(), server_fp);
+    // Within the 10 s limit only if the server did not wait for the stalled handshake,
+    // which lasts until the 30 s idle timeout.
+    let accepted = tokio::time::timeout(Duration::from_secs(10), accepting)
+        .await
+        .expect("the second client is accepted while the first one's handshake stalls")
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(accepted.remote_fingerprint(), client_fp);
+    stalled_dial.abort();
+}
