@@ -155,6 +155,8 @@ pub struct TrackerClient {
     last_failures: Mutex<Vec<(SocketAddr, String)>>,
     /// Requests answered by another node than the one tried first.
     failovers: AtomicU64,
+    /// Attempts at a node that gave no answer (see `failed_attempts()`).
+    failed_attempts: AtomicU64,
 }
 
 impl std::fmt::Debug for TrackerClient {
@@ -187,15 +189,18 @@ impl TrackerClient {
     ) -> Self {
         TrackerClient {
             dialer: Dialer::new(endpoint, config.backoff),
-            nodes,
             expect: Expect::ClusterMember(ca),
             ca,
             config,
-            preferred: AtomicUsize::new(0),
+            // A random first node: a crowd of clients of one torrent spreads its
+            // connections over the cluster instead of all dialling the first address.
+            preferred: AtomicUsize::new(rand::random_range(0..nodes.len().max(1))),
             session: rand::random(),
             seq: tokio::sync::Mutex::new(0),
             last_failures: Mutex::new(Vec::new()),
             failovers: AtomicU64::new(0),
+            failed_attempts: AtomicU64::new(0),
+            nodes,
         }
     }
 
@@ -206,10 +211,26 @@ impl TrackerClient {
             .copied()
     }
 
+    /// Tries `node` first from now on (until it fails), if it is one of the nodes: for a
+    /// client that knows which node is nearest, or a test that needs a given one.
+    pub fn prefer(&self, node: SocketAddr) {
+        if let Some(index) = self.nodes.iter().position(|n| *n == node) {
+            self.preferred.store(index, Ordering::Relaxed);
+        }
+    }
+
     /// How many requests were answered by another node than the one tried first: each is
     /// a fail-over from a node that died, stalled or could not reach a majority.
     pub fn failovers(&self) -> u64 {
         self.failovers.load(Ordering::Relaxed)
+    }
+
+    /// How many attempts at a node gave no answer so far: the node was unavailable
+    /// (no majority, no leader), the connection failed, or it did not answer within the
+    /// attempt timeout. Each is retried at the next node until the deadline, so for a
+    /// request that succeeded this counts its retries.
+    pub fn failed_attempts(&self) -> u64 {
+        self.failed_attempts.load(Ordering::Relaxed)
     }
 
     /// This client's session id (the `client` of its [`WriteId`]s).
@@ -445,6 +466,7 @@ impl TrackerClient {
                     }
                 };
                 tracing::debug!(%addr, "tracker node failed: {failure}");
+                self.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 tried.retain(|(a, _)| *a != addr);
                 tried.push((addr, failure.clone()));
                 if let Ok(mut last) = self.last_failures.lock() {
@@ -473,12 +495,7 @@ impl TrackerClient {
                     tried,
                 });
             }
-            // Every node failed or is backed off: wait for the first to come out of its
-            // back-off (at least a moment, so a loop of instant refusals does not spin).
-            let wait = soonest_retry
-                .unwrap_or(Duration::from_millis(50))
-                .clamp(Duration::from_millis(10), deadline - now);
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(retry_wait(soonest_retry, deadline - now)).await;
         }
     }
 
@@ -507,6 +524,16 @@ impl TrackerClient {
     }
 }
 
+/// How long to wait when every node failed or is backed off: until the first comes out
+/// of its back-off (50 ms if none is backed off), at least a moment so that a loop of
+/// instant refusals does not spin, and never past the deadline, `left` from now.
+fn retry_wait(soonest_retry: Option<Duration>, left: Duration) -> Duration {
+    soonest_retry
+        .unwrap_or(Duration::from_millis(50))
+        .max(Duration::from_millis(10))
+        .min(left)
+}
+
 enum AttemptError {
     BackedOff(Duration),
     Failed(String),
@@ -518,4 +545,21 @@ enum AttemptError {
 
 fn unexpected(response: Response) -> TrackerError {
     TrackerError::Protocol(format!("{response:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_before_retrying_never_passes_the_deadline() {
+        let ms = Duration::from_millis;
+        // Less than the 10 ms minimum left before the deadline: wait what is left (a
+        // crowd of clients hit this as a panic of `clamp` with min > max).
+        assert_eq!(retry_wait(None, ms(4)), ms(4));
+        assert_eq!(retry_wait(Some(ms(300)), ms(7)), ms(7));
+        assert_eq!(retry_wait(Some(ms(1)), ms(1000)), ms(10));
+        assert_eq!(retry_wait(None, ms(1000)), ms(50));
+        assert_eq!(retry_wait(Some(ms(300)), ms(1000)), ms(300));
+    }
 }

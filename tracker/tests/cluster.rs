@@ -104,6 +104,7 @@ async fn write_whose_answer_is_lost_is_retried_through_another_node_and_applied_
     let mut nodes = vec![relay.listen];
     nodes.extend(cluster.peer_addrs().into_iter().skip(1));
     let client = quick_client(peer_endpoint(), nodes, cluster.ca);
+    client.prefer(relay.listen);
     client
         .join(
             torrent.info_hash(),
