@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracker::Bitfield;
 use tracker::api::{
-    AdminRequest, AdminResponse, ApiError, NodeStatus, PeerInfo, Request, Response, SearchOrder,
-    SearchPage, SortKey, TorrentSummary, UserInfo, WriteId,
+    AdminRequest, AdminResponse, ApiError, MembersPage, NodeStatus, PeerInfo, Request, Response,
+    SearchOrder, SearchPage, SortKey, SwarmMember, TorrentSummary, UserInfo, WriteId,
 };
 use tracker::state::{Command, Output, Role, TokenHash, Uploader};
 use tracker::torrent::InfoHash;
@@ -599,6 +599,25 @@ fn examples() -> Vec<(String, Vec<u8>)> {
     add(
         "tracker-admin.AdminRequest.Users",
         encode(&AdminRequest::Users),
+    );
+    add(
+        "tracker-admin.AdminRequest.SwarmMembers",
+        encode(&AdminRequest::SwarmMembers {
+            info_hash: info_hash(),
+            after: None,
+            limit: 1000,
+        }),
+    );
+    add(
+        "tracker-admin.AdminResponse.Members",
+        encode(&AdminResponse::Members(MembersPage {
+            total: 1,
+            members: vec![SwarmMember {
+                fingerprint: fingerprint(2),
+                addr: "203.0.113.8:45001".parse().unwrap(),
+                have: bitfield(),
+            }],
+        })),
     );
     add(
         "tracker-admin.AdminResponse.Done",

@@ -14,8 +14,12 @@ use std::time::Duration;
 use certs::{ClusterCa, Fingerprint, Identity};
 use transport::{Endpoint, EndpointConfig, Expect, InboundTrust};
 
-use crate::api::{ALPN_TRACKER_ADMIN, AdminRequest, AdminResponse, UserInfo, WriteId};
+use crate::api::{
+    ALPN_TRACKER_ADMIN, AdminRequest, AdminResponse, MAX_MEMBERS_PER_PAGE, SwarmMember, UserInfo,
+    WriteId,
+};
 use crate::cert_files::{ADMIN_NAME, CertDir};
+use crate::torrent::InfoHash;
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +140,53 @@ impl AdminClient {
         }
     }
 
+    /// Sends `request` to the node at `addr` once.
+    async fn ask(&self, addr: SocketAddr, request: &AdminRequest) -> Result<AdminResponse, String> {
+        let attempt = async {
+            let connection = self
+                .endpoint
+                .connect(addr, &self.expect, ALPN_TRACKER_ADMIN)
+                .await?;
+            connection.request::<_, AdminResponse>(request).await
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 5 s".into()),
+        }
+    }
+
+    /// Every member of a swarm with its pieces, as the node at `node` (a cluster address)
+    /// holds them in its own applied state, read page by page. Meant for comparing the
+    /// replicas of a quiet swarm: pages are separate reads, so a member that joins or
+    /// leaves between two of them may be missed or seen once.
+    pub async fn swarm_members_of(
+        &self,
+        node: SocketAddr,
+        info_hash: InfoHash,
+    ) -> Result<Vec<SwarmMember>, AdminError> {
+        let mut members: Vec<SwarmMember> = Vec::new();
+        loop {
+            let request = AdminRequest::SwarmMembers {
+                info_hash,
+                after: members.last().map(|m| m.fingerprint),
+                limit: MAX_MEMBERS_PER_PAGE,
+            };
+            match self.ask(node, &request).await {
+                Ok(AdminResponse::Members(page)) => {
+                    let last = (page.members.len() as u32) < MAX_MEMBERS_PER_PAGE;
+                    members.extend(page.members);
+                    if last {
+                        return Ok(members);
+                    }
+                }
+                Ok(AdminResponse::Error(e)) => return Err(AdminError::Refused(e)),
+                Ok(other) => return Err(AdminError::Unexpected(format!("{other:?}"))),
+                Err(why) => return Err(AdminError::Unreachable(format!("{node}: {why}"))),
+            }
+        }
+    }
+
     /// Sends `request` to each node in turn until one answers for good; retries for up to
     /// 15 s while nodes are unavailable.
     pub async fn call(&self, request: &AdminRequest) -> Result<AdminResponse, AdminError> {
@@ -143,21 +194,11 @@ impl AdminClient {
         let mut failures = Vec::new();
         loop {
             for &addr in &self.nodes {
-                let attempt = async {
-                    let connection = self
-                        .endpoint
-                        .connect(addr, &self.expect, ALPN_TRACKER_ADMIN)
-                        .await?;
-                    connection.request::<_, AdminResponse>(request).await
-                };
-                match tokio::time::timeout(Duration::from_secs(5), attempt).await {
-                    Ok(Ok(AdminResponse::Unavailable(why))) => {
-                        failures.push(format!("{addr}: {why}"))
-                    }
-                    Ok(Ok(AdminResponse::Error(e))) => return Err(AdminError::Refused(e)),
-                    Ok(Ok(response)) => return Ok(response),
-                    Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
-                    Err(_) => failures.push(format!("{addr}: no answer within 5 s")),
+                match self.ask(addr, request).await {
+                    Ok(AdminResponse::Unavailable(why)) => failures.push(format!("{addr}: {why}")),
+                    Ok(AdminResponse::Error(e)) => return Err(AdminError::Refused(e)),
+                    Ok(response) => return Ok(response),
+                    Err(why) => failures.push(format!("{addr}: {why}")),
                 }
             }
             if tokio::time::Instant::now() >= deadline || self.nodes.is_empty() {

@@ -27,7 +27,14 @@ pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/2";
 
 /// ALPN of the operator protocol, served on the cluster address to holders of a
 /// certificate from the cluster CA.
-pub const ALPN_TRACKER_ADMIN: &[u8] = b"bytetorrent/tracker-admin/1";
+///
+/// Version 2 adds [`AdminRequest::SwarmMembers`]; an operator client offering only
+/// version 1 fails the handshake with `no_application_protocol`.
+pub const ALPN_TRACKER_ADMIN: &[u8] = b"bytetorrent/tracker-admin/2";
+
+/// Most members in one [`AdminResponse::Members`] page: 1,000 members of a 16,384-piece
+/// torrent are about 2.1 MB, well inside [`MAX_FRAME_LEN`].
+pub const MAX_MEMBERS_PER_PAGE: u32 = 1000;
 
 /// Largest frame on the peer-facing protocol and on the operator protocol, in bytes: a torrent file of the largest
 /// size allowed ([`MAX_TORRENT_FILE_LEN`](crate::torrent::MAX_TORRENT_FILE_LEN), 16 MiB)
@@ -368,6 +375,38 @@ pub enum AdminRequest {
     },
     /// The users. Answer: [`AdminResponse::Users`].
     Users,
+    /// One page of a swarm's members with the pieces each holds, read from the answering
+    /// node's own applied state (no lease, no forwarding): what this node holds, so that
+    /// an operator can compare the replicas. Answer: [`AdminResponse::Members`].
+    SwarmMembers {
+        /// Which swarm.
+        info_hash: InfoHash,
+        /// Members whose fingerprint sorts after this one (None: from the first).
+        after: Option<Fingerprint>,
+        /// At most this many (capped at [`MAX_MEMBERS_PER_PAGE`]).
+        limit: u32,
+    },
+}
+
+/// A swarm member and the pieces it holds, as an operator reads it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmMember {
+    /// Its identity.
+    pub fingerprint: Fingerprint,
+    /// Where it accepts connections (`"ip:port"` on the wire).
+    #[serde(with = "crate::encoding::socket_addr")]
+    pub addr: SocketAddr,
+    /// The pieces it holds, as the node last applied them.
+    pub have: Bitfield,
+}
+
+/// One page of a swarm's members, sorted by fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersPage {
+    /// Members in the swarm on the answering node (all pages together).
+    pub total: u32,
+    /// This page's members; fewer than the limit asked for means the last page.
+    pub members: Vec<SwarmMember>,
 }
 
 /// A user as an operator sees it (no password hash).
@@ -388,6 +427,8 @@ pub enum AdminResponse {
     Done,
     /// The users.
     Users(Vec<UserInfo>),
+    /// A page of a swarm's members.
+    Members(MembersPage),
     /// Refused for good.
     Error(ApiError),
     /// Not done; retry the same request, here later or at another node.

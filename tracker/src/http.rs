@@ -104,6 +104,21 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
         m.snapshot_bytes.unwrap_or(0) as f64,
     );
     gauge(
+        "snapshot_write_seconds",
+        "Time the latest snapshot took to write and sync.",
+        m.snapshot_write.map_or(0.0, |d| d.as_secs_f64()),
+    );
+    gauge(
+        "snapshots",
+        "Snapshots persisted since start.",
+        m.snapshots_persisted as f64,
+    );
+    gauge(
+        "storage_syncs",
+        "Storage syncs (one per group commit) since start.",
+        m.storage_syncs as f64,
+    );
+    gauge(
         "commit_latency_p50_seconds",
         "Median latency of commands proposed through this node.",
         m.commit_latency.p50.as_secs_f64(),

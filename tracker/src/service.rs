@@ -431,6 +431,22 @@ impl Service {
                 }
                 other => other,
             },
+            AdminRequest::SwarmMembers {
+                info_hash,
+                after,
+                limit,
+            } => match self
+                .node
+                .read_local(Query::SwarmMembers {
+                    info_hash,
+                    after,
+                    limit,
+                })
+                .await
+            {
+                Ok(Output::Members(page)) => return AdminResponse::Members(page),
+                other => other,
+            },
         };
         match result {
             Ok(Output::Done) => AdminResponse::Done,

@@ -32,6 +32,11 @@ pub struct Metrics {
     pub snapshot_bytes: Option<u64>,
     /// Time since the latest snapshot was persisted here.
     pub snapshot_age: Option<Duration>,
+    /// How long writing the latest snapshot took (with the records of its batch, and the
+    /// sync): the storage thread's stall per snapshot.
+    pub snapshot_write: Option<Duration>,
+    /// Snapshots persisted here since start.
+    pub snapshots_persisted: u64,
     /// Records made durable and fsync batches used for them (group commit ratio).
     pub records_persisted: u64,
     /// Storage sync calls.
@@ -89,12 +94,16 @@ impl MetricsCell {
         let _ = h.record(micros.min(high));
     }
 
-    pub(crate) fn snapshot_persisted(&self, bytes: u64) {
+    pub(crate) fn snapshot_persisted(&self, bytes: u64, write: Duration) {
         *self
             .snapshot_taken
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-        self.update(|m| m.snapshot_bytes = Some(bytes));
+        self.update(|m| {
+            m.snapshot_bytes = Some(bytes);
+            m.snapshot_write = Some(write);
+            m.snapshots_persisted += 1;
+        });
     }
 
     pub(crate) fn read(&self) -> Metrics {

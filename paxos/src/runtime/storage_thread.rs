@@ -43,11 +43,12 @@ where
                     _ => None,
                 });
                 let count = records.len() as u64;
+                let started = std::time::Instant::now();
                 let result = storage.append_owned(records);
                 let input = match result {
                     Ok(()) => {
                         if let Some(bytes) = snapshot_bytes {
-                            metrics.snapshot_persisted(bytes);
+                            metrics.snapshot_persisted(bytes, started.elapsed());
                         }
                         metrics.update(|m| {
                             m.records_persisted += count;

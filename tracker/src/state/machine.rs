@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use certs::Fingerprint;
 use paxos::{RestoreError, StateMachine};
 
-use crate::api::{ApiError, MAX_PEERS_PER_ANSWER, PeerInfo};
+use crate::api::{ApiError, MAX_PEERS_PER_ANSWER, MembersPage, PeerInfo};
 use crate::bitfield::Bitfield;
 use crate::torrent::InfoHash;
 
@@ -459,6 +459,20 @@ impl StateMachine for TrackerState {
             Query::Tokens(name) => Output::Tokens(self.users.tokens_of(name)),
             Query::Users => Output::Users(self.users.all()),
             Query::Stats => Output::Stats(self.stats()),
+            Query::SwarmMembers {
+                info_hash,
+                after,
+                limit,
+            } => match self.torrents.get(info_hash) {
+                Some(entry) => Output::Members(match &entry.swarm {
+                    Some(swarm) => swarm.members_page(after.as_ref(), *limit),
+                    None => MembersPage {
+                        total: 0,
+                        members: Vec::new(),
+                    },
+                }),
+                None => Output::Error(ApiError::UnknownTorrent(*info_hash)),
+            },
             Query::Session {
                 session_hash,
                 now_ms,

@@ -268,6 +268,16 @@ pub enum Query {
     },
     /// Totals. Output: [`Output::Stats`].
     Stats,
+    /// One page of a swarm's members with their pieces, by fingerprint. Output:
+    /// [`Output::Members`].
+    SwarmMembers {
+        /// Which swarm.
+        info_hash: InfoHash,
+        /// Members whose fingerprint sorts after this one.
+        after: Option<Fingerprint>,
+        /// At most this many.
+        limit: u32,
+    },
 }
 
 /// A user as stored.
@@ -366,6 +376,8 @@ pub enum Output {
     Users(Vec<UserRecord>),
     /// Totals.
     Stats(Stats),
+    /// A page of a swarm's members.
+    Members(crate::api::MembersPage),
     /// A session's user, if the session is live and its user enabled.
     Session(Option<UserRecord>),
     /// The command or query was refused.

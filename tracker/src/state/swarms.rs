@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use certs::Fingerprint;
 
-use crate::api::{ApiError, PeerInfo};
+use crate::api::{ApiError, MAX_MEMBERS_PER_PAGE, MembersPage, PeerInfo, SwarmMember};
 use crate::bitfield::Bitfield;
 
 use super::SwarmPeer;
@@ -201,6 +201,29 @@ impl Swarm {
             .collect();
         peers.sort_by_key(|p| p.info.fingerprint);
         peers
+    }
+
+    /// Members whose fingerprint sorts after `after`, at most `limit` (and at most
+    /// [`MAX_MEMBERS_PER_PAGE`]), by fingerprint: a page of an operator's read.
+    pub(crate) fn members_page(&self, after: Option<&Fingerprint>, limit: u32) -> MembersPage {
+        let mut page: Vec<&Member> = self
+            .members
+            .iter()
+            .filter(|m| after.is_none_or(|a| m.fingerprint > *a))
+            .collect();
+        page.sort_unstable_by_key(|m| m.fingerprint);
+        page.truncate(limit.min(MAX_MEMBERS_PER_PAGE) as usize);
+        MembersPage {
+            total: self.members.len() as u32,
+            members: page
+                .into_iter()
+                .map(|m| SwarmMember {
+                    fingerprint: m.fingerprint,
+                    addr: m.addr,
+                    have: m.have.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// Counts a handout of the members at `chosen` as neighbours.
