@@ -1,0 +1,182 @@
+//! The end-of-run check: every acknowledged report is in every node's own state, the
+//! peers that left are gone, and so are the killed peers, expired by their time to live.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::bail;
+use certs::Fingerprint;
+use tracker::Bitfield;
+use tracker::admin::AdminClient;
+use tracker::torrent::InfoHash;
+
+use crate::cluster::{self, Cluster};
+use crate::plan::{Fate, WorkerResult};
+
+/// What the nodes should hold.
+pub struct Expected<'a> {
+    /// The big torrent.
+    pub main: InfoHash,
+    /// The small torrents.
+    pub small: &'a [InfoHash],
+    /// Peers per small torrent (peer `g` is in `small[g / small_peers]`).
+    pub small_peers: usize,
+    /// The surviving workers' results.
+    pub results: &'a [WorkerResult],
+    /// The killed worker's peers.
+    pub victims: &'a [Fingerprint],
+}
+
+/// One node's findings.
+#[derive(Clone, Debug, Default)]
+pub struct NodeVerdict {
+    /// Node id.
+    pub id: u64,
+    /// Members of the big swarm on this node.
+    pub members: usize,
+    /// Staying peers checked.
+    pub staying: usize,
+    /// Acknowledged pieces checked.
+    pub acked_pieces: u64,
+    /// Acknowledged pieces this node does not hold.
+    pub lost_pieces: u64,
+    /// Staying peers absent from the big swarm (expired although alive, or lost).
+    pub staying_absent: usize,
+    /// Staying peers absent from their small swarm.
+    pub small_absent: usize,
+    /// Peers that left (acknowledged) but are still members somewhere.
+    pub leavers_present: usize,
+    /// Killed peers still members somewhere.
+    pub victims_present: usize,
+}
+
+impl NodeVerdict {
+    fn passed(&self) -> bool {
+        self.lost_pieces == 0
+            && self.staying_absent == 0
+            && self.small_absent == 0
+            && self.leavers_present == 0
+            && self.victims_present == 0
+    }
+}
+
+/// Every node's findings.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    /// By node.
+    pub nodes: Vec<NodeVerdict>,
+    /// Leaves acknowledged.
+    pub leavers: usize,
+    /// Killed peers.
+    pub victims: usize,
+    /// How long the slowest node took to apply everything decided before the check.
+    pub catch_up: Duration,
+}
+
+impl Verdict {
+    /// Whether nothing acknowledged was lost and every departed peer is gone everywhere.
+    pub fn passed(&self) -> bool {
+        !self.nodes.is_empty() && self.nodes.iter().all(NodeVerdict::passed)
+    }
+}
+
+/// Waits until every node has applied everything decided, then reads each node's own
+/// state through the operator protocol and checks it.
+pub async fn every_node(
+    cluster: &Cluster,
+    admin: &AdminClient,
+    expected: &Expected<'_>,
+) -> anyhow::Result<Verdict> {
+    let started = std::time::Instant::now();
+    caught_up(cluster).await?;
+    let catch_up = started.elapsed();
+
+    let outcomes: Vec<_> = expected.results.iter().flat_map(|r| &r.peers).collect();
+    let mut verdict = Verdict {
+        leavers: outcomes.iter().filter(|o| o.fate == Fate::Left).count(),
+        victims: expected.victims.len(),
+        catch_up,
+        ..Verdict::default()
+    };
+    for (&id, addrs) in &cluster.nodes {
+        let main: HashMap<Fingerprint, Bitfield> = admin
+            .swarm_members_of(addrs.cluster, expected.main)
+            .await?
+            .into_iter()
+            .map(|m| (m.fingerprint, m.have))
+            .collect();
+        let mut small: Vec<HashMap<Fingerprint, ()>> = Vec::with_capacity(expected.small.len());
+        for &hash in expected.small {
+            let members = admin.swarm_members_of(addrs.cluster, hash).await?;
+            small.push(members.into_iter().map(|m| (m.fingerprint, ())).collect());
+        }
+        let in_any =
+            |f: &Fingerprint| main.contains_key(f) || small.iter().any(|s| s.contains_key(f));
+        let mut node = NodeVerdict {
+            id,
+            members: main.len(),
+            ..NodeVerdict::default()
+        };
+        for outcome in &outcomes {
+            match outcome.fate {
+                Fate::Stays if outcome.joined => {
+                    node.staying += 1;
+                    let acked = outcome.acked.count() as u64;
+                    node.acked_pieces += acked;
+                    match main.get(&outcome.fingerprint) {
+                        Some(have) => {
+                            node.lost_pieces +=
+                                outcome.acked.ones().filter(|&p| !have.get(p)).count() as u64;
+                        }
+                        None => {
+                            node.staying_absent += 1;
+                            node.lost_pieces += acked;
+                        }
+                    }
+                    let small_swarm = (expected.small_peers > 0)
+                        .then(|| outcome.index / expected.small_peers)
+                        .and_then(|t| small.get(t));
+                    if let Some(swarm) = small_swarm
+                        && outcome.in_small
+                        && !swarm.contains_key(&outcome.fingerprint)
+                    {
+                        node.small_absent += 1;
+                    }
+                }
+                Fate::Left => node.leavers_present += usize::from(in_any(&outcome.fingerprint)),
+                _ => {}
+            }
+        }
+        node.victims_present = expected.victims.iter().filter(|f| in_any(f)).count();
+        verdict.nodes.push(node);
+    }
+    Ok(verdict)
+}
+
+/// Waits (up to 60 s) until every node's applied slot reaches the highest decided slot
+/// any node reported when the wait began.
+async fn caught_up(cluster: &Cluster) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut target = 0;
+    for addrs in cluster.nodes.values() {
+        if let Some(h) = cluster::health(addrs.http).await {
+            target = target.max(h.decided);
+        }
+    }
+    loop {
+        let mut behind = Vec::new();
+        for (id, addrs) in &cluster.nodes {
+            match cluster::health(addrs.http).await {
+                Some(h) if h.applied >= target => {}
+                other => behind.push((*id, other.map(|h| h.applied))),
+            }
+        }
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("nodes did not apply slot {target} within 60 s: {behind:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
