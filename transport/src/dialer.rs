@@ -116,6 +116,21 @@ impl Dialer {
             .fail(&self.policy, Instant::now(), rng)
     }
 
+    /// Backs `addr` off without dropping its connection: for a request that took too long
+    /// (an overloaded remote, not necessarily a dead one). While the connection stays open,
+    /// [`Dialer::dial`] still returns it; new dials wait for the back-off. Dropping the
+    /// connection would make the next attempt pay for a new handshake, the most expensive
+    /// thing a loaded server does; QUIC's own idle timeout and stateless resets still end
+    /// the connection if the remote is really gone. Returns until when.
+    pub fn back_off(&self, addr: SocketAddr) -> Instant {
+        let mut state = self.state();
+        let State { backoff, rng, .. } = &mut *state;
+        backoff
+            .entry(addr)
+            .or_default()
+            .fail(&self.policy, Instant::now(), rng)
+    }
+
     /// If `addr` is backed off now, until when.
     pub fn backed_off_until(&self, addr: SocketAddr) -> Option<Instant> {
         self.state()

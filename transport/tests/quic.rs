@@ -696,6 +696,35 @@ async fn the_dialer_reuses_a_live_connection_and_forgets_a_closed_one() {
     assert_eq!(echoed, "new");
 }
 
+/// A remote backed off for a slow answer keeps its live connection: no new handshake.
+#[tokio::test]
+async fn backing_off_a_slow_remote_keeps_its_live_connection() {
+    let server = endpoint(self_signed("s"), InboundTrust::Open, &[ALPN_PEER]);
+    let _errors = serve(server.clone());
+    let dialer = Dialer::new(
+        endpoint(self_signed("c"), InboundTrust::Open, &[]),
+        Backoff::default(),
+    );
+    let expect = Expect::Fingerprint(server.fingerprint());
+    let a = dialer
+        .dial(server.local_addr(), &expect, ALPN_PEER)
+        .await
+        .unwrap();
+    dialer.back_off(server.local_addr());
+    let b = dialer
+        .dial(server.local_addr(), &expect, ALPN_PEER)
+        .await
+        .unwrap();
+    assert_eq!(a.quinn().stable_id(), b.quinn().stable_id());
+    // A failure report, in contrast, drops the connection and backs the remote off.
+    dialer.report_failure(server.local_addr());
+    let err = dialer
+        .dial(server.local_addr(), &expect, ALPN_PEER)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TransportError::BackedOff { .. }), "{err:?}");
+}
+
 /// A client whose handshake never finishes (the server's answers are lost on the way
 /// back) does not hold up the next client: the server completes handshakes concurrently.
 #[tokio::test]

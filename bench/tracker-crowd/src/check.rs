@@ -38,9 +38,10 @@ pub struct NodeVerdict {
     pub staying: usize,
     /// Acknowledged pieces checked.
     pub acked_pieces: u64,
-    /// Acknowledged pieces this node does not hold.
+    /// Acknowledged pieces that a staying peer present on this node is not shown to hold.
     pub lost_pieces: u64,
-    /// Staying peers absent from the big swarm (expired although alive, or lost).
+    /// Staying peers absent from the big swarm: expired although alive (their heartbeats
+    /// failed for a whole time to live) and not yet joined again, or lost.
     pub staying_absent: usize,
     /// Staying peers absent from their small swarm.
     pub small_absent: usize,
@@ -128,10 +129,7 @@ pub async fn every_node(
                             node.lost_pieces +=
                                 outcome.acked.ones().filter(|&p| !have.get(p)).count() as u64;
                         }
-                        None => {
-                            node.staying_absent += 1;
-                            node.lost_pieces += acked;
-                        }
+                        None => node.staying_absent += 1,
                     }
                     let small_swarm = (expected.small_peers > 0)
                         .then(|| outcome.index / expected.small_peers)

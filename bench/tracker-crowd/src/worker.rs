@@ -45,7 +45,12 @@ async fn play(plan: Arc<Plan>, out: &Path) -> anyhow::Result<()> {
     let mut endpoints = Vec::with_capacity(plan.peers);
     for _ in 0..plan.peers {
         let identity = Identity::generate_self_signed("crowd-peer")?;
-        let config = EndpointConfig::new("127.0.0.1:0".parse()?, InboundTrust::Open, &[]);
+        let mut config = EndpointConfig::new("127.0.0.1:0".parse()?, InboundTrust::Open, &[]);
+        // A crowd peer serves nothing, so nobody opens streams to it: room for a few
+        // instead of the 1,024 a serving peer allows (whose state quinn allocates up
+        // front, per connection; with thousands of peers per process that was most of
+        // each worker's memory and CPU).
+        config.tuning.max_concurrent_bidi_streams = 8;
         endpoints.push(Endpoint::bind(identity, config)?);
     }
     // Who this worker's peers are, for the check of a worker that will be killed.
@@ -393,7 +398,10 @@ impl PeerTask {
                 }
                 pending.clear();
                 self.reports += 1;
-                if self.reports.is_multiple_of(self.plan.visibility_every.max(1)) {
+                if self
+                    .reports
+                    .is_multiple_of(self.plan.visibility_every.max(1))
+                {
                     self.visibility.push((sent_us, unix_us()));
                 }
             }
