@@ -794,6 +794,9 @@ async fn run(settings: Arc<Settings>, mode: Mode, peers: usize) -> Report {
             http: false,
             // Long enough that nobody expires during a run.
             peer_ttl_ms: 600_000,
+            // No admission limit: this benchmark measures the consensus path's ceiling
+            // with every peer's request in flight.
+            max_requests_in_flight: 1 << 20,
         },
     )
     .await

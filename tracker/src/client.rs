@@ -420,6 +420,8 @@ impl TrackerClient {
         let mut refused: Vec<(SocketAddr, String)> = Vec::new();
         // Nodes that speak another protocol version: tried once, never again.
         let mut other_version: Vec<(SocketAddr, String)> = Vec::new();
+        // Full passes over the nodes that ended without an answer.
+        let mut passes = 0u32;
         loop {
             let first = self.preferred.load(Ordering::Relaxed);
             let mut soonest_retry: Option<Duration> = None;
@@ -452,6 +454,10 @@ impl TrackerClient {
                     }
                     Err(AttemptError::Failed(why)) => {
                         self.dialer.report_failure(addr);
+                        why
+                    }
+                    Err(AttemptError::TimedOut(why)) => {
+                        self.dialer.back_off(addr);
                         why
                     }
                     Err(AttemptError::Refused(why)) => {
@@ -495,7 +501,13 @@ impl TrackerClient {
                     tried,
                 });
             }
-            tokio::time::sleep(retry_wait(soonest_retry, deadline - now)).await;
+            // Every node answered "busy" or "no majority", failed or is backed off: back
+            // off exponentially across passes, so that a crowd of clients facing an
+            // overloaded cluster does not come back at once and every time faster.
+            passes += 1;
+            let backoff = self.config.backoff.delay(passes, &mut rand::rng());
+            let soonest = soonest_retry.map_or(backoff, |s| s.max(backoff));
+            tokio::time::sleep(retry_wait(Some(soonest), deadline - now)).await;
         }
     }
 
@@ -517,7 +529,7 @@ impl TrackerClient {
                 Err(AttemptError::OtherVersion(e.to_string()))
             }
             Ok(Err(e)) => Err(AttemptError::Failed(e.to_string())),
-            Err(_) => Err(AttemptError::Failed(format!(
+            Err(_) => Err(AttemptError::TimedOut(format!(
                 "no answer within {timeout:?}"
             ))),
         }
@@ -536,7 +548,12 @@ fn retry_wait(soonest_retry: Option<Duration>, left: Duration) -> Duration {
 
 enum AttemptError {
     BackedOff(Duration),
+    /// The dial or the connection failed: the connection is dropped.
     Failed(String),
+    /// No answer within the attempt timeout: the node is backed off, but its connection
+    /// is kept (if it is dead, QUIC closes it by itself), so that an overloaded node is
+    /// not also asked for a new handshake.
+    TimedOut(String),
     /// The node's certificate was refused: trying it again cannot help.
     Refused(String),
     /// The node does not serve our ALPN: trying it again cannot help.

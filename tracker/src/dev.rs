@@ -44,6 +44,8 @@ pub struct DevOptions {
     pub http: bool,
     /// A peer's time to live (ms); shorter values make expiry visible in tests.
     pub peer_ttl_ms: u64,
+    /// Peer requests each node answers at once ([`NodeConfig::max_requests_in_flight`]).
+    pub max_requests_in_flight: usize,
 }
 
 impl Default for DevOptions {
@@ -52,6 +54,7 @@ impl Default for DevOptions {
             nodes: 3,
             http: true,
             peer_ttl_ms: crate::state::StateConfig::default().peer_ttl_ms,
+            max_requests_in_flight: crate::service::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -112,6 +115,7 @@ impl DevCluster {
                 config.http_listen = Some(free_tcp_port()?);
             }
             config.peer_ttl_ms = options.peer_ttl_ms;
+            config.max_requests_in_flight = options.max_requests_in_flight;
             // Expire at least four times per time to live, so short test TTLs are honoured.
             config.expire_interval_ms = config
                 .expire_interval_ms

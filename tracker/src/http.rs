@@ -161,6 +161,12 @@ async fn metrics(State(service): State<Arc<Service>>) -> Response {
     }
     let _ = writeln!(
         out,
+        "# HELP bt_tracker_busy Peer requests answered busy (too many in flight) since start.\n\
+         # TYPE bt_tracker_busy counter\nbt_tracker_busy {}",
+        service.counters().busy()
+    );
+    let _ = writeln!(
+        out,
         "# HELP bt_tracker_requests_total Requests answered by this node, by kind."
     );
     let _ = writeln!(out, "# TYPE bt_tracker_requests_total counter");

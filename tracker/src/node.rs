@@ -20,7 +20,7 @@ use transport::{Endpoint, EndpointConfig, InboundTrust};
 
 use crate::api::{ALPN_TRACKER, ALPN_TRACKER_ADMIN, MAX_FRAME_LEN};
 use crate::cert_files::{ADMIN_NAME, CertDir};
-use crate::service::{Service, ServiceConfig, now_ms};
+use crate::service::{DEFAULT_MAX_IN_FLIGHT, Service, ServiceConfig, now_ms};
 use crate::state::{Command, StateConfig, TrackerState};
 
 /// A member of the cluster, as every node's configuration lists it.
@@ -85,6 +85,9 @@ pub struct NodeConfig {
     /// How often the leader proposes the removal of expired peers, in ms. 1,000 by
     /// default: a dead peer is gone at most one second after its time to live.
     pub expire_interval_ms: u64,
+    /// Peer requests this node answers at once; more are answered "busy"
+    /// ([`ServiceConfig::max_in_flight`]).
+    pub max_requests_in_flight: usize,
 }
 
 impl NodeConfig {
@@ -107,6 +110,7 @@ impl NodeConfig {
             certs,
             peer_ttl_ms: StateConfig::default().peer_ttl_ms,
             expire_interval_ms: default_expire_interval_ms(),
+            max_requests_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -134,6 +138,8 @@ struct NodeConfigFile {
     peer_ttl_ms: Option<u64>,
     #[serde(default = "default_expire_interval_ms")]
     expire_interval_ms: u64,
+    #[serde(default = "default_max_requests_in_flight")]
+    max_requests_in_flight: usize,
 }
 
 impl TryFrom<NodeConfigFile> for NodeConfig {
@@ -167,6 +173,7 @@ impl TryFrom<NodeConfigFile> for NodeConfig {
             certs: file.certs,
             peer_ttl_ms,
             expire_interval_ms: file.expire_interval_ms,
+            max_requests_in_flight: file.max_requests_in_flight,
         })
     }
 }
@@ -185,12 +192,17 @@ impl From<NodeConfig> for NodeConfigFile {
             peer_ttl_secs: whole_secs.then_some(c.peer_ttl_ms / 1000),
             peer_ttl_ms: (!whole_secs).then_some(c.peer_ttl_ms),
             expire_interval_ms: c.expire_interval_ms,
+            max_requests_in_flight: c.max_requests_in_flight,
         }
     }
 }
 
 fn default_expire_interval_ms() -> u64 {
     1_000
+}
+
+fn default_max_requests_in_flight() -> usize {
+    DEFAULT_MAX_IN_FLIGHT
 }
 
 /// Why a node could not start.
@@ -363,6 +375,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         ServiceConfig {
             state: state_config,
             cluster_ca: Some(ca_fingerprint),
+            max_in_flight: config.max_requests_in_flight,
             ..ServiceConfig::default()
         },
     );

@@ -40,7 +40,15 @@ pub struct ServiceConfig {
     /// (the default, for a service tested without certificates) accepts any CA; a node
     /// always sets it.
     pub cluster_ca: Option<Fingerprint>,
+    /// Peer requests this node works on at once; one more is answered at once with
+    /// [`Response::Unavailable`] ("busy"), which a client retries after a back-off. Without
+    /// a bound, a flash crowd queues requests past the clients' attempt timeout, and every
+    /// timed-out request is sent again to another node: a retry storm.
+    pub max_in_flight: usize,
 }
+
+/// The default of [`ServiceConfig::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 
 impl Default for ServiceConfig {
     fn default() -> Self {
@@ -48,6 +56,7 @@ impl Default for ServiceConfig {
             request_timeout: Duration::from_millis(1500),
             state: StateConfig::default(),
             cluster_ca: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -58,12 +67,15 @@ pub struct Service {
     node: Node<TrackerState>,
     config: Arc<ServiceConfig>,
     counters: Arc<RequestCounters>,
+    /// Permits for peer requests being answered (see [`ServiceConfig::max_in_flight`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// Requests answered since start, by kind, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct RequestCounters {
     counts: [AtomicU64; REQUEST_KINDS.len()],
+    busy: AtomicU64,
 }
 
 /// The kinds of request counted, in [`Request`]'s order; `admin` counts operator requests.
@@ -85,6 +97,12 @@ pub const REQUEST_KINDS: [&str; 12] = [
 impl RequestCounters {
     fn count(&self, kind: usize) {
         self.counts[kind].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Peer requests answered "busy" because [`ServiceConfig::max_in_flight`] were
+    /// being answered already.
+    pub fn busy(&self) -> u64 {
+        self.busy.load(Ordering::Relaxed)
     }
 
     /// Each kind's name and count.
@@ -126,6 +144,7 @@ impl Service {
     pub fn new(node: Node<TrackerState>, config: ServiceConfig) -> Self {
         Service {
             node,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
             config: Arc::new(config),
             counters: Arc::default(),
         }
@@ -200,6 +219,13 @@ impl Service {
     /// handshake of the connection the request came on).
     pub async fn answer(&self, fingerprint: Fingerprint, request: Request) -> Response {
         self.counters.count(kind_of(&request));
+        let Ok(_admitted) = self.in_flight.clone().try_acquire_owned() else {
+            self.counters.busy.fetch_add(1, Ordering::Relaxed);
+            return Response::Unavailable(format!(
+                "busy: this node is answering {} requests already; retry after a back-off",
+                self.config.max_in_flight
+            ));
+        };
         match request {
             Request::Publish { id, token, torrent } => {
                 // Refuse what can never be stored before it costs a consensus round.

@@ -492,3 +492,67 @@ async fn a_client_of_another_protocol_version_fails_the_handshake_and_is_told_so
     );
     cluster.shutdown();
 }
+
+/// A node answering as many requests as it may at once answers the next one "busy" at
+/// once, instead of queueing it, and serves again when a request is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_at_its_request_limit_answers_busy_at_once_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = DevCluster::start(
+        dir.path(),
+        DevOptions {
+            max_requests_in_flight: 1,
+            ..DevOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Without a majority, a write waits for the node's request timeout (1.5 s): it holds
+    // the one permit of node 1 all that time.
+    let ids = cluster.ids();
+    cluster.stop(ids[1]);
+    cluster.stop(ids[2]);
+    let endpoint = peer_endpoint();
+    let connection = connect(&cluster, &endpoint).await;
+    let write = tokio::spawn({
+        let connection = connection.clone();
+        async move {
+            let heartbeat = Request::Heartbeat {
+                id: WriteId { client: 7, seq: 1 },
+                info_hash: None,
+            };
+            connection.request::<_, Response>(&heartbeat).await.unwrap()
+        }
+    });
+    let mut busy = None;
+    while !write.is_finished() {
+        match connection
+            .request::<_, Response>(&Request::Status)
+            .await
+            .unwrap()
+        {
+            Response::Unavailable(why) if why.starts_with("busy") => {
+                // Answered while the write still holds the permit: not queued behind it.
+                busy = Some((why, !write.is_finished()));
+                break;
+            }
+            // The write was not admitted yet: ask again.
+            Response::Status(_) => tokio::task::yield_now().await,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    let (why, before_the_write_ended) = busy.expect("a request beyond the limit is answered busy");
+    assert!(why.contains("1 requests"), "{why}");
+    assert!(
+        before_the_write_ended,
+        "the busy answer came while the write was in flight, not after it"
+    );
+    let answer = write.await.unwrap();
+    assert!(
+        matches!(&answer, Response::Unavailable(why) if !why.starts_with("busy")),
+        "the write itself timed out without a majority: {answer:?}"
+    );
+    let after: Response = connection.request(&Request::Status).await.unwrap();
+    assert!(matches!(after, Response::Status(_)), "{after:?}");
+    cluster.shutdown();
+}

@@ -38,6 +38,10 @@ pub struct RunFlags {
     /// A peer not heard from for this many seconds leaves its swarms.
     #[arg(long, default_value_t = StateConfig::default().peer_ttl_ms / 1000)]
     pub peer_ttl_secs: u64,
+    /// Peer requests answered at once; more are answered "busy" and retried by the
+    /// client after a back-off.
+    #[arg(long, default_value_t = crate::service::DEFAULT_MAX_IN_FLIGHT)]
+    pub max_requests_in_flight: usize,
 }
 
 impl RunFlags {
@@ -64,6 +68,7 @@ impl RunFlags {
         let certs = CertPaths::in_dir(&certs, &me.name);
         let mut config = NodeConfig::new(id, members, data, certs);
         config.http_listen = self.http;
+        config.max_requests_in_flight = self.max_requests_in_flight;
         config.peer_ttl_ms = self.peer_ttl_secs.checked_mul(1000).ok_or_else(|| {
             CliError::Flags(format!(
                 "--peer-ttl-secs {} is too large",
