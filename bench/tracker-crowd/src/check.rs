@@ -25,6 +25,8 @@ pub struct Expected<'a> {
     pub results: &'a [WorkerResult],
     /// The killed worker's peers.
     pub victims: &'a [Fingerprint],
+    /// The nodes' peer time to live, ms.
+    pub ttl_ms: u64,
 }
 
 /// One node's findings.
@@ -40,11 +42,17 @@ pub struct NodeVerdict {
     pub acked_pieces: u64,
     /// Acknowledged pieces that a staying peer present on this node is not shown to hold.
     pub lost_pieces: u64,
-    /// Staying peers absent from the big swarm: expired although alive (their heartbeats
-    /// failed for a whole time to live) and not yet joined again, or lost.
+    /// Staying peers absent from the big swarm that were refreshed within every time to
+    /// live: lost.
     pub staying_absent: usize,
-    /// Staying peers absent from their small swarm.
+    /// Staying peers absent from the big swarm after going a whole time to live without
+    /// an acknowledged refresh (an overloaded cluster): rightly expired, not yet back.
+    pub staying_expired: usize,
+    /// Staying peers absent from their small swarm although refreshed within every time to
+    /// live: lost.
     pub small_absent: usize,
+    /// Staying peers rightly expired from their small swarm, not yet back.
+    pub small_expired: usize,
     /// Peers that left (acknowledged) but are still members somewhere.
     pub leavers_present: usize,
     /// Killed peers still members somewhere.
@@ -129,6 +137,9 @@ pub async fn every_node(
                             node.lost_pieces +=
                                 outcome.acked.ones().filter(|&p| !have.get(p)).count() as u64;
                         }
+                        None if outcome.longest_quiet_ms[0] >= expected.ttl_ms => {
+                            node.staying_expired += 1
+                        }
                         None => node.staying_absent += 1,
                     }
                     let small_swarm = (expected.small_peers > 0)
@@ -138,7 +149,11 @@ pub async fn every_node(
                         && outcome.in_small
                         && !swarm.contains_key(&outcome.fingerprint)
                     {
-                        node.small_absent += 1;
+                        if outcome.longest_quiet_ms[1] >= expected.ttl_ms {
+                            node.small_expired += 1;
+                        } else {
+                            node.small_absent += 1;
+                        }
                     }
                 }
                 Fate::Left => node.leavers_present += usize::from(in_any(&outcome.fingerprint)),

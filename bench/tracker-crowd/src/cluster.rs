@@ -54,13 +54,21 @@ pub struct Cluster {
     /// The CA fingerprint.
     pub ca: Fingerprint,
     peer_ttl_secs: u64,
+    /// More flags for `bt-tracker run`.
+    node_args: Vec<String>,
     /// Costs by node id.
     pub costs: BTreeMap<u64, NodeCost>,
 }
 
 impl Cluster {
     /// Makes certificates with the CLI and starts `n` nodes in `dir`.
-    pub fn start(binary: &Path, dir: &Path, n: u64, peer_ttl_secs: u64) -> anyhow::Result<Self> {
+    pub fn start(
+        binary: &Path,
+        dir: &Path,
+        n: u64,
+        peer_ttl_secs: u64,
+        node_args: Vec<String>,
+    ) -> anyhow::Result<Self> {
         let certs = dir.join("certs");
         let out = run_cli(binary, &["certs", "ca", "--dir", path_str(&certs)?])?;
         let ca: Fingerprint = out
@@ -97,6 +105,7 @@ impl Cluster {
             children: BTreeMap::new(),
             ca,
             peer_ttl_secs,
+            node_args,
             costs: BTreeMap::new(),
         };
         for id in 1..=n {
@@ -139,6 +148,7 @@ impl Cluster {
             args.push("--member".into());
             args.push(format!("{i}=node{i},{},{}", a.cluster, a.peer));
         }
+        args.extend(self.node_args.iter().cloned());
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

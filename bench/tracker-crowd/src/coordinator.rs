@@ -81,6 +81,9 @@ pub struct Settings {
     /// One in this many acknowledged reports is timed until applied everywhere.
     #[arg(long, default_value_t = 8)]
     pub visibility_every: u32,
+    /// More flags for every `bt-tracker run`, e.g. `--node-arg=--max-requests-in-flight=256`.
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
     /// The `bt-tracker` binary (default: next to this one).
     #[arg(long)]
     pub bt_tracker: Option<PathBuf>,
@@ -222,7 +225,13 @@ async fn coordinate(settings: Settings) -> anyhow::Result<bool> {
     let dir = tempfile::Builder::new()
         .prefix("tracker-crowd-")
         .tempdir()?;
-    let mut cluster = Cluster::start(&bt_tracker, dir.path(), 3, settings.peer_ttl_secs)?;
+    let mut cluster = Cluster::start(
+        &bt_tracker,
+        dir.path(),
+        3,
+        settings.peer_ttl_secs,
+        settings.node_args.clone(),
+    )?;
     eprintln!(
         "cluster of 3 bt-tracker processes up; publishing 1 + {} torrents",
         settings.small_torrents
@@ -335,6 +344,7 @@ async fn coordinate(settings: Settings) -> anyhow::Result<bool> {
         small_peers: settings.small_peers,
         results: &results,
         victims: &victim_peers,
+        ttl_ms: settings.peer_ttl_secs * 1000,
     };
     let verdict = check::every_node(&cluster, &admin, &expected).await?;
     for worker in workers.iter_mut().filter(|w| !w.victim) {

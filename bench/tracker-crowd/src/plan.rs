@@ -113,6 +113,10 @@ pub struct PeerOutcome {
     pub acked: Bitfield,
     /// Whether its last join of its small torrent (if it has one) was acknowledged.
     pub in_small: bool,
+    /// The longest time, in ms, without an acknowledged request that refreshes it in the
+    /// main swarm (index 0) and in its small swarm (1). A peer quiet for a whole time to
+    /// live was rightly expired by the tracker.
+    pub longest_quiet_ms: [u64; 2],
     /// Times the tracker said it was not in the swarm and it joined again.
     pub rejoins: u32,
 }

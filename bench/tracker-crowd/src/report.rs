@@ -97,6 +97,8 @@ pub struct NodeFigures {
     pub snapshot_write_s: f64,
     /// Snapshots written by the current incarnation.
     pub snapshots: f64,
+    /// Requests answered "busy" by the current incarnation.
+    pub busy: f64,
 }
 
 /// Everything a run measured.
@@ -213,6 +215,7 @@ impl Figures {
                     snapshot_mib: gauge("snapshot_bytes") / (1 << 20) as f64,
                     snapshot_write_s: gauge("snapshot_write_seconds"),
                     snapshots: gauge("snapshots"),
+                    busy: gauge("busy"),
                 }
             })
             .collect();
@@ -292,12 +295,21 @@ impl Figures {
              piece reports applied per second",
             self.slots_per_s, self.commands_per_slot, self.pieces_per_s
         );
-        println!("\n| node | CPU s | peak RSS MiB | snapshot MiB | snapshot write s | snapshots |");
-        println!("|---|---:|---:|---:|---:|---:|");
+        println!(
+            "\n| node | CPU s | peak RSS MiB | snapshot MiB | snapshot write s | snapshots | \
+             busy answers |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
         for n in &self.nodes {
             println!(
-                "| {} | {:.1} | {:.1} | {:.2} | {:.3} | {:.0} |",
-                n.id, n.cpu_s, n.peak_rss_mib, n.snapshot_mib, n.snapshot_write_s, n.snapshots
+                "| {} | {:.1} | {:.1} | {:.2} | {:.3} | {:.0} | {:.0} |",
+                n.id,
+                n.cpu_s,
+                n.peak_rss_mib,
+                n.snapshot_mib,
+                n.snapshot_write_s,
+                n.snapshots,
+                n.busy
             );
         }
         println!(
@@ -307,28 +319,35 @@ impl Figures {
             verdict.victims
         );
         println!(
-            "| node | members | staying peers | acked pieces | lost | staying absent | small \
-             absent | leavers present | killed present |"
+            "| node | members | staying peers | acked pieces | lost | staying absent | staying \
+             expired | small absent | small expired | leavers present | killed present |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for n in &verdict.nodes {
             println!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 n.id,
                 n.members,
                 n.staying,
                 n.acked_pieces,
                 n.lost_pieces,
                 n.staying_absent,
+                n.staying_expired,
                 n.small_absent,
+                n.small_expired,
                 n.leavers_present,
                 n.victims_present
             );
         }
         println!(
+            "(absent: refreshed within every TTL yet missing, a loss; expired: went a whole \
+             TTL without an acknowledged refresh, so the tracker rightly dropped it)"
+        );
+        println!(
             "\ncheck: {}",
             if verdict.passed() {
-                "PASSED (every acknowledged report on every node; departed peers gone)"
+                "PASSED (every acknowledged report of a present peer on every node, no peer \
+                 refreshed within its TTL missing, departed peers gone)"
             } else {
                 "FAILED"
             }
@@ -366,6 +385,7 @@ impl Figures {
                 serde_json::json!({
                     "id": n.id, "cpu_s": n.cpu_s, "peak_rss_mib": n.peak_rss_mib,
                     "snapshot_mib": n.snapshot_mib, "snapshot_write_s": n.snapshot_write_s,
+                    "busy": n.busy,
                 })
             })
             .collect();

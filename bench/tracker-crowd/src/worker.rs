@@ -77,6 +77,8 @@ async fn play(plan: Arc<Plan>, out: &Path) -> anyhow::Result<()> {
             reports: 0,
             heartbeat_every_ms: plan.heartbeat_every_ms,
             in_small: false,
+            refreshed: [None; 2],
+            longest_quiet_ms: [0; 2],
         };
         let done = done_tx.clone();
         let stop = stop_rx.clone();
@@ -179,6 +181,12 @@ struct PeerTask {
     heartbeat_every_ms: u64,
     /// Whether the last join of its small torrent was acknowledged.
     in_small: bool,
+    /// When the tracker last acknowledged a request that refreshes this peer in the main
+    /// swarm (index 0: a join of it, a report, a heartbeat) and in its small swarm (1: a
+    /// join of it, a heartbeat).
+    refreshed: [Option<Instant>; 2],
+    /// The longest time without such an acknowledgement, per swarm, in ms.
+    longest_quiet_ms: [u64; 2],
 }
 
 impl PeerTask {
@@ -298,6 +306,10 @@ impl PeerTask {
             joined,
             acked: acked.clone(),
             in_small: self.in_small,
+            longest_quiet_ms: {
+                self.refresh_gap(&[0, 1], false);
+                self.longest_quiet_ms
+            },
             rejoins,
         };
         let samples = std::mem::take(&mut self.samples);
@@ -315,6 +327,21 @@ impl PeerTask {
                         self.rejoin(&mut pending, &mut acked).await;
                     }
                 }
+            }
+        }
+    }
+
+    /// Notes the time since the last refresh of the swarms `which` (and, if `acknowledged`,
+    /// that they were refreshed now).
+    fn refresh_gap(&mut self, which: &[usize], acknowledged: bool) {
+        let now = Instant::now();
+        for &i in which {
+            if let Some(last) = self.refreshed[i] {
+                let quiet = now.duration_since(last).as_millis() as u64;
+                self.longest_quiet_ms[i] = self.longest_quiet_ms[i].max(quiet);
+            }
+            if acknowledged {
+                self.refreshed[i] = Some(now);
             }
         }
     }
@@ -350,6 +377,10 @@ impl PeerTask {
             )
             .await;
         self.record(0, started, before, result.is_ok());
+        if result.is_ok() {
+            let swarm = usize::from(info_hash != self.plan.main);
+            self.refresh_gap(&[swarm], true);
+        }
         match result {
             Ok(joined) => {
                 // Heartbeat well within the time to live, as the real peer does.
@@ -393,6 +424,7 @@ impl PeerTask {
         self.record(1, started, before, result.is_ok());
         match result {
             Ok(()) => {
+                self.refresh_gap(&[0], true);
                 for &p in pending.iter() {
                     acked.set(p);
                 }
@@ -434,6 +466,10 @@ impl PeerTask {
         let before = self.client.failed_attempts();
         let result = self.client.heartbeat(info_hash).await;
         self.record(2, started, before, result.is_ok());
+        if result.is_ok() {
+            // A heartbeat refreshes every swarm the peer is in.
+            self.refresh_gap(&[0, 1], true);
+        }
         matches!(result, Err(e) if not_in_swarm(&e))
     }
 

@@ -1,7 +1,7 @@
 //! A small crowd (300 peers in 2 worker processes, plus one worker of 15 peers killed with
 //! SIGKILL) against 3 real `bt-tracker run` processes, with the leader killed once: no
 //! acknowledged report is lost on any node, the peers that left are gone, and the killed
-//! peers expire from every node by their time to live (5 s here).
+//! peers expire from every node by their time to live (8 s here).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -36,9 +36,9 @@ fn a_small_crowd_loses_no_acknowledged_report_across_a_leader_kill() {
             "--join-window",
             "5",
             "--steady",
-            "15",
+            "16",
             "--peer-ttl-secs",
-            "5",
+            "8",
             "--kill-peers-after",
             "2",
             "--small-torrents",
