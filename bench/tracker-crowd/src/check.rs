@@ -137,7 +137,7 @@ pub async fn every_node(
                             node.lost_pieces +=
                                 outcome.acked.ones().filter(|&p| !have.get(p)).count() as u64;
                         }
-                        None if outcome.longest_quiet_ms[0] >= expected.ttl_ms => {
+                        None if quiet_ms(outcome, 0) >= expected.ttl_ms => {
                             node.staying_expired += 1
                         }
                         None => node.staying_absent += 1,
@@ -149,7 +149,7 @@ pub async fn every_node(
                         && outcome.in_small
                         && !swarm.contains_key(&outcome.fingerprint)
                     {
-                        if outcome.longest_quiet_ms[1] >= expected.ttl_ms {
+                        if quiet_ms(outcome, 1) >= expected.ttl_ms {
                             node.small_expired += 1;
                         } else {
                             node.small_absent += 1;
@@ -164,6 +164,20 @@ pub async fn every_node(
         verdict.nodes.push(node);
     }
     Ok(verdict)
+}
+
+/// How long the tracker may have gone without hearing from a peer in swarm `swarm`
+/// (0: main, 1: small), at most: the longest gap the worker saw, or the time from
+/// sending its last acknowledged refresh to the check (refreshes after the end of the load
+/// are not recorded, so this errs towards "may have expired", never towards "lost").
+fn quiet_ms(outcome: &crate::plan::PeerOutcome, swarm: usize) -> u64 {
+    let since_last = check_unix_ms_now().saturating_sub(outcome.last_refresh_unix_ms[swarm]);
+    outcome.longest_quiet_ms[swarm].max(since_last)
+}
+
+/// Now, ms since the Unix epoch.
+fn check_unix_ms_now() -> u64 {
+    crate::worker::unix_ms()
 }
 
 /// Waits (up to 60 s) until every node's applied slot reaches the highest decided slot

@@ -113,10 +113,14 @@ pub struct PeerOutcome {
     pub acked: Bitfield,
     /// Whether its last join of its small torrent (if it has one) was acknowledged.
     pub in_small: bool,
-    /// The longest time, in ms, without an acknowledged request that refreshes it in the
-    /// main swarm (index 0) and in its small swarm (1). A peer quiet for a whole time to
-    /// live was rightly expired by the tracker.
+    /// Per swarm (0: the main one, 1: its small one), the longest time from sending one
+    /// acknowledged refresh (join, report, heartbeat) to the acknowledgement of the next,
+    /// in ms: at least as long as the tracker went without hearing from it.
     pub longest_quiet_ms: [u64; 2],
+    /// Per swarm, when its last acknowledged refresh was sent, ms since the Unix epoch
+    /// (0: never). A peer quiet for a whole time to live, up to the check, may rightly
+    /// have been expired by the tracker.
+    pub last_refresh_unix_ms: [u64; 2],
     /// Times the tracker said it was not in the swarm and it joined again.
     pub rejoins: u32,
 }

@@ -77,6 +77,7 @@ async fn play(plan: Arc<Plan>, out: &Path) -> anyhow::Result<()> {
             reports: 0,
             heartbeat_every_ms: plan.heartbeat_every_ms,
             in_small: false,
+            start_unix_ms,
             refreshed: [None; 2],
             longest_quiet_ms: [0; 2],
         };
@@ -181,11 +182,16 @@ struct PeerTask {
     heartbeat_every_ms: u64,
     /// Whether the last join of its small torrent was acknowledged.
     in_small: bool,
-    /// When the tracker last acknowledged a request that refreshes this peer in the main
+    /// The start, ms since the Unix epoch (`t0` on the shared clock).
+    start_unix_ms: u64,
+    /// When the last acknowledged request that refreshes this peer was sent, in the main
     /// swarm (index 0: a join of it, a report, a heartbeat) and in its small swarm (1: a
-    /// join of it, a heartbeat).
+    /// join of it, a heartbeat). The tracker stamps a refresh when it proposes it, after
+    /// the send and before the acknowledgement.
     refreshed: [Option<Instant>; 2],
-    /// The longest time without such an acknowledgement, per swarm, in ms.
+    /// Per swarm, the longest time from sending one acknowledged refresh to the
+    /// acknowledgement of the next, in ms: an upper bound of how long the tracker went
+    /// without hearing from this peer.
     longest_quiet_ms: [u64; 2],
 }
 
@@ -306,10 +312,12 @@ impl PeerTask {
             joined,
             acked: acked.clone(),
             in_small: self.in_small,
-            longest_quiet_ms: {
-                self.refresh_gap(&[0, 1], false);
-                self.longest_quiet_ms
-            },
+            longest_quiet_ms: self.longest_quiet_ms,
+            last_refresh_unix_ms: self.refreshed.map(|r| {
+                r.map_or(0, |sent| {
+                    self.start_unix_ms + sent.saturating_duration_since(self.t0).as_millis() as u64
+                })
+            }),
             rejoins,
         };
         let samples = std::mem::take(&mut self.samples);
@@ -331,18 +339,16 @@ impl PeerTask {
         }
     }
 
-    /// Notes the time since the last refresh of the swarms `which` (and, if `acknowledged`,
-    /// that they were refreshed now).
-    fn refresh_gap(&mut self, which: &[usize], acknowledged: bool) {
+    /// Notes that a request sent at `sent` that refreshes the swarms `which` was just
+    /// acknowledged.
+    fn refreshed(&mut self, which: &[usize], sent: Instant) {
         let now = Instant::now();
         for &i in which {
             if let Some(last) = self.refreshed[i] {
-                let quiet = now.duration_since(last).as_millis() as u64;
+                let quiet = now.saturating_duration_since(last).as_millis() as u64;
                 self.longest_quiet_ms[i] = self.longest_quiet_ms[i].max(quiet);
             }
-            if acknowledged {
-                self.refreshed[i] = Some(now);
-            }
+            self.refreshed[i] = Some(sent);
         }
     }
 
@@ -379,7 +385,7 @@ impl PeerTask {
         self.record(0, started, before, result.is_ok());
         if result.is_ok() {
             let swarm = usize::from(info_hash != self.plan.main);
-            self.refresh_gap(&[swarm], true);
+            self.refreshed(&[swarm], started);
         }
         match result {
             Ok(joined) => {
@@ -424,7 +430,7 @@ impl PeerTask {
         self.record(1, started, before, result.is_ok());
         match result {
             Ok(()) => {
-                self.refresh_gap(&[0], true);
+                self.refreshed(&[0], started);
                 for &p in pending.iter() {
                     acked.set(p);
                 }
@@ -468,7 +474,7 @@ impl PeerTask {
         self.record(2, started, before, result.is_ok());
         if result.is_ok() {
             // A heartbeat refreshes every swarm the peer is in.
-            self.refresh_gap(&[0, 1], true);
+            self.refreshed(&[0, 1], started);
         }
         matches!(result, Err(e) if not_in_swarm(&e))
     }
