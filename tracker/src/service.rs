@@ -47,8 +47,13 @@ pub struct ServiceConfig {
     pub max_in_flight: usize,
 }
 
-/// The default of [`ServiceConfig::max_in_flight`].
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+/// The default of [`ServiceConfig::max_in_flight`]: 4,096. Measured with
+/// `bench/tracker-crowd.sh --peers 5000` on a 2-core machine (about 5,300 requests/s):
+/// with 512, two nodes answered about 9,000 requests busy each and the steady-phase
+/// latency of all requests was p50 475 ms, p99 8.7 s (the back-off of the refused); with
+/// 4,096, none was refused and it was p50 40 ms, p99 270 ms. The bound is for a crowd
+/// beyond the cluster's capacity.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
 
 impl Default for ServiceConfig {
     fn default() -> Self {

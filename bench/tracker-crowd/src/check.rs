@@ -108,15 +108,14 @@ pub async fn every_node(
         ..Verdict::default()
     };
     for (&id, addrs) in &cluster.nodes {
-        let main: HashMap<Fingerprint, Bitfield> = admin
-            .swarm_members_of(addrs.cluster, expected.main)
+        let main: HashMap<Fingerprint, Bitfield> = members_of(admin, addrs.cluster, expected.main)
             .await?
             .into_iter()
             .map(|m| (m.fingerprint, m.have))
             .collect();
         let mut small: Vec<HashMap<Fingerprint, ()>> = Vec::with_capacity(expected.small.len());
         for &hash in expected.small {
-            let members = admin.swarm_members_of(addrs.cluster, hash).await?;
+            let members = members_of(admin, addrs.cluster, hash).await?;
             small.push(members.into_iter().map(|m| (m.fingerprint, ())).collect());
         }
         let in_any =
@@ -164,6 +163,27 @@ pub async fn every_node(
         verdict.nodes.push(node);
     }
     Ok(verdict)
+}
+
+/// A node's members of a swarm, asked up to 6 times: a node still busy with the crowd
+/// (its staying peers heartbeat on) may answer an operator late.
+async fn members_of(
+    admin: &AdminClient,
+    node: std::net::SocketAddr,
+    swarm: InfoHash,
+) -> anyhow::Result<Vec<tracker::api::SwarmMember>> {
+    let mut tries = 0;
+    loop {
+        match admin.swarm_members_of(node, swarm).await {
+            Ok(members) => return Ok(members),
+            Err(e) if tries < 5 => {
+                tries += 1;
+                eprintln!("reading the members of {swarm} from {node}: {e}; trying again");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// How long the tracker may have gone without hearing from a peer in swarm `swarm`
