@@ -668,19 +668,27 @@ async fn a_dead_remote_is_backed_off_then_tried_again_after_the_window() {
     );
 }
 
-#[tokio::test]
-async fn the_dialer_reuses_a_live_connection_and_forgets_a_closed_one() {
+/// A serving endpoint, and a dialer with a live connection to it.
+async fn dialer_with_a_connection() -> (Endpoint, Dialer, Expect, transport::Connection) {
     let server = endpoint(self_signed("s"), InboundTrust::Open, &[ALPN_PEER]);
-    let _errors = serve(server.clone());
+    // Stream errors are not what these tests look at (the server ignores a closed
+    // error channel).
+    drop(serve(server.clone()));
     let dialer = Dialer::new(
         endpoint(self_signed("c"), InboundTrust::Open, &[]),
         Backoff::default(),
     );
     let expect = Expect::Fingerprint(server.fingerprint());
-    let a = dialer
+    let connection = dialer
         .dial(server.local_addr(), &expect, ALPN_PEER)
         .await
         .unwrap();
+    (server, dialer, expect, connection)
+}
+
+#[tokio::test]
+async fn the_dialer_reuses_a_live_connection_and_forgets_a_closed_one() {
+    let (server, dialer, expect, a) = dialer_with_a_connection().await;
     let b = dialer
         .dial(server.local_addr(), &expect, ALPN_PEER)
         .await
@@ -699,17 +707,7 @@ async fn the_dialer_reuses_a_live_connection_and_forgets_a_closed_one() {
 /// A remote backed off for a slow answer keeps its live connection: no new handshake.
 #[tokio::test]
 async fn backing_off_a_slow_remote_keeps_its_live_connection() {
-    let server = endpoint(self_signed("s"), InboundTrust::Open, &[ALPN_PEER]);
-    let _errors = serve(server.clone());
-    let dialer = Dialer::new(
-        endpoint(self_signed("c"), InboundTrust::Open, &[]),
-        Backoff::default(),
-    );
-    let expect = Expect::Fingerprint(server.fingerprint());
-    let a = dialer
-        .dial(server.local_addr(), &expect, ALPN_PEER)
-        .await
-        .unwrap();
+    let (server, dialer, expect, a) = dialer_with_a_connection().await;
     dialer.back_off(server.local_addr());
     let b = dialer
         .dial(server.local_addr(), &expect, ALPN_PEER)
