@@ -121,6 +121,8 @@ pub struct PeerOutcome {
     /// (0: never). A peer quiet for a whole time to live, up to the check, may rightly
     /// have been expired by the tracker.
     pub last_refresh_unix_ms: [u64; 2],
+    /// The neighbours the tracker gave it with its last acknowledged join of the main swarm.
+    pub neighbours: Vec<Fingerprint>,
     /// Times the tracker said it was not in the swarm and it joined again.
     pub rejoins: u32,
 }

@@ -1,7 +1,9 @@
 //! The figures of a run, from the workers' samples and the coordinator's samples of the
 //! nodes, and the table they are printed as.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use certs::Fingerprint;
 
 use crate::check::Verdict;
 use crate::cluster::{Cluster, Health};
@@ -133,6 +135,66 @@ pub struct Figures {
     pub rejoins: u64,
     /// Which node was killed.
     pub killed_leader: Option<u64>,
+    /// The neighbour graph the joins handed out.
+    pub graph: Graph,
+}
+
+/// The neighbour graph: an edge from each joined peer to each neighbour its last join of
+/// the main swarm was given.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Graph {
+    /// Peers with at least one edge.
+    pub peers: usize,
+    /// Edges.
+    pub edges: usize,
+    /// The most joiners given one peer as a neighbour.
+    pub max_in_degree: usize,
+    /// Connected components, edges taken both ways.
+    pub components: usize,
+    /// Peers in the largest component.
+    pub largest: usize,
+}
+
+impl Graph {
+    fn of(results: &[WorkerResult]) -> Graph {
+        let mut index: HashMap<Fingerprint, usize> = HashMap::new();
+        let id = |f: Fingerprint, index: &mut HashMap<Fingerprint, usize>| {
+            let next = index.len();
+            *index.entry(f).or_insert(next)
+        };
+        let mut edges = Vec::new();
+        for o in results.iter().flat_map(|r| &r.peers).filter(|o| o.joined) {
+            let from = id(o.fingerprint, &mut index);
+            for &n in &o.neighbours {
+                edges.push((from, id(n, &mut index)));
+            }
+        }
+        let mut parent: Vec<usize> = (0..index.len()).collect();
+        fn root(parent: &mut [usize], mut x: usize) -> usize {
+            while parent[x] != x {
+                parent[x] = parent[parent[x]];
+                x = parent[x];
+            }
+            x
+        }
+        let mut in_degree = vec![0usize; index.len()];
+        for &(a, b) in &edges {
+            in_degree[b] += 1;
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+            parent[ra] = rb;
+        }
+        let mut sizes: HashMap<usize, usize> = HashMap::new();
+        for x in 0..index.len() {
+            *sizes.entry(root(&mut parent, x)).or_default() += 1;
+        }
+        Graph {
+            peers: index.len(),
+            edges: edges.len(),
+            max_in_degree: in_degree.into_iter().max().unwrap_or(0),
+            components: sizes.len(),
+            largest: sizes.values().copied().max().unwrap_or(0),
+        }
+    }
 }
 
 impl Figures {
@@ -236,6 +298,7 @@ impl Figures {
             joined: outcomes.clone().filter(|o| o.joined).count(),
             rejoins: outcomes.map(|o| u64::from(o.rejoins)).sum(),
             killed_leader: timeline.killed_leader,
+            graph: Graph::of(results),
         }
     }
 
@@ -312,6 +375,17 @@ impl Figures {
                 n.busy
             );
         }
+        let g = self.graph;
+        println!(
+            "neighbour graph of the joins: {} peers, {} edges, max in-degree {} (each join asks \
+             for {}), {} connected component(s), the largest of {} peers",
+            g.peers,
+            g.edges,
+            g.max_in_degree,
+            tracker::api::DEFAULT_NEIGHBOURS,
+            g.components,
+            g.largest
+        );
         println!(
             "\ncheck after {:.1} s of catching up: {} leaves acknowledged, {} peers killed",
             verdict.catch_up.as_secs_f64(),
@@ -399,6 +473,9 @@ impl Figures {
             "visibility": {"timed": n, "p50_ms": p50, "p99_ms": p99, "max_ms": max, "unresolved": unresolved},
             "slots_per_s": self.slots_per_s, "commands_per_slot": self.commands_per_slot,
             "pieces_per_s": self.pieces_per_s,
+            "graph": {"peers": self.graph.peers, "edges": self.graph.edges,
+                      "max_in_degree": self.graph.max_in_degree,
+                      "components": self.graph.components, "largest": self.graph.largest},
             "nodes": nodes,
             "lost_pieces": verdict.nodes.iter().map(|n| n.lost_pieces).sum::<u64>(),
             "passed": verdict.passed(),

@@ -80,6 +80,7 @@ async fn play(plan: Arc<Plan>, out: &Path) -> anyhow::Result<()> {
             start_unix_ms,
             refreshed: [None; 2],
             longest_quiet_ms: [0; 2],
+            neighbours: Vec::new(),
         };
         let done = done_tx.clone();
         let stop = stop_rx.clone();
@@ -193,6 +194,8 @@ struct PeerTask {
     /// acknowledgement of the next, in ms: an upper bound of how long the tracker went
     /// without hearing from this peer.
     longest_quiet_ms: [u64; 2],
+    /// The neighbours the tracker gave with the last acknowledged join of the main swarm.
+    neighbours: Vec<certs::Fingerprint>,
 }
 
 impl PeerTask {
@@ -313,6 +316,7 @@ impl PeerTask {
             acked: acked.clone(),
             in_small: self.in_small,
             longest_quiet_ms: self.longest_quiet_ms,
+            neighbours: std::mem::take(&mut self.neighbours),
             last_refresh_unix_ms: self.refreshed.map(|r| {
                 r.map_or(0, |sent| {
                     self.start_unix_ms + sent.saturating_duration_since(self.t0).as_millis() as u64
@@ -389,6 +393,9 @@ impl PeerTask {
         }
         match result {
             Ok(joined) => {
+                if info_hash == self.plan.main {
+                    self.neighbours = joined.neighbours.iter().map(|n| n.fingerprint).collect();
+                }
                 // Heartbeat well within the time to live, as the real peer does.
                 let ttl_third = (joined.ttl / 3).as_millis() as u64;
                 self.heartbeat_every_ms = self.heartbeat_every_ms.min(ttl_third.max(100));
