@@ -506,8 +506,8 @@ impl TrackerClient {
             // overloaded cluster does not come back at once and every time faster.
             passes += 1;
             let backoff = self.config.backoff.delay(passes, &mut rand::rng());
-            let soonest = soonest_retry.map_or(backoff, |s| s.max(backoff));
-            tokio::time::sleep(retry_wait(Some(soonest), deadline - now)).await;
+            let wait = soonest_retry.map_or(backoff, |s| s.max(backoff));
+            tokio::time::sleep(retry_wait(wait, deadline - now)).await;
         }
     }
 
@@ -536,14 +536,11 @@ impl TrackerClient {
     }
 }
 
-/// How long to wait when every node failed or is backed off: until the first comes out
-/// of its back-off (50 ms if none is backed off), at least a moment so that a loop of
-/// instant refusals does not spin, and never past the deadline, `left` from now.
-fn retry_wait(soonest_retry: Option<Duration>, left: Duration) -> Duration {
-    soonest_retry
-        .unwrap_or(Duration::from_millis(50))
-        .max(Duration::from_millis(10))
-        .min(left)
+/// How long to wait before the next pass over the nodes: `wait`, but at least a moment so
+/// that a loop of instant refusals does not spin, and never past the deadline, `left`
+/// from now.
+fn retry_wait(wait: Duration, left: Duration) -> Duration {
+    wait.max(Duration::from_millis(10)).min(left)
 }
 
 enum AttemptError {
@@ -573,10 +570,9 @@ mod tests {
         let ms = Duration::from_millis;
         // Less than the 10 ms minimum left before the deadline: wait what is left (a
         // crowd of clients hit this as a panic of `clamp` with min > max).
-        assert_eq!(retry_wait(None, ms(4)), ms(4));
-        assert_eq!(retry_wait(Some(ms(300)), ms(7)), ms(7));
-        assert_eq!(retry_wait(Some(ms(1)), ms(1000)), ms(10));
-        assert_eq!(retry_wait(None, ms(1000)), ms(50));
-        assert_eq!(retry_wait(Some(ms(300)), ms(1000)), ms(300));
+        assert_eq!(retry_wait(ms(1), ms(4)), ms(4));
+        assert_eq!(retry_wait(ms(300), ms(7)), ms(7));
+        assert_eq!(retry_wait(ms(1), ms(1000)), ms(10));
+        assert_eq!(retry_wait(ms(300), ms(1000)), ms(300));
     }
 }
