@@ -263,14 +263,7 @@ async fn many_concurrent_reads_through_a_follower_are_all_answered_at_once() {
 
 /// Connects to the first node of `cluster` as a peer.
 async fn connect(cluster: &DevCluster, endpoint: &transport::Endpoint) -> transport::Connection {
-    endpoint
-        .connect(
-            cluster.peer_addrs()[0],
-            &Expect::ClusterMember(cluster.ca_fingerprint()),
-            ALPN_TRACKER,
-        )
-        .await
-        .unwrap()
+    endpoint_connect(cluster, endpoint, 0).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
