@@ -1,7 +1,7 @@
 //! The end-of-run check: every acknowledged report is in every node's own state, the
 //! peers that left are gone, and so are the killed peers, expired by their time to live.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::bail;
@@ -11,16 +11,12 @@ use tracker::admin::AdminClient;
 use tracker::torrent::InfoHash;
 
 use crate::cluster::{self, Cluster};
-use crate::plan::{Fate, WorkerResult};
+use crate::plan::{Fate, Plan, WorkerResult};
 
 /// What the nodes should hold.
 pub struct Expected<'a> {
-    /// The big torrent.
-    pub main: InfoHash,
-    /// The small torrents.
-    pub small: &'a [InfoHash],
-    /// Peers per small torrent (peer `g` is in `small[g / small_peers]`).
-    pub small_peers: usize,
+    /// The crowd's plan (any worker's: they share the torrents and how peers map to them).
+    pub plan: &'a Plan,
     /// The surviving workers' results.
     pub results: &'a [WorkerResult],
     /// The killed worker's peers.
@@ -108,18 +104,20 @@ pub async fn every_node(
         ..Verdict::default()
     };
     for (&id, addrs) in &cluster.nodes {
-        let main: HashMap<Fingerprint, Bitfield> = members_of(admin, addrs.cluster, expected.main)
-            .await?
-            .into_iter()
-            .map(|m| (m.fingerprint, m.have))
-            .collect();
-        let mut small: Vec<HashMap<Fingerprint, ()>> = Vec::with_capacity(expected.small.len());
-        for &hash in expected.small {
+        let main: HashMap<Fingerprint, Bitfield> =
+            members_of(admin, addrs.cluster, expected.plan.main)
+                .await?
+                .into_iter()
+                .map(|m| (m.fingerprint, m.have))
+                .collect();
+        let mut small: Vec<HashSet<Fingerprint>> = Vec::with_capacity(expected.plan.small.len());
+        for &hash in &expected.plan.small {
             let members = members_of(admin, addrs.cluster, hash).await?;
-            small.push(members.into_iter().map(|m| (m.fingerprint, ())).collect());
+            small.push(members.into_iter().map(|m| m.fingerprint).collect());
         }
-        let in_any =
-            |f: &Fingerprint| main.contains_key(f) || small.iter().any(|s| s.contains_key(f));
+        // When this node's state was read: a peer's quiet time runs up to here.
+        let read_unix_ms = crate::worker::unix_ms();
+        let in_any = |f: &Fingerprint| main.contains_key(f) || small.iter().any(|s| s.contains(f));
         let mut node = NodeVerdict {
             id,
             members: main.len(),
@@ -136,19 +134,17 @@ pub async fn every_node(
                             node.lost_pieces +=
                                 outcome.acked.ones().filter(|&p| !have.get(p)).count() as u64;
                         }
-                        None if quiet_ms(outcome, 0) >= expected.ttl_ms => {
+                        None if quiet_ms(outcome, 0, read_unix_ms) >= expected.ttl_ms => {
                             node.staying_expired += 1
                         }
                         None => node.staying_absent += 1,
                     }
-                    let small_swarm = (expected.small_peers > 0)
-                        .then(|| outcome.index / expected.small_peers)
-                        .and_then(|t| small.get(t));
+                    let small_swarm = expected.plan.small_of(outcome.index).map(|t| &small[t]);
                     if let Some(swarm) = small_swarm
                         && outcome.in_small
-                        && !swarm.contains_key(&outcome.fingerprint)
+                        && !swarm.contains(&outcome.fingerprint)
                     {
-                        if quiet_ms(outcome, 1) >= expected.ttl_ms {
+                        if quiet_ms(outcome, 1, read_unix_ms) >= expected.ttl_ms {
                             node.small_expired += 1;
                         } else {
                             node.small_absent += 1;
@@ -190,14 +186,9 @@ async fn members_of(
 /// (0: main, 1: small), at most: the longest gap the worker saw, or the time from
 /// sending its last acknowledged refresh to the check (refreshes after the end of the load
 /// are not recorded, so this errs towards "may have expired", never towards "lost").
-fn quiet_ms(outcome: &crate::plan::PeerOutcome, swarm: usize) -> u64 {
-    let since_last = check_unix_ms_now().saturating_sub(outcome.last_refresh_unix_ms[swarm]);
+fn quiet_ms(outcome: &crate::plan::PeerOutcome, swarm: usize, check_unix_ms: u64) -> u64 {
+    let since_last = check_unix_ms.saturating_sub(outcome.last_refresh_unix_ms[swarm]);
     outcome.longest_quiet_ms[swarm].max(since_last)
-}
-
-/// Now, ms since the Unix epoch.
-fn check_unix_ms_now() -> u64 {
-    crate::worker::unix_ms()
 }
 
 /// Waits (up to 60 s) until every node's applied slot reaches the highest decided slot

@@ -3,12 +3,14 @@
 //! node at the end and prints the table.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracker::admin::AdminClient;
 use tracker::client::TrackerClient;
 use tracker::torrent::{FileEntry, Info, InfoHash, Torrent};
@@ -17,7 +19,7 @@ use transport::{Endpoint, EndpointConfig, InboundTrust};
 use crate::check;
 use crate::cluster::{self, Cluster, Health};
 use crate::plan::{Plan, WorkerResult};
-use crate::report::{self, HealthSample, MetricsSample, Timeline};
+use crate::report::{self, HealthSample, MetricsSample, NodeSample, Timeline};
 use crate::worker::{unix_ms, unix_us};
 
 /// The settings of a run. Defaults are the full-size crowd of the benchmark.
@@ -339,9 +341,7 @@ async fn coordinate(settings: Settings) -> anyhow::Result<bool> {
     }
     let admin = AdminClient::new(&cluster.certs(), cluster.cluster_addrs())?;
     let expected = check::Expected {
-        main,
-        small: &small,
-        small_peers: settings.small_peers,
+        plan: &plans[0].0,
         results: &results,
         victims: &victim_peers,
         ttl_ms: settings.peer_ttl_secs * 1000,
@@ -359,8 +359,7 @@ async fn coordinate(settings: Settings) -> anyhow::Result<bool> {
         t0_unix_us: start_ms * 1000,
         killed_leader,
     };
-    let figures =
-        report::Figures::compute(&settings, &timeline, &results, &health, &metrics, &cluster);
+    let figures = report::Figures::compute(&timeline, &results, &health, &metrics, &cluster);
     figures.print(&settings, &verdict);
     if let Some(path) = &settings.json {
         let mut file = std::fs::OpenOptions::new()
@@ -485,52 +484,24 @@ async fn current_leader(cluster: &Cluster) -> Option<u64> {
 
 /// Background samplers of the nodes: `/health` every 10 ms, `/metrics` every second.
 struct Samplers {
-    stop: tokio::sync::watch::Sender<bool>,
-    health: tokio::task::JoinHandle<Vec<HealthSample>>,
-    metrics: tokio::task::JoinHandle<Vec<MetricsSample>>,
+    stop: watch::Sender<bool>,
+    health: JoinHandle<Vec<HealthSample>>,
+    metrics: JoinHandle<Vec<MetricsSample>>,
 }
 
 impl Samplers {
     fn start(cluster: &Cluster) -> Samplers {
         let https: Vec<_> = cluster.nodes.values().map(|a| a.http).collect();
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let health = {
-            let https = https.clone();
-            let stop_rx = stop_rx.clone();
-            tokio::spawn(async move {
-                let mut samples = Vec::new();
-                let mut tick = tokio::time::interval(Duration::from_millis(10));
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                while !*stop_rx.borrow() {
-                    tick.tick().await;
-                    let reads = https.iter().map(|h| cluster::health(*h));
-                    let nodes = futures_join(reads).await;
-                    samples.push(HealthSample {
-                        at_us: unix_us(),
-                        nodes,
-                    });
-                }
-                samples
-            })
-        };
-        let metrics = tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            while !*stop_rx.borrow() {
-                tick.tick().await;
-                let reads = https.iter().map(|h| cluster::metrics(*h));
-                let nodes = futures_join(reads).await;
-                samples.push(MetricsSample {
-                    at_us: unix_us(),
-                    nodes,
-                });
-            }
-            samples
-        });
+        let (stop, stop_rx) = watch::channel(false);
         Samplers {
             stop,
-            health,
-            metrics,
+            health: sample_every(
+                https.clone(),
+                Duration::from_millis(10),
+                stop_rx.clone(),
+                cluster::health,
+            ),
+            metrics: sample_every(https, Duration::from_secs(1), stop_rx, cluster::metrics),
         }
     }
 
@@ -543,12 +514,34 @@ impl Samplers {
     }
 }
 
-/// Awaits every future, in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = futures.collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for f in handles {
-        out.push(f.await);
-    }
-    out
+/// Reads every node with `read` every `period` (skipping ticks missed while reading)
+/// until `stop` says so.
+fn sample_every<T, F, Fut>(
+    https: Vec<SocketAddr>,
+    period: Duration,
+    stop: watch::Receiver<bool>,
+    read: F,
+) -> JoinHandle<Vec<NodeSample<T>>>
+where
+    T: Send + 'static,
+    F: Fn(SocketAddr) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<T>> + Send,
+{
+    tokio::spawn(async move {
+        let mut samples = Vec::new();
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        while !*stop.borrow() {
+            tick.tick().await;
+            let mut nodes = Vec::with_capacity(https.len());
+            for &http in &https {
+                nodes.push(read(http).await);
+            }
+            samples.push(NodeSample {
+                at_us: unix_us(),
+                nodes,
+            });
+        }
+        samples
+    })
 }

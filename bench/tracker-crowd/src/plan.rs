@@ -60,6 +60,11 @@ impl Plan {
             .then(|| global / self.small_peers)
             .filter(|&t| t < self.small.len())
     }
+
+    /// The info hash of [`Plan::small_of`].
+    pub fn small_torrent_of(&self, global: usize) -> Option<InfoHash> {
+        self.small_of(global).map(|t| self.small[t])
+    }
 }
 
 /// The kinds of request, in table order.

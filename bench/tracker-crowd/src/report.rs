@@ -10,21 +10,19 @@ use crate::cluster::{Cluster, Health};
 use crate::coordinator::Settings;
 use crate::plan::{KINDS, Sample, WorkerResult};
 
-/// The nodes' `/health`, read every 10 ms.
-pub struct HealthSample {
+/// What the coordinator read from every node at one moment.
+pub struct NodeSample<T> {
     /// When, µs since the Unix epoch.
     pub at_us: u64,
-    /// By node (None: down or without a leader).
-    pub nodes: Vec<Option<Health>>,
+    /// By node (None: down, or for `/health` without a leader).
+    pub nodes: Vec<Option<T>>,
 }
 
+/// The nodes' `/health`, read every 10 ms.
+pub type HealthSample = NodeSample<Health>;
+
 /// The nodes' `/metrics` gauges, read every second.
-pub struct MetricsSample {
-    /// When, µs since the Unix epoch.
-    pub at_us: u64,
-    /// By node (None: down).
-    pub nodes: Vec<Option<BTreeMap<String, f64>>>,
-}
+pub type MetricsSample = NodeSample<BTreeMap<String, f64>>;
 
 /// The run's timeline, ms after the start.
 pub struct Timeline {
@@ -200,7 +198,6 @@ impl Graph {
 impl Figures {
     /// Computes the figures of a run.
     pub fn compute(
-        settings: &Settings,
         timeline: &Timeline,
         results: &[WorkerResult],
         health: &[HealthSample],
@@ -282,7 +279,6 @@ impl Figures {
             })
             .collect();
         let outcomes = results.iter().flat_map(|r| &r.peers);
-        let _ = settings;
         Figures {
             phases,
             stats,

@@ -215,7 +215,7 @@ impl PeerTask {
         let mut acked = Bitfield::new(plan.main_pieces);
         let mut pending: Vec<u32> = Vec::new();
         let mut rejoins = 0u32;
-        let small = plan.small_of(self.global).map(|t| plan.small[t]);
+        let small = plan.small_torrent_of(self.global);
 
         tokio::time::sleep_until(self.at(join_at).into()).await;
         let end = self.at(leave_at.unwrap_or(plan.load_end_ms).min(plan.load_end_ms));
@@ -423,7 +423,7 @@ impl PeerTask {
             *acked = have;
             pending.clear();
         }
-        if let Some(small) = self.plan.small_of(self.global).map(|t| self.plan.small[t]) {
+        if let Some(small) = self.plan.small_torrent_of(self.global) {
             self.join_small(small).await;
         }
     }
@@ -465,7 +465,7 @@ impl PeerTask {
     /// main swarm forgot it.
     async fn heartbeat(&mut self) -> bool {
         let main_gone = self.heartbeat_for(self.plan.main).await;
-        if let Some(small) = self.plan.small_of(self.global).map(|t| self.plan.small[t])
+        if let Some(small) = self.plan.small_torrent_of(self.global)
             && self.heartbeat_for(small).await
         {
             self.join_small(small).await;
