@@ -114,8 +114,12 @@ impl TrackerState {
             |i, _| Some(i) != me,
         );
         let answer = chosen.iter().map(|&i| swarm.members()[i].info()).collect();
-        swarm.count_handouts(&chosen);
+        let handed = chosen
+            .iter()
+            .map(|&i| swarm.members()[i].fingerprint)
+            .collect();
         let change = swarm.join(fingerprint, addr, have, now_ms);
+        swarm.hand_out(&fingerprint, handed);
         if change.completed {
             entry.completed += 1;
         }

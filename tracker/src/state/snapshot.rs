@@ -11,7 +11,10 @@
 //! others do and its next snapshot is byte for byte the same as theirs.
 //!
 //! Version 2 appends the web sessions (hash, user, expiry) to the image; a version 1
-//! snapshot, which has none, is still read, with no sessions.
+//! snapshot, which has none, is still read, with no sessions. Version 3 appends to each
+//! peer the neighbours its latest join was handed, and to each torrent the in-degrees of
+//! absent peers, so that in-degrees count live handouts only; older snapshots are read
+//! with none (their in-degrees are kept as they were).
 //!
 //! A snapshot may come from another replica or a disk, so decoding checks everything it
 //! relies on and answers a [`RestoreError`], never a panic, for bytes that are not a valid
@@ -37,7 +40,7 @@ use super::{StateConfig, TokenHash, TokenRecord, UserRecord};
 
 /// The format version, the first byte of every snapshot. Raise it when the snapshot layout
 /// changes, and keep reading the old one.
-pub const SNAPSHOT_VERSION: u8 = 2;
+pub const SNAPSHOT_VERSION: u8 = 3;
 
 /// The oldest format version still read.
 const OLDEST_READ_VERSION: u8 = 1;
@@ -71,6 +74,7 @@ struct TorrentRef<'a> {
     added_ms: u64,
     completed: u64,
     peers: Vec<PeerRef<'a>>,
+    absent_in_degree: Vec<(ByteArray<32>, u32)>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +85,7 @@ struct PeerRef<'a> {
     last_heard_ms: u64,
     in_degree: u32,
     completion_counted: bool,
+    handed: Vec<ByteArray<32>>,
 }
 
 #[derive(Serialize)]
@@ -122,6 +127,9 @@ struct TorrentImage {
     added_ms: u64,
     completed: u64,
     peers: Vec<PeerImage>,
+    /// Absent before version 3.
+    #[serde(default)]
+    absent_in_degree: Vec<(ByteArray<32>, u32)>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +140,9 @@ struct PeerImage {
     last_heard_ms: u64,
     in_degree: u32,
     completion_counted: bool,
+    /// Absent before version 3.
+    #[serde(default)]
+    handed: Vec<ByteArray<32>>,
 }
 
 #[derive(Deserialize)]
@@ -209,7 +220,18 @@ pub(crate) fn encode(state: &TrackerState) -> Vec<u8> {
                     last_heard_ms: m.last_heard_ms,
                     in_degree: m.in_degree,
                     completion_counted: m.completion_counted,
+                    handed: m
+                        .handed
+                        .iter()
+                        .map(|f| ByteArray::new(*f.as_bytes()))
+                        .collect(),
                 })
+                .collect(),
+            absent_in_degree: t
+                .swarm
+                .iter()
+                .flat_map(|s| s.absent_in_degrees())
+                .map(|(f, d)| (ByteArray::new(*f.as_bytes()), d))
                 .collect(),
         })
         .collect();
@@ -349,13 +371,23 @@ pub(crate) fn decode(bytes: &[u8], config: StateConfig) -> Result<TrackerState, 
                 count: 0,
                 last_heard_ms: p.last_heard_ms,
                 in_degree: p.in_degree,
+                handed: p
+                    .handed
+                    .into_iter()
+                    .map(|f| Fingerprint::from_bytes(f.into_array()))
+                    .collect(),
                 completion_counted: p.completion_counted,
             });
         }
         let swarm = if members.is_empty() {
             None
         } else {
-            let swarm = Swarm::from_members(t.piece_count, members)
+            let absent = t
+                .absent_in_degree
+                .into_iter()
+                .map(|(f, d)| (Fingerprint::from_bytes(f.into_array()), d))
+                .collect();
+            let swarm = Swarm::from_members(t.piece_count, members, absent)
                 .map_err(|e| bad(format!("the swarm of torrent {}: {e}", t.info_hash)))?;
             for m in swarm.members() {
                 by_peer.entry(m.fingerprint).or_default().push(t.info_hash);
@@ -384,4 +416,40 @@ pub(crate) fn decode(bytes: &[u8], config: StateConfig) -> Result<TrackerState, 
         piece_reports: image.piece_reports,
         expired: image.expired,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A torrent of a version 2 snapshot: no absent in-degrees after its peers, and no
+    /// handed neighbours after each peer's fields. Decodes with none of either.
+    #[test]
+    fn version_2_torrents_and_peers_decode_with_no_handouts() {
+        let peer = (
+            ByteArray::new([7u8; 32]),
+            addr_bytes(&"127.0.0.1:7000".parse().unwrap()),
+            Bitfield::full(4),
+            1_000u64,
+            3u32,
+            true,
+        );
+        let torrent = (
+            InfoHash::from_bytes([1u8; 32]),
+            ByteBuf::from(vec![0u8; 4]),
+            "name",
+            4u64,
+            4u32,
+            "bob",
+            5u64,
+            1u64,
+            vec![peer],
+        );
+        let bytes = rmp_serde::to_vec(&torrent).unwrap();
+        let decoded: TorrentImage = rmp_serde::from_slice(&bytes).unwrap();
+        assert!(decoded.absent_in_degree.is_empty());
+        assert_eq!(decoded.peers.len(), 1);
+        assert_eq!(decoded.peers[0].in_degree, 3);
+        assert!(decoded.peers[0].handed.is_empty());
+    }
 }

@@ -32,8 +32,14 @@ pub(crate) struct Member {
     pub(crate) count: u32,
     /// Last heard, ms since the Unix epoch (the latest proposer clock seen).
     pub(crate) last_heard_ms: u64,
-    /// How many joiners were given this peer as a neighbour (see `neighbours`).
+    /// How many present members were given this peer as a neighbour by their latest
+    /// join (see `neighbours`): live handouts only, so that the count falls again when
+    /// those joiners leave, expire or join again, and does not fall when this peer itself
+    /// expires and comes back while they still hold it.
     pub(crate) in_degree: u32,
+    /// The neighbours this peer's latest join handed it; released when it joins again,
+    /// leaves or expires.
+    pub(crate) handed: Vec<Fingerprint>,
     /// Whether this stay in the swarm has already counted as a completed download (or
     /// cannot: the peer joined with every piece).
     pub(crate) completion_counted: bool,
@@ -67,6 +73,10 @@ pub(crate) struct Swarm {
     index: HashMap<Fingerprint, u32>,
     availability: Vec<u32>,
     seeders: u32,
+    /// The in-degrees of peers that are not members (they left or expired) but are among
+    /// the neighbours present members were handed; a peer that comes back gets its own
+    /// back. Never holds a zero.
+    absent_in_degree: HashMap<Fingerprint, u32>,
     /// At most every member's `last_heard_ms`, so that `Expire` skips swarms with nobody
     /// to remove. Refreshes only raise last-heard times, so it stays a lower bound; it is
     /// made exact whenever the swarm is scanned.
@@ -117,13 +127,20 @@ impl Swarm {
             index: HashMap::new(),
             availability: vec![0; piece_count as usize],
             seeders: 0,
+            absent_in_degree: HashMap::new(),
             heard_floor_ms: u64::MAX,
         }
     }
 
-    /// A swarm holding `members` in this order, with every derived number recomputed
-    /// (restore). Refuses bitfields of the wrong length and repeated fingerprints.
-    pub(crate) fn from_members(piece_count: u32, members: Vec<Member>) -> Result<Swarm, String> {
+    /// A swarm restored from a snapshot: `members` in this order, with every derived
+    /// number recomputed, and the in-degrees of absent peers (see
+    /// [`Swarm::absent_in_degrees`]). Refuses bitfields of the wrong length, repeated
+    /// fingerprints, and absent peers that are members or hold no in-degree.
+    pub(crate) fn from_members(
+        piece_count: u32,
+        members: Vec<Member>,
+        absent_in_degree: Vec<(Fingerprint, u32)>,
+    ) -> Result<Swarm, String> {
         // Lengths first: the per-piece counts are allocated only once the bitfields, whose
         // bytes are really there, show the piece count is not a corrupt giant.
         if let Some(m) = members.iter().find(|m| m.have.len() != piece_count) {
@@ -141,10 +158,27 @@ impl Swarm {
             m.count = m.have.count();
             swarm.add(m);
         }
+        for (fingerprint, in_degree) in absent_in_degree {
+            if swarm.index.contains_key(&fingerprint) || in_degree == 0 {
+                return Err(format!(
+                    "peer {fingerprint} is both a member and absent, or absent with no in-degree"
+                ));
+            }
+            if swarm
+                .absent_in_degree
+                .insert(fingerprint, in_degree)
+                .is_some()
+            {
+                return Err(format!("absent peer {fingerprint} is in a swarm twice"));
+            }
+        }
         Ok(swarm)
     }
 
-    fn add(&mut self, m: Member) {
+    fn add(&mut self, mut m: Member) {
+        if let Some(in_degree) = self.absent_in_degree.remove(&m.fingerprint) {
+            m.in_degree = in_degree;
+        }
         for_each_one(&m.have, |p| self.availability[p as usize] += 1);
         if m.count == self.piece_count {
             self.seeders += 1;
@@ -226,13 +260,47 @@ impl Swarm {
         }
     }
 
-    /// Counts a handout of the members at `chosen` as neighbours.
-    pub(crate) fn count_handouts(&mut self, chosen: &[usize]) {
-        for &i in chosen {
-            if let Some(m) = self.members.get_mut(i) {
+    /// Records that the member `joiner` was just handed `neighbours` (members): releases
+    /// what its previous join was handed and counts the new handout.
+    pub(crate) fn hand_out(&mut self, joiner: &Fingerprint, neighbours: Vec<Fingerprint>) {
+        let Some(at) = self.position(joiner) else {
+            return;
+        };
+        let previous = std::mem::take(&mut self.members[at].handed);
+        self.release(&previous);
+        for fingerprint in &neighbours {
+            if let Some(i) = self.position(fingerprint) {
+                let m = &mut self.members[i];
                 m.in_degree = m.in_degree.saturating_add(1);
             }
         }
+        self.members[at].handed = neighbours;
+    }
+
+    /// Takes back one handout of each of `neighbours`, members or not.
+    fn release(&mut self, neighbours: &[Fingerprint]) {
+        for fingerprint in neighbours {
+            if let Some(i) = self.position(fingerprint) {
+                let m = &mut self.members[i];
+                m.in_degree = m.in_degree.saturating_sub(1);
+            } else if let Some(d) = self.absent_in_degree.get_mut(fingerprint) {
+                *d -= 1;
+                if *d == 0 {
+                    self.absent_in_degree.remove(fingerprint);
+                }
+            }
+        }
+    }
+
+    /// The in-degrees of absent peers, by fingerprint (for snapshots).
+    pub(crate) fn absent_in_degrees(&self) -> Vec<(Fingerprint, u32)> {
+        let mut out: Vec<_> = self
+            .absent_in_degree
+            .iter()
+            .map(|(f, d)| (*f, *d))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Adds a peer, or refreshes it (address, pieces, time) if it is already in. The
@@ -253,6 +321,7 @@ impl Swarm {
                 count,
                 last_heard_ms: now_ms,
                 in_degree: 0,
+                handed: Vec::new(),
                 completion_counted: count == self.piece_count,
             });
             return Change {
@@ -360,6 +429,10 @@ impl Swarm {
         for_each_one(&m.have, |p| self.availability[p as usize] -= 1);
         if m.count == self.piece_count {
             self.seeders -= 1;
+        }
+        self.release(&m.handed);
+        if m.in_degree > 0 {
+            self.absent_in_degree.insert(m.fingerprint, m.in_degree);
         }
         m
     }

@@ -1,6 +1,6 @@
 //! Neighbour selection: who a joiner (or an asker) is told to connect to.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::*;
 use crate::api::MAX_PEERS_PER_ANSWER;
@@ -207,4 +207,194 @@ fn peers_with_piece_returns_only_holders_even_when_rare() {
         h.query(q(8, 0)),
         Output::Error(ApiError::BadPieces(_))
     ));
+}
+
+/// Each member's in-degree as the tracker keeps it.
+fn in_degrees(h: &Harness, ih: InfoHash) -> HashMap<Fingerprint, u32> {
+    let swarm = h.state.torrents.get(&ih).unwrap().swarm.as_ref().unwrap();
+    swarm
+        .members()
+        .iter()
+        .map(|m| (m.fingerprint, m.in_degree))
+        .collect()
+}
+
+/// Each member's in-degree recounted from the answers the members' latest joins got.
+fn live_handouts(latest: &HashMap<u32, Vec<Fingerprint>>) -> HashMap<Fingerprint, u32> {
+    let mut count = HashMap::new();
+    for handed in latest.values() {
+        for f in handed {
+            *count.entry(*f).or_default() += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn in_degree_counts_the_live_handouts_of_present_members_only() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 8, 1);
+    // The neighbours each present peer's latest join was given.
+    let mut latest: HashMap<u32, Vec<Fingerprint>> = HashMap::new();
+    for p in 0..40 {
+        latest.insert(p, fps(&h.join(ih, p, Bitfield::new(8), 5, 1_000)));
+    }
+    // Joining again releases the previous handout; leaving releases it for good.
+    for p in 0..10 {
+        latest.insert(p, fps(&h.join(ih, p, Bitfield::new(8), 5, 2_000)));
+    }
+    for p in 10..20 {
+        h.ok(Command::Leave {
+            info_hash: ih,
+            fingerprint: fp(p),
+        });
+        latest.remove(&p);
+    }
+    // Peers 20-29 go quiet and expire; the others stay fresh.
+    for p in (0..10).chain(30..40) {
+        h.join(ih, p, Bitfield::new(8), 0, 20_000);
+        latest.insert(p, Vec::new());
+    }
+    assert!(matches!(
+        h.apply(Command::Expire { now_ms: 32_000 }),
+        Output::Expired(10)
+    ));
+    for p in 20..30 {
+        latest.remove(&p);
+    }
+    let expected = live_handouts(&latest);
+    let kept = in_degrees(&h, ih);
+    assert_eq!(kept.len(), 20);
+    for (f, d) in &kept {
+        assert_eq!(*d, expected.get(f).copied().unwrap_or(0), "peer {f}");
+    }
+    assert!(kept.values().all(|&d| d == 0), "every handout was released");
+}
+
+#[test]
+fn a_peer_that_expires_and_returns_gets_its_in_degree_back() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 8, 1);
+    // Peer 0 is the only one there, so joiners 1-6 are handed it (and each other).
+    let mut latest: HashMap<u32, Vec<Fingerprint>> = HashMap::new();
+    latest.insert(0, fps(&h.join(ih, 0, Bitfield::new(8), 5, 1_000)));
+    for p in 1..7 {
+        latest.insert(p, fps(&h.join(ih, p, Bitfield::new(8), 5, 1_000)));
+    }
+    let before = in_degrees(&h, ih)[&fp(0)];
+    assert!(before >= 5, "peer 0 was handed to {before} joiners");
+    // Peer 0 goes quiet and expires while the others stay fresh, then comes back.
+    for p in 1..7 {
+        h.ok(Command::Heartbeat {
+            info_hash: Some(ih),
+            fingerprint: fp(p),
+            now_ms: 20_000,
+        });
+    }
+    assert!(matches!(
+        h.apply(Command::Expire { now_ms: 32_000 }),
+        Output::Expired(1)
+    ));
+    latest.insert(0, fps(&h.join(ih, 0, Bitfield::new(8), 0, 33_000)));
+    let kept = in_degrees(&h, ih);
+    assert_eq!(kept[&fp(0)], before, "the joiners still hold peer 0");
+    assert_eq!(kept, {
+        let mut e = live_handouts(&latest);
+        for p in 0..7 {
+            e.entry(fp(p)).or_default();
+        }
+        e
+    });
+}
+
+/// Connected components of the undirected graph whose edges go from each peer of
+/// `latest` to each neighbour of its latest handout, over the peers of `latest`.
+fn components(latest: &HashMap<u32, Vec<Fingerprint>>) -> usize {
+    let ids: HashMap<Fingerprint, u32> = latest.keys().map(|&p| (fp(p), p)).collect();
+    let mut adjacent: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (&p, handed) in latest {
+        for q in handed.iter().filter_map(|f| ids.get(f)) {
+            adjacent.entry(p).or_default().push(*q);
+            adjacent.entry(*q).or_default().push(p);
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut count = 0;
+    for &start in latest.keys() {
+        if !seen.insert(start) {
+            continue;
+        }
+        count += 1;
+        let mut queue = VecDeque::from([start]);
+        while let Some(v) = queue.pop_front() {
+            for &w in adjacent.get(&v).into_iter().flatten() {
+                if seen.insert(w) {
+                    queue.push_back(w);
+                }
+            }
+        }
+    }
+    count
+}
+
+/// The flash crowd of the issue, on the state machine alone: 20,000 peers (a seeder,
+/// a third with some pieces) join asking for 5 neighbours each, 10 % leave, 5 % go
+/// quiet and expire, 1,000 join again. The in-degrees stay within twice the degree
+/// asked for, they match the live handouts, and the live graph stays connected.
+#[test]
+fn twenty_thousand_peers_with_churn_keep_in_degree_within_twice_the_degree() {
+    const N: u32 = 20_000;
+    const WANT: u32 = 5;
+    let mut h = Harness::new();
+    let ih = h.publish("crowd", 64, 1);
+    let have = |p: u32| match p % 3 {
+        _ if p == 0 => bits(64, 0..64),
+        0 => bits(64, (0..64).filter(|i| (i + p).is_multiple_of(5))),
+        _ => Bitfield::new(64),
+    };
+    let mut latest: HashMap<u32, Vec<Fingerprint>> = HashMap::new();
+    for p in 0..N {
+        latest.insert(p, fps(&h.join(ih, p, have(p), WANT, 1_000)));
+    }
+    let leavers = (1..N).filter(|p| p % 10 == 1);
+    for p in leavers {
+        h.ok(Command::Leave {
+            info_hash: ih,
+            fingerprint: fp(p),
+        });
+        latest.remove(&p);
+    }
+    let quiet: Vec<u32> = (1..N).filter(|p| p % 20 == 2).collect();
+    for &p in latest.keys().filter(|p| !quiet.contains(p)) {
+        h.ok(Command::Heartbeat {
+            info_hash: Some(ih),
+            fingerprint: fp(p),
+            now_ms: 20_000,
+        });
+    }
+    assert!(matches!(
+        h.apply(Command::Expire { now_ms: 32_000 }),
+        Output::Expired(n) if n == quiet.len() as u64
+    ));
+    for p in &quiet {
+        latest.remove(p);
+    }
+    let returning: Vec<u32> = (3..N)
+        .step_by(17)
+        .filter(|p| latest.contains_key(p))
+        .take(1_000)
+        .collect();
+    for p in returning {
+        latest.insert(p, fps(&h.join(ih, p, have(p), WANT, 33_000)));
+    }
+
+    let kept = in_degrees(&h, ih);
+    assert_eq!(kept.len(), latest.len());
+    let expected = live_handouts(&latest);
+    for (f, d) in &kept {
+        assert_eq!(*d, expected.get(f).copied().unwrap_or(0), "peer {f}");
+    }
+    let max = kept.values().copied().max().unwrap_or(0);
+    assert!(max <= 2 * WANT, "max in-degree {max} with {WANT} asked");
+    assert_eq!(components(&latest), 1, "the live graph is connected");
 }
