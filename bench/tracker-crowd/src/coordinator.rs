@@ -55,10 +55,10 @@ pub struct Settings {
     /// Heartbeat interval, ms (the real peer: 10 s).
     #[arg(long, default_value_t = 10_000)]
     pub heartbeat_every_ms: u64,
-    /// A peer asks for more neighbours this often, ms.
+    /// A peer asks for more neighbours this often, ms (0: never).
     #[arg(long, default_value_t = 30_000)]
     pub more_peers_every_ms: u64,
-    /// A peer asks for the holders of a piece this often, ms.
+    /// A peer asks for the holders of a piece this often, ms (0: never).
     #[arg(long, default_value_t = 20_000)]
     pub holders_every_ms: u64,
     /// Share of the peers that leave cleanly before the end.
@@ -83,6 +83,12 @@ pub struct Settings {
     /// One in this many acknowledged reports is timed until applied everywhere.
     #[arg(long, default_value_t = 8)]
     pub visibility_every: u32,
+    /// Measure the highest sustained piece-report rate instead of playing the crowd's
+    /// timeline: every peer sends its next batch of `--pieces-per-report` pieces as soon as
+    /// the last one is acknowledged, until it has reported every piece; nobody leaves, is
+    /// killed or asks for neighbours, and the leader is not killed. Heartbeats go on.
+    #[arg(long)]
+    pub closed_loop: bool,
     /// More flags for every `bt-tracker run`, e.g. `--node-arg=--max-requests-in-flight=256`.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
@@ -101,6 +107,18 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The settings as played: `--closed-loop` overrides the timeline's settings.
+    fn played(mut self) -> Settings {
+        if self.closed_loop {
+            self.report_every_ms = 0;
+            self.more_peers_every_ms = 0;
+            self.holders_every_ms = 0;
+            self.leave = 0.0;
+            self.kill = 0.0;
+        }
+        self
+    }
+
     fn check(&self) -> anyhow::Result<()> {
         if self.peers == 0 || self.procs == 0 || self.pieces == 0 {
             bail!("--peers, --procs and --pieces must be at least 1");
@@ -118,18 +136,22 @@ impl Settings {
                 self.steady
             );
         }
-        if self.kill_leader_at() + self.restart_after + 5 > self.join_window + self.steady {
+        if let Some(at) = self.kill_leader_at()
+            && at + self.restart_after + 5 > self.join_window + self.steady
+        {
             bail!("the leader must be killed and back at least 5 s before the end");
         }
         Ok(())
     }
 
-    /// When the leader is killed, s after the start.
-    pub fn kill_leader_at(&self) -> u64 {
-        if self.kill_leader_at > 0 {
-            self.kill_leader_at
+    /// When the leader is killed, s after the start (never in a closed-loop run).
+    pub fn kill_leader_at(&self) -> Option<u64> {
+        if self.closed_loop {
+            None
+        } else if self.kill_leader_at > 0 {
+            Some(self.kill_leader_at)
         } else {
-            self.join_window + self.steady / 3
+            Some(self.join_window + self.steady / 3)
         }
     }
 }
@@ -203,6 +225,7 @@ impl Drop for Worker {
 
 /// Runs the benchmark; true if every check passed.
 pub fn run(settings: Settings) -> anyhow::Result<bool> {
+    let settings = settings.played();
     settings.check()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -292,7 +315,7 @@ async fn coordinate(settings: Settings) -> anyhow::Result<bool> {
     // The timeline: kill the victims' worker, kill and restart the leader.
     let kill_peers = settings.join_window + settings.kill_peers_after;
     let kill_leader = settings.kill_leader_at();
-    let mut events: Vec<(u64, &str)> = vec![(kill_leader, "leader")];
+    let mut events: Vec<(u64, &str)> = kill_leader.map(|at| (at, "leader")).into_iter().collect();
     if victims > 0 {
         events.push((kill_peers, "peers"));
     }
@@ -354,7 +377,7 @@ async fn coordinate(settings: Settings) -> anyhow::Result<bool> {
     let (health, metrics) = samplers.stop().await;
     let timeline = Timeline {
         join_window_ms: settings.join_window * 1000,
-        kill_leader_ms: kill_leader * 1000,
+        kill_leader_ms: kill_leader.map(|s| s * 1000),
         end_ms: end * 1000,
         t0_unix_us: start_ms * 1000,
         killed_leader,

@@ -31,15 +31,16 @@ pub struct Plan {
     /// Reports, lookups and leaves stop here; heartbeats go on until the worker is told
     /// to stop, so that the check finds the staying peers still in their swarms.
     pub load_end_ms: u64,
-    /// A peer reports its new pieces this often (with jitter).
+    /// A peer reports its new pieces this often (with jitter); 0: as soon as its last
+    /// report is acknowledged (the closed loop).
     pub report_every_ms: u64,
     /// New pieces per report.
     pub pieces_per_report: u32,
     /// Heartbeat interval.
     pub heartbeat_every_ms: u64,
-    /// A peer asks for more neighbours this often.
+    /// A peer asks for more neighbours this often (0: never).
     pub more_peers_every_ms: u64,
-    /// A peer asks for the holders of a piece this often.
+    /// A peer asks for the holders of a piece this often (0: never).
     pub holders_every_ms: u64,
     /// Share of this worker's peers that leave cleanly before the end.
     pub leave_fraction: f64,
@@ -90,6 +91,8 @@ pub struct Sample {
     pub retries: u16,
     /// Answered (false: failed after every retry).
     pub ok: bool,
+    /// Pieces the answer acknowledged (an acknowledged report's batch; otherwise 0).
+    pub pieces: u32,
 }
 
 /// What became of a peer.

@@ -1,14 +1,14 @@
 //! The figures of a run, from the workers' samples and the coordinator's samples of the
 //! nodes, and the table they are printed as.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use certs::Fingerprint;
 
 use crate::check::Verdict;
 use crate::cluster::{Cluster, Health};
 use crate::coordinator::Settings;
-use crate::plan::{KINDS, Sample, WorkerResult};
+use crate::plan::{Fate, KINDS, PeerOutcome, Sample, WorkerResult};
 
 /// What the coordinator read from every node at one moment.
 pub struct NodeSample<T> {
@@ -28,14 +28,21 @@ pub type MetricsSample = NodeSample<BTreeMap<String, f64>>;
 pub struct Timeline {
     /// End of the join window.
     pub join_window_ms: u64,
-    /// The leader's kill.
-    pub kill_leader_ms: u64,
+    /// The leader's kill, if it is killed.
+    pub kill_leader_ms: Option<u64>,
     /// End of the load.
     pub end_ms: u64,
     /// The start, µs since the Unix epoch.
     pub t0_unix_us: u64,
     /// Which node was killed.
     pub killed_leader: Option<u64>,
+}
+
+impl Timeline {
+    /// The end of the steady phase: the leader's kill, or the end of the load.
+    fn steady_end_ms(&self) -> u64 {
+        self.kill_leader_ms.unwrap_or(self.end_ms)
+    }
 }
 
 /// Latency figures of one kind of request in one phase.
@@ -124,6 +131,14 @@ pub struct Figures {
     pub commands_per_slot: f64,
     /// Piece reports applied per second in the steady phase.
     pub pieces_per_s: f64,
+    /// Pieces acknowledged to the clients per second of the steady phase, by the second
+    /// of the acknowledgement: (mean, lowest second, highest second).
+    pub acked_per_s: (f64, u64, u64),
+    /// The same, second by second.
+    pub acked_each_second: Vec<u64>,
+    /// Peers that had reported every piece by the end (in a closed-loop run, the seconds
+    /// after the first of them ran out measure fewer senders).
+    pub reported_all: usize,
     /// By node.
     pub nodes: Vec<NodeFigures>,
     /// Peers that joined, and peers that rejoined after being told they were not in
@@ -137,8 +152,11 @@ pub struct Figures {
     pub graph: Graph,
 }
 
-/// The neighbour graph: an edge from each joined peer to each neighbour its last join of
-/// the main swarm was given.
+/// The neighbour graph of the peers still in the swarm at the end: an edge from each
+/// joined peer that stayed to each neighbour its last join of the main swarm was given,
+/// if that neighbour stayed too. Peers that left or were killed are gone with their
+/// edges, and the tracker counts only live handouts, so counting them would overstate
+/// the in-degree peers really see.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Graph {
     /// Peers with at least one edge.
@@ -160,10 +178,16 @@ impl Graph {
             let next = index.len();
             *index.entry(f).or_insert(next)
         };
+        let present: Vec<&PeerOutcome> = results
+            .iter()
+            .flat_map(|r| &r.peers)
+            .filter(|o| o.joined && o.fate == Fate::Stays)
+            .collect();
+        let stayed: HashSet<Fingerprint> = present.iter().map(|o| o.fingerprint).collect();
         let mut edges = Vec::new();
-        for o in results.iter().flat_map(|r| &r.peers).filter(|o| o.joined) {
+        for o in present {
             let from = id(o.fingerprint, &mut index);
-            for &n in &o.neighbours {
+            for &n in o.neighbours.iter().filter(|n| stayed.contains(n)) {
                 edges.push((from, id(n, &mut index)));
             }
         }
@@ -204,13 +228,15 @@ impl Figures {
         metrics: &[MetricsSample],
         cluster: &Cluster,
     ) -> Figures {
-        let k = timeline.kill_leader_ms;
-        let phases = vec![
+        let k = timeline.steady_end_ms();
+        let mut phases = vec![
             ("join window", 0, timeline.join_window_ms),
             ("steady", timeline.join_window_ms, k),
-            ("kill +5 s", k, k + 5000),
-            ("after", k + 5000, timeline.end_ms),
         ];
+        if timeline.kill_leader_ms.is_some() {
+            phases.push(("kill +5 s", k, k + 5000));
+            phases.push(("after", k + 5000, timeline.end_ms));
+        }
         let samples: Vec<&Sample> = results.iter().flat_map(|r| &r.samples).collect();
         let in_phase = |s: &&&Sample, from: u64, to: u64| {
             u64::from(s.at_ms) >= from && u64::from(s.at_ms) < to
@@ -238,7 +264,9 @@ impl Figures {
         let steady_have: &KindStats = &stats[1][1];
         let recovery_bound_ms = f64::max(2.0 * steady_have.p99_ms, 50.0);
         let mut around_kill = Vec::new();
-        for second in -3i64..=20 {
+        // The seconds around the leader's kill, none if it was not killed.
+        let seconds = timeline.kill_leader_ms.map(|_| -3i64..=20);
+        for second in seconds.into_iter().flatten() {
             let from = (k as i64 + second * 1000).max(0) as u64;
             let s = KindStats::of(
                 samples
@@ -257,6 +285,12 @@ impl Figures {
 
         let visibility = visibility(results, health);
         let (slots_per_s, commands_per_slot, pieces_per_s) = consensus(timeline, health, metrics);
+        let acked_each_second = acked_each_second(&samples, timeline.join_window_ms, k);
+        let acked_per_s = (
+            acked_each_second.iter().sum::<u64>() as f64 / acked_each_second.len().max(1) as f64,
+            acked_each_second.iter().copied().min().unwrap_or(0),
+            acked_each_second.iter().copied().max().unwrap_or(0),
+        );
         let last_metrics = metrics
             .iter()
             .rev()
@@ -290,6 +324,9 @@ impl Figures {
             slots_per_s,
             commands_per_slot,
             pieces_per_s,
+            acked_per_s,
+            acked_each_second,
+            reported_all: outcomes.clone().filter(|o| o.acked.is_full()).count(),
             nodes,
             joined: outcomes.clone().filter(|o| o.joined).count(),
             rejoins: outcomes.map(|o| u64::from(o.rejoins)).sum(),
@@ -311,6 +348,13 @@ impl Figures {
             settings.peer_ttl_secs,
             settings.seed
         );
+        if settings.closed_loop {
+            println!(
+                "closed loop: every peer reports {} pieces as soon as its last report is \
+                 acknowledged, until it has reported all {}",
+                settings.pieces_per_report, settings.pieces
+            );
+        }
         println!(
             "joined {}; rejoins after `not in swarm` {}; leader killed: node {}",
             self.joined,
@@ -328,22 +372,24 @@ impl Figures {
             }
             row(&label, "all", &self.totals[p]);
         }
-        println!(
-            "\n`have` p99 per second around the leader kill (s after the kill: p99 ms): {}",
-            self.around_kill
-                .iter()
-                .map(|(s, n, p99)| format!("{s:+}: {p99:.0} ({n})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        println!(
-            "back within {:.0} ms (2 × steady p99, at least 50 ms) for 3 s running: {}",
-            self.recovery_bound_ms,
-            self.recovered_after_s
-                .map_or("never within 20 s".into(), |s| format!(
-                    "{s} s after the kill"
-                ))
-        );
+        if self.killed_leader.is_some() {
+            println!(
+                "\n`have` p99 per second around the leader kill (s after the kill: p99 ms): {}",
+                self.around_kill
+                    .iter()
+                    .map(|(s, n, p99)| format!("{s:+}: {p99:.0} ({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "back within {:.0} ms (2 × steady p99, at least 50 ms) for 3 s running: {}",
+                self.recovery_bound_ms,
+                self.recovered_after_s
+                    .map_or("never within 20 s".into(), |s| format!(
+                        "{s} s after the kill"
+                    ))
+            );
+        }
         let (n, p50, p99, max, unresolved) = self.visibility;
         println!(
             "report acknowledged → applied on every running node: {n} timed, p50 {p50:.1} ms, \
@@ -354,6 +400,25 @@ impl Figures {
              piece reports applied per second",
             self.slots_per_s, self.commands_per_slot, self.pieces_per_s
         );
+        let (mean, low, high) = self.acked_per_s;
+        println!(
+            "pieces acknowledged to the peers per second of the steady phase: mean {mean:.0}, \
+             lowest second {low}, highest second {high}"
+        );
+        if settings.closed_loop {
+            println!(
+                "peers that had reported every piece by the end: {} (they stopped sending)",
+                self.reported_all
+            );
+            println!(
+                "second by second: {}",
+                self.acked_each_second
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
         println!(
             "\n| node | CPU s | peak RSS MiB | snapshot MiB | snapshot write s | snapshots | \
              busy answers |"
@@ -373,7 +438,7 @@ impl Figures {
         }
         let g = self.graph;
         println!(
-            "neighbour graph of the joins: {} peers, {} edges, max in-degree {} (each join asks \
+            "neighbour graph of the peers present at the end: {} peers, {} edges, max in-degree {} (each join asks \
              for {}), {} connected component(s), the largest of {} peers",
             g.peers,
             g.edges,
@@ -464,11 +529,14 @@ impl Figures {
             "bench": "tracker-crowd",
             "peers": settings.peers, "procs": settings.procs, "pieces": settings.pieces,
             "small_torrents": settings.small_torrents, "seed": settings.seed,
+            "closed_loop": settings.closed_loop, "pieces_per_report": settings.pieces_per_report,
             "phases": phases,
             "recovered_after_s": self.recovered_after_s,
             "visibility": {"timed": n, "p50_ms": p50, "p99_ms": p99, "max_ms": max, "unresolved": unresolved},
             "slots_per_s": self.slots_per_s, "commands_per_slot": self.commands_per_slot,
             "pieces_per_s": self.pieces_per_s,
+            "acked_pieces_per_s": {"mean": self.acked_per_s.0, "lowest_second": self.acked_per_s.1,
+                                   "highest_second": self.acked_per_s.2},
             "graph": {"peers": self.graph.peers, "edges": self.graph.edges,
                       "max_in_degree": self.graph.max_in_degree,
                       "components": self.graph.components, "largest": self.graph.largest},
@@ -528,15 +596,33 @@ fn visibility(results: &[WorkerResult], health: &[HealthSample]) -> (usize, f64,
     )
 }
 
+/// Pieces acknowledged in each whole second of `[from_ms, to_ms)`, by when the answer
+/// came.
+fn acked_each_second(samples: &[&Sample], from_ms: u64, to_ms: u64) -> Vec<u64> {
+    let seconds = (to_ms.saturating_sub(from_ms) / 1000) as usize;
+    let mut per_second = vec![0u64; seconds];
+    for s in samples {
+        let answered_ms = u64::from(s.at_ms) + u64::from(s.latency_us) / 1000;
+        if let Some(second) = answered_ms
+            .checked_sub(from_ms)
+            .map(|d| (d / 1000) as usize)
+            && let Some(count) = per_second.get_mut(second)
+        {
+            *count += u64::from(s.pieces);
+        }
+    }
+    per_second
+}
+
 /// Slots decided per second, commands per slot and piece reports applied per second over
-/// the steady phase (between the join window and the leader's kill).
+/// the steady phase (from the join window to the leader's kill or the end).
 fn consensus(
     timeline: &Timeline,
     health: &[HealthSample],
     metrics: &[MetricsSample],
 ) -> (f64, f64, f64) {
     let from = timeline.t0_unix_us + timeline.join_window_ms * 1000;
-    let to = timeline.t0_unix_us + timeline.kill_leader_ms * 1000;
+    let to = timeline.t0_unix_us + timeline.steady_end_ms() * 1000;
     let decided = |h: &HealthSample| h.nodes.iter().flatten().map(|n| n.decided).max();
     let window: Vec<_> = health
         .iter()

@@ -223,28 +223,28 @@ impl PeerTask {
         while !joined && Instant::now() < end {
             joined = self.join(plan.main, &acked).await;
             if !joined {
-                tokio::time::sleep(Duration::from_millis(plan.report_every_ms)).await;
+                tokio::time::sleep(Duration::from_millis(plan.report_every_ms.max(1000))).await;
             }
         }
         if let (true, Some(small)) = (joined, small) {
             self.join_small(small).await;
         }
 
+        // Each timer's next firing; `end` stands for never. An interval of 0 means never,
+        // except for reports, where it means at once (the closed loop).
         let now = Instant::now();
-        let jitter = |rng: &mut ChaCha8Rng, every: u64| {
-            Duration::from_millis(rng.random_range(0..every.max(1)))
+        let first = |rng: &mut ChaCha8Rng, every: u64| match every {
+            0 => end,
+            every => now + Duration::from_millis(rng.random_range(0..every)),
         };
         let mut timers = [
-            (Due::Report, now + jitter(&mut rng, plan.report_every_ms)),
+            (Due::Report, first(&mut rng, plan.report_every_ms.max(1))),
             (
                 Due::Heartbeat,
                 now + Duration::from_millis(self.heartbeat_every_ms),
             ),
-            (
-                Due::MorePeers,
-                now + jitter(&mut rng, plan.more_peers_every_ms),
-            ),
-            (Due::Holders, now + jitter(&mut rng, plan.holders_every_ms)),
+            (Due::MorePeers, first(&mut rng, plan.more_peers_every_ms)),
+            (Due::Holders, first(&mut rng, plan.holders_every_ms)),
         ];
         while joined && Instant::now() < end {
             let (slot, &(due, when)) = timers
@@ -256,7 +256,7 @@ impl PeerTask {
                 break;
             }
             tokio::time::sleep_until(when.into()).await;
-            let every = match due {
+            let next = match due {
                 Due::Report => {
                     let take = (plan.pieces_per_report as usize).min(order.len() - next_piece);
                     pending.extend_from_slice(&order[next_piece..next_piece + take]);
@@ -264,14 +264,15 @@ impl PeerTask {
                     if !pending.is_empty() {
                         self.report(&mut pending, &mut acked, &mut rejoins).await;
                     }
-                    plan.report_every_ms
+                    let reported_all = next_piece == order.len() && pending.is_empty();
+                    (!reported_all).then_some(plan.report_every_ms)
                 }
                 Due::Heartbeat => {
                     if self.heartbeat().await {
                         rejoins += 1;
                         self.rejoin(&mut pending, &mut acked).await;
                     }
-                    self.heartbeat_every_ms
+                    Some(self.heartbeat_every_ms)
                 }
                 Due::MorePeers => {
                     let started = Instant::now();
@@ -282,7 +283,7 @@ impl PeerTask {
                         .await
                         .is_ok();
                     self.record(3, started, before, ok);
-                    plan.more_peers_every_ms
+                    Some(plan.more_peers_every_ms)
                 }
                 Due::Holders => {
                     let piece = rng.random_range(0..plan.main_pieces);
@@ -294,10 +295,10 @@ impl PeerTask {
                         .await
                         .is_ok();
                     self.record(4, started, before, ok);
-                    plan.holders_every_ms
+                    Some(plan.holders_every_ms)
                 }
             };
-            timers[slot].1 = Instant::now() + Duration::from_millis(every);
+            timers[slot].1 = next.map_or(end, |ms| Instant::now() + Duration::from_millis(ms));
         }
 
         let mut fate = Fate::Stays;
@@ -370,6 +371,7 @@ impl PeerTask {
             kind,
             retries: retries.min(u64::from(u16::MAX)) as u16,
             ok,
+            pieces: 0,
         });
     }
 
@@ -437,6 +439,9 @@ impl PeerTask {
         self.record(1, started, before, result.is_ok());
         match result {
             Ok(()) => {
+                if let Some(sample) = self.samples.last_mut() {
+                    sample.pieces = pending.len() as u32;
+                }
                 self.refreshed(&[0], started);
                 for &p in pending.iter() {
                     acked.set(p);
