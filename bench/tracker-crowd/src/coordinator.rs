@@ -381,6 +381,7 @@ async fn coordinate(settings: Settings) -> anyhow::Result<bool> {
         end_ms: end * 1000,
         t0_unix_us: start_ms * 1000,
         killed_leader,
+        peer_ttl_ms: settings.peer_ttl_secs * 1000,
     };
     let figures = report::Figures::compute(&timeline, &results, &health, &metrics, &cluster);
     figures.print(&settings, &verdict);

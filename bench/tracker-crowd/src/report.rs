@@ -36,6 +36,8 @@ pub struct Timeline {
     pub t0_unix_us: u64,
     /// Which node was killed.
     pub killed_leader: Option<u64>,
+    /// The nodes' peer time to live.
+    pub peer_ttl_ms: u64,
 }
 
 impl Timeline {
@@ -153,10 +155,11 @@ pub struct Figures {
 }
 
 /// The neighbour graph of the peers still in the swarm at the end: an edge from each
-/// joined peer that stayed to each neighbour its last join of the main swarm was given,
-/// if that neighbour stayed too. Peers that left or were killed are gone with their
-/// edges, and the tracker counts only live handouts, so counting them would overstate
-/// the in-degree peers really see.
+/// present peer to each neighbour its last join of the main swarm was given, if that
+/// neighbour is present too. Present: joined, stayed, and never a whole time to live
+/// without an acknowledged refresh up to the end of the load. Peers that left, were
+/// killed or may have expired are gone from the tracker with their handouts (it counts
+/// only live ones), so counting their edges would overstate the in-degree peers see.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Graph {
     /// Peers with at least one edge.
@@ -172,7 +175,15 @@ pub struct Graph {
 }
 
 impl Graph {
-    fn of(results: &[WorkerResult]) -> Graph {
+    fn of(results: &[WorkerResult], timeline: &Timeline) -> Graph {
+        let end_unix_ms = timeline.t0_unix_us / 1000 + timeline.end_ms;
+        let ttl = timeline.peer_ttl_ms;
+        let present = |o: &PeerOutcome| {
+            o.joined
+                && o.fate == Fate::Stays
+                && o.longest_quiet_ms[0] < ttl
+                && end_unix_ms.saturating_sub(o.last_refresh_unix_ms[0]) < ttl
+        };
         let mut index: HashMap<Fingerprint, usize> = HashMap::new();
         let id = |f: Fingerprint, index: &mut HashMap<Fingerprint, usize>| {
             let next = index.len();
@@ -181,7 +192,7 @@ impl Graph {
         let present: Vec<&PeerOutcome> = results
             .iter()
             .flat_map(|r| &r.peers)
-            .filter(|o| o.joined && o.fate == Fate::Stays)
+            .filter(|o| present(o))
             .collect();
         let stayed: HashSet<Fingerprint> = present.iter().map(|o| o.fingerprint).collect();
         let mut edges = Vec::new();
@@ -331,7 +342,7 @@ impl Figures {
             joined: outcomes.clone().filter(|o| o.joined).count(),
             rejoins: outcomes.map(|o| u64::from(o.rejoins)).sum(),
             killed_leader: timeline.killed_leader,
-            graph: Graph::of(results),
+            graph: Graph::of(results, timeline),
         }
     }
 
