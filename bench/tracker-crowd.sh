@@ -10,6 +10,9 @@
 # Run from anywhere in the repository:
 #     bench/tracker-crowd.sh
 #     bench/tracker-crowd.sh --peers 5000 --steady 40     # flags go to `tracker-crowd run`
+#     bench/tracker-crowd.sh --closed-loop --peers 2000 --pieces 16384 \
+#         --pieces-per-report 256 --join-window 5 --steady 25 --small-torrents 20
+#                                   # the highest sustained piece-report rate instead
 #
 # Prints the table; saves the whole output to bench/results/tracker-crowd-<UTC stamp>.txt
 # and the figures as one JSON line to the same name .jsonl. Needs about 5 GB of memory
