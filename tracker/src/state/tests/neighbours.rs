@@ -209,6 +209,27 @@ fn peers_with_piece_returns_only_holders_even_when_rare() {
     ));
 }
 
+/// Heartbeats `fresh` at 20 s, then expires at 32 s (TTL 30 s): everyone last heard at
+/// 1 s goes, which must be `expired` peers.
+fn refresh_then_expire(
+    h: &mut Harness,
+    ih: InfoHash,
+    fresh: impl IntoIterator<Item = u32>,
+    expired: u64,
+) {
+    for p in fresh {
+        h.ok(Command::Heartbeat {
+            info_hash: Some(ih),
+            fingerprint: fp(p),
+            now_ms: 20_000,
+        });
+    }
+    match h.apply(Command::Expire { now_ms: 32_000 }) {
+        Output::Expired(n) => assert_eq!(n, expired, "peers expired"),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// Each member's in-degree as the tracker keeps it.
 fn in_degrees(h: &Harness, ih: InfoHash) -> HashMap<Fingerprint, u32> {
     let swarm = h.state.torrents.get(&ih).unwrap().swarm.as_ref().unwrap();
@@ -284,17 +305,7 @@ fn a_peer_that_expires_and_returns_gets_its_in_degree_back() {
     let before = in_degrees(&h, ih)[&fp(0)];
     assert!(before >= 5, "peer 0 was handed to {before} joiners");
     // Peer 0 goes quiet and expires while the others stay fresh, then comes back.
-    for p in 1..7 {
-        h.ok(Command::Heartbeat {
-            info_hash: Some(ih),
-            fingerprint: fp(p),
-            now_ms: 20_000,
-        });
-    }
-    assert!(matches!(
-        h.apply(Command::Expire { now_ms: 32_000 }),
-        Output::Expired(1)
-    ));
+    refresh_then_expire(&mut h, ih, 1..7, 1);
     latest.insert(0, fps(&h.join(ih, 0, Bitfield::new(8), 0, 33_000)));
     let kept = in_degrees(&h, ih);
     assert_eq!(kept[&fp(0)], before, "the joiners still hold peer 0");
@@ -364,18 +375,13 @@ fn twenty_thousand_peers_with_churn_keep_in_degree_within_twice_the_degree() {
         });
         latest.remove(&p);
     }
-    let quiet: Vec<u32> = (1..N).filter(|p| p % 20 == 2).collect();
-    for &p in latest.keys().filter(|p| !quiet.contains(p)) {
-        h.ok(Command::Heartbeat {
-            info_hash: Some(ih),
-            fingerprint: fp(p),
-            now_ms: 20_000,
-        });
-    }
-    assert!(matches!(
-        h.apply(Command::Expire { now_ms: 32_000 }),
-        Output::Expired(n) if n == quiet.len() as u64
-    ));
+    let quiet: HashSet<u32> = (1..N).filter(|p| p % 20 == 2).collect();
+    let fresh: Vec<u32> = latest
+        .keys()
+        .copied()
+        .filter(|p| !quiet.contains(p))
+        .collect();
+    refresh_then_expire(&mut h, ih, fresh, quiet.len() as u64);
     for p in &quiet {
         latest.remove(p);
     }
