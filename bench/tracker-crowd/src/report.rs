@@ -178,7 +178,7 @@ impl Graph {
     fn of(results: &[WorkerResult], timeline: &Timeline) -> Graph {
         let end_unix_ms = timeline.t0_unix_us / 1000 + timeline.end_ms;
         let ttl = timeline.peer_ttl_ms;
-        let present = |o: &PeerOutcome| {
+        let is_present = |o: &PeerOutcome| {
             o.joined
                 && o.fate == Fate::Stays
                 && o.longest_quiet_ms[0] < ttl
@@ -192,13 +192,13 @@ impl Graph {
         let present: Vec<&PeerOutcome> = results
             .iter()
             .flat_map(|r| &r.peers)
-            .filter(|o| present(o))
+            .filter(|o| is_present(o))
             .collect();
-        let stayed: HashSet<Fingerprint> = present.iter().map(|o| o.fingerprint).collect();
+        let present_set: HashSet<Fingerprint> = present.iter().map(|o| o.fingerprint).collect();
         let mut edges = Vec::new();
         for o in present {
             let from = id(o.fingerprint, &mut index);
-            for &n in o.neighbours.iter().filter(|n| stayed.contains(n)) {
+            for &n in o.neighbours.iter().filter(|n| present_set.contains(n)) {
                 edges.push((from, id(n, &mut index)));
             }
         }
@@ -449,8 +449,9 @@ impl Figures {
         }
         let g = self.graph;
         println!(
-            "neighbour graph of the peers present at the end: {} peers, {} edges, max in-degree {} (each join asks \
-             for {}), {} connected component(s), the largest of {} peers",
+            "neighbour graph of the peers present at the end: {} peers, {} edges, max \
+             in-degree {} (each join asks for {}), {} connected component(s), the largest of \
+             {} peers",
             g.peers,
             g.edges,
             g.max_in_degree,
