@@ -14,7 +14,11 @@
 //! snapshot, which has none, is still read, with no sessions. Version 3 appends to each
 //! peer the neighbours its latest join was handed, and to each torrent the in-degrees of
 //! absent peers, so that in-degrees count live handouts only; older snapshots are read
-//! with none (their in-degrees are kept as they were).
+//! with none (their in-degrees are kept as they were). Caution: replicas that restore
+//! version 2 snapshots taken at different slots replay different stretches of log under
+//! the new rule, so their in-degrees, and the neighbours their joins hand out, can differ
+//! (membership, pieces, users and tokens do not). Switching the rule at one replicated
+//! slot would remove that; it is not built.
 //!
 //! A snapshot may come from another replica or a disk, so decoding checks everything it
 //! relies on and answers a [`RestoreError`], never a panic, for bytes that are not a valid
