@@ -1,6 +1,6 @@
 //! The `bt` command line: every mistake gets an error a person understands.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

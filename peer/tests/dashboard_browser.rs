@@ -5,7 +5,7 @@
 
 #[path = "../../tracker/tests/browser/mod.rs"]
 mod browser;
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

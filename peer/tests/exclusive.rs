@@ -1,15 +1,15 @@
 //! What must be one process's alone: the peer identity made on a first run, and a
 //! torrent's state and output files. Real `bt` processes against tracker node processes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use common::bt::{BtProc, torrent_written};
-use common::procs::ProcessTrackers;
-use common::*;
+use crate::common::bt::{BtProc, torrent_written};
+use crate::common::procs::ProcessTrackers;
+use crate::common::*;
 
 /// A tracker node process of these tests. Does nothing unless started by one of them.
 #[test]
@@ -76,7 +76,8 @@ async fn seeded(
     std::path::PathBuf,
     std::path::PathBuf,
 ) {
-    let trackers = ProcessTrackers::start(&dir.join("trackers"), "tracker_node_process", 3).await;
+    let trackers =
+        ProcessTrackers::start(&dir.join("trackers"), "exclusive::tracker_node_process", 3).await;
     let original = dir.join("share").join("payload.bin");
     write_random_file(&original, 4 << 20, 31);
     let torrent_file = dir.join("payload.torrent");

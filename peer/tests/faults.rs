@@ -3,15 +3,15 @@
 //! client killed for good. Kills are `kill -9` of real processes (this binary started
 //! again as a peer or a tracker node, see `common::procs`).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::procs::{PeerProc, PeerSpec, ProcessTrackers};
-use common::raw::{Behaviour, RawPeer};
-use common::relay::ThrottledRelay;
-use common::*;
+use crate::common::procs::{PeerProc, PeerSpec, ProcessTrackers};
+use crate::common::raw::{Behaviour, RawPeer};
+use crate::common::relay::ThrottledRelay;
+use crate::common::*;
 use peer::runtime::{PeerConfig, TorrentStatus};
 use peer::wire::{PieceHeader, PieceRequest};
 use tracker::Bitfield;
@@ -21,7 +21,7 @@ use tracker::torrent::Torrent;
 use transport::Backoff;
 
 /// The ignored test that [`PeerProc`] runs as a peer process.
-const PEER_PROCESS: &str = "peer_process";
+const PEER_PROCESS: &str = "faults::peer_process";
 
 /// A peer process of these tests. Does nothing unless started by one of them.
 #[test]
@@ -515,7 +515,7 @@ async fn leecher_fails_over_to_another_tracker_node_when_its_node_is_killed_and_
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let mut trackers =
-        ProcessTrackers::start(&dir.join("trackers"), "tracker_node_process", 3).await;
+        ProcessTrackers::start(&dir.join("trackers"), "faults::tracker_node_process", 3).await;
     let (torrent, original) =
         make_payload(dir, trackers.peer_addrs(), trackers.ca(), 2 << 20, 32 << 10);
     publish(&torrent, trackers.token()).await;
@@ -666,13 +666,17 @@ async fn swarm_members(client: &TrackerClient, torrent: &Torrent) -> Vec<tracker
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeder_stopped_past_the_ttl_rejoins_when_continued_and_a_new_download_completes() {
-    use common::bt::{BtProc, status_of, torrent_written};
+    use crate::common::bt::{BtProc, status_of, torrent_written};
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let trackers =
-        ProcessTrackers::start_with_ttl(&dir.join("trackers"), "tracker_node_process", 3, 3_000)
-            .await;
+    let trackers = ProcessTrackers::start_with_ttl(
+        &dir.join("trackers"),
+        "faults::tracker_node_process",
+        3,
+        3_000,
+    )
+    .await;
     let original = dir.join("share").join("payload.bin");
     write_random_file(&original, 1 << 20, 21);
     let torrent_file = dir.join("payload.torrent");

@@ -4,14 +4,14 @@
 //! `common::procs`); the seeder is a raw peer that serves slowly and logs every request,
 //! so the test knows exactly what was fetched after the restart.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::procs::{PeerProc, PeerSpec};
-use common::raw::{Behaviour, RawPeer};
-use common::*;
+use crate::common::procs::{PeerProc, PeerSpec};
+use crate::common::raw::{Behaviour, RawPeer};
+use crate::common::*;
 use tracker::Bitfield;
 
 /// A peer process of these tests. Does nothing unless started by one of them.
@@ -57,7 +57,7 @@ async fn leecher_killed_and_restarted_resumes_without_fetching_verified_pieces_a
         listen: "127.0.0.1:0".parse().unwrap(),
         advertise: None,
     };
-    let mut child = PeerProc::start("peer_process", &spec).await;
+    let mut child = PeerProc::start("resume::peer_process", &spec).await;
     let reported = child
         .progress_where(Duration::from_secs(20), "a quarter downloaded", |p| {
             p.have * 4 >= p.total

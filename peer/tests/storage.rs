@@ -719,7 +719,7 @@ fn kill_9_never_loses_a_checkpointed_piece_nor_trusts_a_wrong_one() {
         });
         let child = Command::new(&exe)
             .args([
-                "storage_writer_process",
+                "storage::storage_writer_process",
                 "--exact",
                 "--ignored",
                 "--nocapture",
@@ -910,7 +910,7 @@ fn memory_stays_bounded_for_a_file_twice_the_limit() {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
-            "storage_memory_process",
+            "storage::storage_memory_process",
             "--exact",
             "--ignored",
             "--nocapture",

@@ -1,11 +1,9 @@
 //! Whole swarms over real QUIC on loopback: a tracker cluster, a seeder and leechers,
 //! real files on disk.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_seeder_and_five_leechers_all_complete_with_identical_copies() {

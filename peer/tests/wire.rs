@@ -1,11 +1,9 @@
 //! The peer protocol's error cases on real QUIC (PROTOCOL.md sections 2 and 8): raw
 //! streams opened to a seeder running in this process, and the code each one ends with.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use peer::wire::{ALPN_PEER, MAX_FRAME_LEN, PieceHeader, PieceRequest};
 use tracker::torrent::Torrent;
 use transport::{Connection, Endpoint, Expect, StreamErrorCode};

@@ -8,7 +8,7 @@
 //! fails here. The variant lists come from serde itself, so they cannot fall behind.
 //!
 //! To write vectors for new messages, run the ignored test `print_vectors`
-//! (`cargo test --release -p tests --test protocol_vectors -- --ignored --nocapture`):
+//! (`cargo test --release -p tests --test integration protocol_vectors -- --ignored --nocapture`):
 //! it prints annotated blocks made from example values, ready to paste.
 
 use std::collections::{BTreeMap, BTreeSet};

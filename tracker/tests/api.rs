@@ -1,11 +1,9 @@
 //! The peer-facing API of a tracker cluster running in this process (three nodes on
 //! loopback, real QUIC): hostile input gets clear errors and harms nothing.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tracker::Bitfield;
 use tracker::api::{ALPN_TRACKER, ApiError, Request, Response, WriteId};
 use tracker::client::TrackerError;

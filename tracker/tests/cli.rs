@@ -1,11 +1,9 @@
 //! The `bt-tracker` command line.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use common::bt_tracker;
+use crate::common::bt_tracker;
 
 #[test]
 fn dev_cluster_prints_addresses_fingerprint_and_token_then_runs_until_killed() {

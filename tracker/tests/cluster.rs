@@ -1,11 +1,9 @@
 //! The tracker cluster as real `bt-tracker` processes on loopback, over real QUIC: nodes
 //! killed with SIGKILL, answers lost mid-request, peers that stop heartbeating.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use tracker::Bitfield;
 use tracker::api::ApiError;
 use tracker::client::TrackerError;
@@ -234,7 +232,11 @@ async fn killed_peer_is_dropped_by_every_node_within_ttl_plus_a_heartbeat() {
         spec.push_str(&format!(" {a}"));
     }
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "heartbeating_peer_child_process", "--nocapture"])
+        .args([
+            "--exact",
+            "cluster::heartbeating_peer_child_process",
+            "--nocapture",
+        ])
         .env("BT_TEST_PEER", spec)
         .stdout(std::process::Stdio::piped())
         .spawn()

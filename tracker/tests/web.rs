@@ -2,8 +2,7 @@
 //! browser: uploads that are too large, for another cluster or already there, sorting,
 //! the `bt get` line and the icon.
 
-#[path = "browser/plain_http.rs"]
-mod plain_http;
+use crate::browser::plain_http;
 
 use std::net::SocketAddr;
 use std::path::Path;

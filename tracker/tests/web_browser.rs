@@ -3,7 +3,7 @@
 //! never send, with a plain HTTP client. Screenshots of every page go to
 //! `target/web-screenshots/`.
 
-mod browser;
+use crate::browser;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -45,7 +45,7 @@ fn start_server(dir: &Path, addr: SocketAddr) -> Child {
         .args([
             "--ignored",
             "--exact",
-            "restart_server_process",
+            "restart::restart_server_process",
             "--nocapture",
         ])
         .env(DIR_VAR, dir)
