@@ -246,12 +246,9 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success(), "kill -{name} failed");
 }
 
-/// A free loopback TCP port.
+/// A free loopback port for a server to bind later (TCP).
 fn free_tcp() -> std::net::SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    transport::ports::unused_loopback_addr().expect("a free loopback port")
 }
 
 /// `--tracker A --tracker B ... --ca CA` of the cluster.

@@ -143,9 +143,9 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Frees a UDP port by binding and dropping it (the servers bind it right after).
+/// A loopback port for a server to bind right after, out of reach of port-0 binds.
 fn free_port() -> std::io::Result<SocketAddr> {
-    std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()
+    transport::ports::unused_loopback_addr()
 }
 
 /// A 3-node cluster of `kv-server` processes, every node-to-node direction through a

@@ -2,7 +2,7 @@
 //! dev`), for the `bt-demo` walkthrough and for tests: certificates generated, every node
 //! on free ports, a user `dev` with an API token ready to publish.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -68,14 +68,9 @@ pub struct DevCluster {
     token: String,
 }
 
+/// A loopback port nothing else in this process can take before the node binds it.
 fn free_port() -> Result<SocketAddr, DevError> {
-    let socket = UdpSocket::bind("127.0.0.1:0").map_err(DevError::Ports)?;
-    socket.local_addr().map_err(DevError::Ports)
-}
-
-fn free_tcp_port() -> Result<SocketAddr, DevError> {
-    let socket = std::net::TcpListener::bind("127.0.0.1:0").map_err(DevError::Ports)?;
-    socket.local_addr().map_err(DevError::Ports)
+    transport::ports::unused_loopback_addr().map_err(DevError::Ports)
 }
 
 impl DevCluster {
@@ -112,7 +107,7 @@ impl DevCluster {
                 CertPaths::in_dir(&certs.0, &member.name),
             );
             if options.http {
-                config.http_listen = Some(free_tcp_port()?);
+                config.http_listen = Some(free_port()?);
             }
             config.peer_ttl_ms = options.peer_ttl_ms;
             config.max_requests_in_flight = options.max_requests_in_flight;

@@ -60,6 +60,7 @@ mod error;
 mod frame;
 #[cfg(feature = "paxos")]
 pub mod paxos_network;
+pub mod ports;
 mod trust;
 
 // Re-exported so dialer users need not name the `backoff` crate.

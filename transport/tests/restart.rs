@@ -72,10 +72,7 @@ async fn the_restarted_node_resets_old_connections_at_once() {
     server_identity
         .save(&dir.path().join("s.crt"), &dir.path().join("s.key"))
         .unwrap();
-    let addr = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = transport::ports::unused_loopback_addr().unwrap();
     let mut server = start_server(dir.path(), addr);
 
     let client = Endpoint::bind(

@@ -92,9 +92,9 @@ impl Cluster {
             nodes.insert(
                 id,
                 NodeAddrs {
-                    cluster: free_udp()?,
-                    peer: free_udp()?,
-                    http: free_tcp()?,
+                    cluster: free_port()?,
+                    peer: free_port()?,
+                    http: free_port()?,
                 },
             );
         }
@@ -246,12 +246,9 @@ fn path_str(path: &Path) -> anyhow::Result<&str> {
         .with_context(|| format!("{} is not UTF-8", path.display()))
 }
 
-fn free_udp() -> std::io::Result<SocketAddr> {
-    std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()
-}
-
-fn free_tcp() -> std::io::Result<SocketAddr> {
-    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
+/// A loopback port out of reach of the port-0 binds of the crowd's thousands of peers.
+fn free_port() -> std::io::Result<SocketAddr> {
+    transport::ports::unused_loopback_addr()
 }
 
 /// A node's `/health` answer.

@@ -453,12 +453,9 @@ impl ProcessTrackers {
     }
 }
 
-/// A free loopback UDP port.
+/// A free loopback port for a node to bind later (UDP).
 pub fn free_udp() -> SocketAddr {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    transport::ports::unused_loopback_addr().expect("a free loopback port")
 }
 
 /// The body of a tracker node process: does nothing unless [`TRACKER_ENV`] is set.

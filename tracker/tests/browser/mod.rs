@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,8 +65,7 @@ impl Browser {
                  `apt-get install chromium-driver` (or set CHROMEDRIVER to its path)"
             )
         });
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
+        let port = transport::ports::unused_loopback_addr()
             .expect("a free port for chromedriver")
             .port();
         let driver = Command::new(&chromedriver)

@@ -51,20 +51,9 @@ pub fn run_cli(args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A free loopback UDP port.
-pub fn free_udp() -> SocketAddr {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A free loopback TCP port.
-pub fn free_tcp() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// A loopback port, free for UDP and TCP, for a node to bind later.
+pub fn free_port() -> SocketAddr {
+    transport::ports::unused_loopback_addr().expect("a free loopback port")
 }
 
 /// One node's addresses.
@@ -114,9 +103,9 @@ impl ProcessCluster {
             nodes.insert(
                 id,
                 NodeAddrs {
-                    cluster: free_udp(),
-                    peer: free_udp(),
-                    http: free_tcp(),
+                    cluster: free_port(),
+                    peer: free_port(),
+                    http: free_port(),
                 },
             );
         }
