@@ -783,6 +783,13 @@ impl Sim {
             Action::Complete => {
                 self.nodes[i].completed_at = Some(self.now - self.t0);
             }
+            // This simulation serves in order of arrival without asking the cores (the
+            // upload order is simulated by the `swarm-scale` benchmark and its tests), so
+            // no core may grant or refuse an upload here.
+            Action::Upload { .. } | Action::RefuseUpload { .. } => {
+                self.errors
+                    .push(format!("peer {i} decided an upload nobody asked for"));
+            }
         }
     }
 

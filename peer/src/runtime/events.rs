@@ -45,6 +45,19 @@ pub(crate) enum Event {
     Rejoined(Vec<PeerInfo>),
     /// Joining the swarm again failed; the next heartbeat tries again.
     RejoinFailed,
+    /// A neighbour asks for a piece we hold: the core decides when (and whether) to serve
+    /// it; the answer goes to `grant` (true: serve now, false: refuse).
+    UploadRequest {
+        peer: Fingerprint,
+        piece: u32,
+        grant: tokio::sync::oneshot::Sender<bool>,
+    },
+    /// A granted upload ended, with this many bytes sent (0 if it failed).
+    Uploaded {
+        peer: Fingerprint,
+        piece: u32,
+        bytes: u64,
+    },
     /// Serving found one of our pieces lost or changed on disk.
     LocalPieceLost(u32),
     /// Saving progress to our own disk failed: the torrent stops with this error.
@@ -63,6 +76,8 @@ pub(crate) enum Fetch {
     Corrupt,
     /// The neighbour does not have it.
     NotHave,
+    /// The neighbour's upload queue is full: ask elsewhere for now.
+    Busy,
     /// The transfer failed (the neighbour is backed off).
     Failed(String),
     /// Writing to our own disk failed: the torrent stops with this error.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use certs::Fingerprint;
 use tracker::api::PeerInfo;
 use transport::{ChannelReceiver, ChannelSender, ChunkResponder, Connection, Received};
 
@@ -41,7 +42,8 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, connection: Connection
         tokio::spawn(async move {
             match stream.read_kinds::<PieceRequest>(&STREAM_KINDS).await {
                 Ok(Received::Chunk(request, responder)) => {
-                    serve_piece(&shared, request, responder).await;
+                    let peer = connection.remote_fingerprint();
+                    serve_piece(&shared, peer, request, responder).await;
                 }
                 Ok(Received::Channel(send, recv)) => {
                     accept_channel(&shared, connection, send, recv).await;
@@ -129,7 +131,35 @@ async fn accept_channel(
     }
 }
 
-async fn serve_piece(shared: &Shared, request: PieceRequest, responder: ChunkResponder) {
+/// Longest a request waits for the torrent's task to grant it a slot. The core grants or
+/// refuses long before (see `swarm::upload`); this only bounds a task that has stopped.
+const GRANT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Tells the torrent's task that a granted upload ended, however it ends (including when
+/// the serving task is cancelled), so that its slot is never lost.
+struct UploadSlot<'a> {
+    entry: &'a Entry,
+    peer: Fingerprint,
+    piece: u32,
+    bytes: u64,
+}
+
+impl Drop for UploadSlot<'_> {
+    fn drop(&mut self) {
+        let _ = self.entry.events.send(Event::Uploaded {
+            peer: self.peer,
+            piece: self.piece,
+            bytes: self.bytes,
+        });
+    }
+}
+
+async fn serve_piece(
+    shared: &Shared,
+    peer: Fingerprint,
+    request: PieceRequest,
+    responder: ChunkResponder,
+) {
     let Some(entry) = shared.entry(&request.info_hash) else {
         let _ = responder
             .respond(&PieceHeader::UnknownTorrent, Bytes::new())
@@ -145,7 +175,34 @@ async fn serve_piece(shared: &Shared, request: PieceRequest, responder: ChunkRes
         let _ = responder.respond(&PieceHeader::NotHave, Bytes::new()).await;
         return;
     }
-    let Ok(_slot) = shared.serving.clone().acquire_owned().await else {
+    // The swarm core decides which request is served next (see `swarm::upload`).
+    let (grant, granted) = tokio::sync::oneshot::channel();
+    if entry
+        .events
+        .send(Event::UploadRequest { peer, piece, grant })
+        .is_err()
+    {
+        let _ = responder.respond(&PieceHeader::Busy, Bytes::new()).await;
+        return;
+    }
+    match tokio::time::timeout(GRANT_TIMEOUT, granted).await {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) if !entry.store.has(piece) => {
+            let _ = responder.respond(&PieceHeader::NotHave, Bytes::new()).await;
+            return;
+        }
+        _ => {
+            let _ = responder.respond(&PieceHeader::Busy, Bytes::new()).await;
+            return;
+        }
+    }
+    let mut slot = UploadSlot {
+        entry: &entry,
+        peer,
+        piece,
+        bytes: 0,
+    };
+    let Ok(_permit) = shared.serving.clone().acquire_owned().await else {
         return;
     };
     tracing::trace!(piece, "serving");
@@ -158,6 +215,7 @@ async fn serve_piece(shared: &Shared, request: PieceRequest, responder: ChunkRes
             tracing::trace!(piece, "served: {sent:?}");
             if sent.is_ok() {
                 entry.uploaded.fetch_add(len, Ordering::Relaxed);
+                slot.bytes = len;
             }
         }
         Err(StorageError::PieceLost { .. }) => {

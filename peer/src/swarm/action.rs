@@ -36,6 +36,22 @@ pub enum Action {
         /// Which piece.
         piece: u32,
     },
+    /// Serve this neighbour's request now: read the piece and send it, then report
+    /// [`handle_upload_done`](super::Swarm::handle_upload_done).
+    Upload {
+        /// Which neighbour.
+        peer: Fingerprint,
+        /// Which piece.
+        piece: u32,
+    },
+    /// Do not serve this request: answer "busy" (the upload queue is full and it is the
+    /// least urgent), or "not have" if the piece is not held.
+    RefuseUpload {
+        /// Which neighbour.
+        peer: Fingerprint,
+        /// Which piece.
+        piece: u32,
+    },
     /// Withdraw a request: another neighbour delivered the piece first (endgame).
     Cancel {
         /// Which neighbour.

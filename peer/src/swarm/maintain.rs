@@ -17,6 +17,7 @@ use super::{Action, Release, Swarm};
 impl Swarm {
     /// Brings the state up to date at `now`.
     pub(super) fn maintain(&mut self, now: Instant) {
+        self.deadline.set(None);
         self.expire(now);
         let newly_complete = !self.complete && self.picker.missing() == 0;
         if newly_complete {
@@ -102,14 +103,19 @@ impl Swarm {
     fn expire(&mut self, now: Instant) {
         let connect = self.config.connect_timeout;
         let request = self.config.request_timeout;
+        let is_late = |p: &KnownPeer| match &p.contact {
+            Contact::Idle => false,
+            Contact::Connecting(since) => now >= *since + connect,
+            Contact::Connected(n) => n.deadline(request).is_some_and(|d| now >= d),
+        };
+        // Checked before collecting: this runs after every input and is rarely true.
+        if !self.peers.values().any(is_late) {
+            return;
+        }
         let late: Vec<Fingerprint> = self
             .peers
             .iter()
-            .filter(|(_, p)| match &p.contact {
-                Contact::Idle => false,
-                Contact::Connecting(since) => now >= *since + connect,
-                Contact::Connected(n) => n.deadline(request).is_some_and(|d| now >= d),
-            })
+            .filter(|(_, p)| is_late(p))
             .map(|(&fp, _)| fp)
             .collect();
         for peer in late {
@@ -133,11 +139,19 @@ impl Swarm {
         found.into_iter().map(|(_, fp)| fp).collect()
     }
 
+    /// Whether some known peer may be dialled now.
+    fn has_candidate(&self, now: Instant) -> bool {
+        self.peers.values().any(|p| {
+            matches!(p.contact, Contact::Idle) && p.backoff.backed_off_until(now).is_none()
+        })
+    }
+
     /// Dials candidates into free neighbour slots, first freeing a slot held by a useless
     /// neighbour when a candidate is waiting.
     fn connect_more(&mut self, now: Instant) {
-        let candidates = self.candidates(now);
-        if candidates.is_empty() {
+        // The cheap tests first: this runs after every input, and usually every slot is
+        // taken by a useful neighbour or nobody waits.
+        if !self.has_candidate(now) {
             return;
         }
         let mut active = self.active();
@@ -147,11 +161,11 @@ impl Swarm {
                     .is_some_and(|n| n.is_useless(self.picker.have()))
                     .then_some(fp)
             });
-            if let Some(peer) = useless {
-                self.release(peer, Release::Useless, true, now);
-                active -= 1;
-            }
+            let Some(peer) = useless else { return };
+            self.release(peer, Release::Useless, true, now);
+            active -= 1;
         }
+        let candidates = self.candidates(now);
         for fp in candidates {
             if active >= self.config.max_neighbours {
                 break;
@@ -168,34 +182,53 @@ impl Swarm {
 
     /// Tops up every neighbour's pipeline to its target.
     fn fill(&mut self, now: Instant) {
+        let connected: Vec<Fingerprint> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.neighbour().is_some())
+            .map(|(&fp, _)| fp)
+            .collect();
+        for fp in connected {
+            self.fill_one(fp, now);
+        }
+    }
+
+    /// Tops up one neighbour's pipeline to its target.
+    pub(super) fn fill_one(&mut self, fp: Fingerprint, now: Instant) {
         let cfg = &self.config;
         let piece_len = self.layout.piece_len;
-        for (&fp, p) in &mut self.peers {
-            let Some(n) = p.neighbour_mut() else { continue };
-            if !n.announced {
-                continue;
+        let Some(n) = self.peers.get_mut(&fp).and_then(KnownPeer::neighbour_mut) else {
+            return;
+        };
+        if !n.announced {
+            return;
+        }
+        if let Some(until) = n.busy_until {
+            if now < until {
+                return;
             }
-            let target = n.target_in_flight(
-                cfg.min_in_flight,
-                cfg.max_in_flight,
-                cfg.queue_time,
-                piece_len,
-            );
-            let free = target.saturating_sub(n.in_flight.len());
-            if free == 0 {
-                continue;
-            }
-            let picks = self.picker.pick(
-                &n.bitfield,
-                |i| n.in_flight.contains_key(&i),
-                free,
-                &mut self.rng,
-            );
-            for piece in picks {
-                n.request_sent(piece, now);
-                self.picker.requested(piece);
-                self.outputs.push_back(Action::Request { peer: fp, piece });
-            }
+            n.busy_until = None;
+        }
+        let target = n.target_in_flight(
+            cfg.min_in_flight,
+            cfg.max_in_flight,
+            cfg.queue_time,
+            piece_len,
+        );
+        let free = target.saturating_sub(n.in_flight.len());
+        if free == 0 {
+            return;
+        }
+        let picks = self.picker.pick(
+            &n.bitfield,
+            |i| n.in_flight.contains_key(&i),
+            free,
+            &mut self.rng,
+        );
+        for piece in picks {
+            n.request_sent(piece, now);
+            self.picker.requested(piece);
+            self.outputs.push_back(Action::Request { peer: fp, piece });
         }
     }
 
@@ -207,16 +240,14 @@ impl Swarm {
             return;
         }
         let active = self.active();
-        let has_candidate = self.peers.values().any(|p| {
-            matches!(p.contact, Contact::Idle) && p.backoff.backed_off_until(now).is_none()
-        });
-        let any_useless = self
-            .peers
-            .values()
-            .filter_map(KnownPeer::neighbour)
-            .any(|n| n.is_useless(self.picker.have()));
+        let any_useless = || {
+            self.peers
+                .values()
+                .filter_map(KnownPeer::neighbour)
+                .any(|n| n.is_useless(self.picker.have()))
+        };
         let mut asked = false;
-        if !has_candidate && (active < self.config.max_neighbours || any_useless) {
+        if !self.has_candidate(now) && (active < self.config.max_neighbours || any_useless()) {
             let mut exclude: Vec<Fingerprint> = self.peers.keys().copied().collect();
             exclude.extend(self.banned.iter().copied());
             exclude.push(self.local);
@@ -256,21 +287,26 @@ impl Swarm {
     /// The earliest instant after the last input at which something is due.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let now = self.now;
-        let mut deadlines = vec![self.reports.next_deadline()];
+        let mut earliest: Option<Instant> = None;
+        let mut consider = |d: Option<Instant>| {
+            if let Some(d) = d.filter(|&d| d > now) {
+                earliest = Some(earliest.map_or(d, |e| e.min(d)));
+            }
+        };
+        consider(Some(self.reports.next_deadline()));
         if !self.complete {
-            deadlines.push(self.next_tracker_ask);
+            consider(Some(self.next_tracker_ask));
             for p in self.peers.values() {
-                match &p.contact {
-                    Contact::Idle => deadlines.extend(p.backoff.backed_off_until(now)),
-                    Contact::Connecting(since) => {
-                        deadlines.push(*since + self.config.connect_timeout)
-                    }
-                    Contact::Connected(n) => {
-                        deadlines.extend(n.deadline(self.config.request_timeout))
-                    }
+                consider(match &p.contact {
+                    Contact::Idle => p.backoff.backed_off_until(now),
+                    Contact::Connecting(since) => Some(*since + self.config.connect_timeout),
+                    Contact::Connected(n) => n.deadline(self.config.request_timeout),
+                });
+                if let Contact::Connected(n) = &p.contact {
+                    consider(n.busy_until);
                 }
             }
         }
-        deadlines.into_iter().filter(|&d| d > now).min()
+        earliest
     }
 }

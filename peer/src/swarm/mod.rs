@@ -14,7 +14,8 @@
 //! | tracker | [`handle_peers_offered`](Swarm::handle_peers_offered) |
 //! | connections | [`handle_connected`](Swarm::handle_connected), [`handle_connect_failed`](Swarm::handle_connect_failed), [`handle_disconnected`](Swarm::handle_disconnected) |
 //! | a neighbour's announcements | [`handle_bitfield`](Swarm::handle_bitfield), [`handle_have`](Swarm::handle_have) |
-//! | answers to requests | [`handle_piece_verified`](Swarm::handle_piece_verified), [`handle_piece_corrupt`](Swarm::handle_piece_corrupt), [`handle_not_have`](Swarm::handle_not_have), [`handle_request_failed`](Swarm::handle_request_failed) |
+//! | answers to requests | [`handle_piece_verified`](Swarm::handle_piece_verified), [`handle_piece_corrupt`](Swarm::handle_piece_corrupt), [`handle_not_have`](Swarm::handle_not_have), [`handle_busy`](Swarm::handle_busy), [`handle_request_failed`](Swarm::handle_request_failed) |
+//! | neighbours' requests | [`handle_upload_requested`](Swarm::handle_upload_requested), [`handle_upload_done`](Swarm::handle_upload_done) |
 //! | local disk | [`handle_local_piece_lost`](Swarm::handle_local_piece_lost) |
 //!
 //! * Pieces are picked rarest first among the neighbours' bitfields, random among equals
@@ -27,6 +28,9 @@
 //!   that sends a piece failing verification is banned for good.
 //! * When no neighbour has a needed piece the tracker is asked who does; new pieces are
 //!   reported in batches and heartbeats are sent on time (`reports`).
+//! * Uploads are decided here too (`upload`): neighbours' requests wait for one of a few
+//!   slots sized to the measured uplink, the neediest requester first and, among equals,
+//!   the piece with the fewest copies sent.
 //!
 //! Every input is hostile-safe: unknown peers, pieces out of range, duplicated or
 //! reordered events are ignored or handled, never a panic.
@@ -68,6 +72,7 @@ mod neighbour;
 mod picker;
 mod rate;
 mod reports;
+mod upload;
 mod view;
 
 #[cfg(test)]
@@ -86,11 +91,12 @@ use tracker::api::PeerInfo;
 pub use action::Action;
 pub use config::SwarmConfig;
 pub use layout::PieceLayout;
-pub use view::{ContactState, PeerView, Progress};
+pub use view::{ContactState, PeerView, Progress, UploadStatus};
 
 use neighbour::{Contact, KnownPeer, Neighbour};
 use picker::Picker;
 use reports::Reports;
+use upload::{Queued, UploadLimits, Uploads};
 
 /// The swarm core of one torrent download (and, once complete, of its seeding).
 #[derive(Debug)]
@@ -103,12 +109,17 @@ pub struct Swarm {
     banned: BTreeSet<Fingerprint>,
     rng: ChaCha8Rng,
     reports: Reports,
+    uploads: Uploads,
     next_tracker_ask: Instant,
     last_tracker_ask: Instant,
     tracker_asks: BackoffState,
     complete: bool,
     now: Instant,
     outputs: VecDeque<Action>,
+    /// The last [`next_timeout`](Self::next_timeout) computed, while no input since could
+    /// have moved it earlier (`None` inside: nothing scheduled). The runtime asks after
+    /// every input and the answer scans every known peer, so it is kept.
+    deadline: std::cell::Cell<Option<Option<Instant>>>,
 }
 
 /// Why a neighbour is let go.
@@ -156,6 +167,7 @@ impl Swarm {
                 config.heartbeat_interval,
                 now,
             ),
+            uploads: Uploads::new(count),
             config,
             local,
             layout,
@@ -167,6 +179,7 @@ impl Swarm {
             complete: false,
             now,
             outputs: VecDeque::new(),
+            deadline: std::cell::Cell::new(None),
         };
         swarm.maintain(now);
         swarm
@@ -179,7 +192,14 @@ impl Swarm {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called, if anything is scheduled.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.next_deadline()
+        if let Some(cached) = self.deadline.get()
+            && cached.is_none_or(|d| d > self.now)
+        {
+            return cached;
+        }
+        let fresh = self.next_deadline();
+        self.deadline.set(Some(fresh));
+        fresh
     }
 
     /// Time passed: timeouts, back-offs, reports and heartbeats that are due fire.
@@ -252,9 +272,11 @@ impl Swarm {
         self.maintain(now);
     }
 
-    /// The connection to this peer was lost: its requests go to others, it is backed off.
+    /// The connection to this peer was lost: its requests go to others, it is backed off,
+    /// and its requests waiting for an upload slot are dropped.
     pub fn handle_disconnected(&mut self, peer: Fingerprint, now: Instant) {
         let now = self.advance(now);
+        self.uploads.forget(peer);
         self.release(peer, Release::Failed, false, now);
         self.maintain(now);
     }
@@ -282,15 +304,38 @@ impl Swarm {
     }
 
     /// A neighbour announced a new piece.
+    ///
+    /// The one input that skips the full [`maintain`](Self::maintain): it is by far the
+    /// most frequent (every piece anyone gains reaches all its neighbours), and all it can
+    /// change is what this neighbour may be asked for. Deadlines, dials and tracker asks
+    /// depend on time or on other inputs, and are handled when those come.
     pub fn handle_have(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
         let now = self.advance(now);
-        if let Some(n) = self.neighbour_mut(peer) {
-            n.announced = true;
-            if n.bitfield.set(piece) {
-                self.picker.add_piece(piece);
+        let Some(n) = self.neighbour_mut(peer) else {
+            return;
+        };
+        let first_news = !std::mem::replace(&mut n.announced, true);
+        if n.bitfield.set(piece) {
+            self.picker.add_piece(piece);
+        }
+        if first_news || self.complete {
+            // A neighbour that had not announced anything yet is now filled like any
+            // other; a complete core has nothing to ask.
+            self.maintain(now);
+        } else {
+            self.fill_one(peer, now);
+            // Filling can only add this neighbour's request deadline: fold it into the
+            // kept next timeout (a kept one that passed is harmless: an early wake-up).
+            if let Some(Some(kept)) = self.deadline.get() {
+                let timeout = self.config.request_timeout;
+                let added = self.peers.get(&peer).and_then(KnownPeer::neighbour);
+                if let Some(d) = added.and_then(|n| n.deadline(timeout)) {
+                    self.deadline.set(Some(Some(kept.min(d))));
+                }
+            } else {
+                self.deadline.set(None);
             }
         }
-        self.maintain(now);
     }
 
     /// A piece arrived from `peer` and matched its torrent's BLAKE3 hash. It is held from
@@ -361,6 +406,75 @@ impl Swarm {
             self.release(peer, Release::Failed, true, now);
         }
         self.maintain(now);
+    }
+
+    /// A neighbour answered that it is too busy to serve `piece`: the piece is picked
+    /// elsewhere and the neighbour is not asked for anything for
+    /// [`SwarmConfig::busy_backoff`], without counting as a failure.
+    pub fn handle_busy(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+        let now = self.advance(now);
+        let until = now + self.config.busy_backoff;
+        if let Some(n) = self.neighbour_mut(peer)
+            && n.in_flight.remove(&piece).is_some()
+        {
+            n.busy_until = Some(until);
+            self.picker.released(piece);
+        }
+        self.maintain(now);
+    }
+
+    /// A connected peer (neighbour or not) asks for `piece`, and holds `requester_pieces`
+    /// pieces. The request waits for an upload slot: [`Action::Upload`] grants it,
+    /// [`Action::RefuseUpload`] refuses it (this peer lacks the piece, or the queue is
+    /// full and it is the least urgent). See `upload` for the order.
+    pub fn handle_upload_requested(
+        &mut self,
+        peer: Fingerprint,
+        piece: u32,
+        requester_pieces: u32,
+        now: Instant,
+    ) {
+        let now = self.advance(now);
+        if !self.picker.have().get(piece) || self.banned.contains(&peer) {
+            self.outputs.push_back(Action::RefuseUpload { peer, piece });
+            return;
+        }
+        let limits = self.upload_limits();
+        if let Queued::Refused(peer, piece) =
+            self.uploads
+                .requested(peer, piece, requester_pieces, now, &limits)
+        {
+            self.outputs.push_back(Action::RefuseUpload { peer, piece });
+        }
+        self.grant_uploads(now);
+    }
+
+    /// An upload granted with [`Action::Upload`] ended, `bytes` sent (0 if it failed or
+    /// the requester went away): its slot goes to the next request.
+    pub fn handle_upload_done(&mut self, peer: Fingerprint, piece: u32, bytes: u64, now: Instant) {
+        let now = self.advance(now);
+        if self.uploads.done(peer, piece, bytes, now) {
+            self.grant_uploads(now);
+        }
+    }
+
+    fn upload_limits(&self) -> UploadLimits {
+        let c = &self.config;
+        UploadLimits {
+            min_slots: c.min_upload_slots,
+            max_slots: c.max_upload_slots,
+            slot_time: c.upload_slot_time,
+            max_wait: c.upload_max_wait,
+            max_waiting: c.max_upload_queue,
+            piece_len: self.layout.piece_len,
+        }
+    }
+
+    fn grant_uploads(&mut self, now: Instant) {
+        let limits = self.upload_limits();
+        for (peer, piece) in self.uploads.grant(now, &limits) {
+            self.outputs.push_back(Action::Upload { peer, piece });
+        }
     }
 
     /// One of this peer's own pieces was found lost or changed on disk (reading it to

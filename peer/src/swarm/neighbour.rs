@@ -78,6 +78,8 @@ pub(crate) struct Neighbour {
     pub(crate) rate: Rate,
     /// When it last made progress: connected, was sent a request while idle, or delivered.
     last_progress: Instant,
+    /// It answered "busy": nothing is asked of it before this.
+    pub(crate) busy_until: Option<Instant>,
 }
 
 impl Neighbour {
@@ -89,6 +91,7 @@ impl Neighbour {
             in_flight: BTreeMap::new(),
             rate: Rate::default(),
             last_progress: now,
+            busy_until: None,
         }
     }
 

@@ -21,18 +21,33 @@ pub(crate) struct Picker {
     availability: Vec<u32>,
     requested: Vec<u32>,
     endgame_threshold: u32,
+    /// Missing pieces that no neighbour has: kept up to date with every change, so that
+    /// "is anything unavailable?" costs nothing on the hot path (every input asks it).
+    missing_unavailable: u32,
+    /// Missing pieces with no request outstanding, for the same reason (endgame).
+    missing_unrequested: u32,
+    /// Missing pieces.
+    missing: u32,
 }
 
 impl Picker {
     /// A picker over `have.len()` pieces, of which `have` are held already.
     pub(crate) fn new(have: Bitfield, endgame_threshold: u32) -> Self {
         let n = have.len() as usize;
+        let missing = have.len() - have.count();
         Picker {
             have,
             availability: vec![0; n],
             requested: vec![0; n],
             endgame_threshold,
+            missing_unavailable: missing,
+            missing_unrequested: missing,
+            missing,
         }
+    }
+
+    fn is_missing(&self, piece: u32) -> bool {
+        !self.have.get(piece)
     }
 
     /// Pieces held.
@@ -42,13 +57,30 @@ impl Picker {
 
     /// Pieces not held.
     pub(crate) fn missing(&self) -> u32 {
-        self.have.len() - self.have.count()
+        self.missing
     }
 
     /// Connected neighbours holding `piece` (0 past the end).
     #[cfg(test)]
     pub(crate) fn availability(&self, piece: u32) -> u32 {
         self.availability.get(piece as usize).copied().unwrap_or(0)
+    }
+
+    /// Panics unless the running counts agree with a recount.
+    #[cfg(test)]
+    pub(crate) fn check_summaries(&self) {
+        let missing: Vec<u32> = self.have.zeros().collect();
+        let unavailable = missing
+            .iter()
+            .filter(|&&i| self.availability[i as usize] == 0)
+            .count() as u32;
+        let unrequested = missing
+            .iter()
+            .filter(|&&i| self.requested[i as usize] == 0)
+            .count() as u32;
+        assert_eq!(self.missing, missing.len() as u32, "missing count");
+        assert_eq!(self.missing_unavailable, unavailable, "unavailable count");
+        assert_eq!(self.missing_unrequested, unrequested, "unrequested count");
     }
 
     /// Outstanding requests for `piece` (0 past the end).
@@ -73,40 +105,70 @@ impl Picker {
 
     /// One neighbour more holds `piece`.
     pub(crate) fn add_piece(&mut self, piece: u32) {
+        let missing = self.is_missing(piece);
         if let Some(a) = self.availability.get_mut(piece as usize) {
+            if *a == 0 && missing {
+                self.missing_unavailable -= 1;
+            }
             *a = a.saturating_add(1);
         }
     }
 
     /// One neighbour fewer holds `piece`.
     pub(crate) fn remove_piece(&mut self, piece: u32) {
+        let missing = self.is_missing(piece);
         if let Some(a) = self.availability.get_mut(piece as usize) {
+            if *a == 1 && missing {
+                self.missing_unavailable += 1;
+            }
             *a = a.saturating_sub(1);
         }
     }
 
     /// A request for `piece` was sent.
     pub(crate) fn requested(&mut self, piece: u32) {
+        let missing = self.is_missing(piece);
         if let Some(r) = self.requested.get_mut(piece as usize) {
+            if *r == 0 && missing {
+                self.missing_unrequested -= 1;
+            }
             *r = r.saturating_add(1);
         }
     }
 
     /// A request for `piece` ended (answered, cancelled, or its neighbour left).
     pub(crate) fn released(&mut self, piece: u32) {
+        let missing = self.is_missing(piece);
         if let Some(r) = self.requested.get_mut(piece as usize) {
+            if *r == 1 && missing {
+                self.missing_unrequested += 1;
+            }
             *r = r.saturating_sub(1);
         }
     }
 
     /// `piece` is verified and held; returns whether it was missing.
     pub(crate) fn mark_have(&mut self, piece: u32) -> bool {
-        self.have.set(piece)
+        if !self.have.set(piece) {
+            return false;
+        }
+        let i = piece as usize;
+        self.missing -= 1;
+        self.missing_unavailable -= u32::from(self.availability[i] == 0);
+        self.missing_unrequested -= u32::from(self.requested[i] == 0);
+        true
     }
 
     /// `piece` is no longer held; returns whether it was held.
     pub(crate) fn mark_lost(&mut self, piece: u32) -> bool {
-        self.have.clear(piece)
+        if !self.have.clear(piece) {
+            return false;
+        }
+        let i = piece as usize;
+        self.missing += 1;
+        self.missing_unavailable += u32::from(self.availability[i] == 0);
+        self.missing_unrequested += u32::from(self.requested[i] == 0);
+        true
     }
 
     /// Whether duplicate requests are allowed: few pieces are missing, or every missing
@@ -118,12 +180,14 @@ impl Picker {
         if missing == 0 {
             return false;
         }
-        missing <= self.endgame_threshold
-            || self.have.zeros().all(|i| self.requested[i as usize] > 0)
+        missing <= self.endgame_threshold || self.missing_unrequested == 0
     }
 
     /// Missing pieces that no connected neighbour has.
     pub(crate) fn unavailable(&self) -> Vec<u32> {
+        if self.missing_unavailable == 0 {
+            return Vec::new();
+        }
         self.have
             .zeros()
             .filter(|&i| self.availability[i as usize] == 0)
@@ -143,10 +207,11 @@ impl Picker {
             return Vec::new();
         }
         let endgame = self.is_endgame();
-        let mut candidates: Vec<((u32, u32, u32), u32)> = self
-            .have
-            .zeros()
-            .filter(|&i| holder.get(i) && !asked(i))
+        if !endgame && self.missing_unrequested == 0 {
+            return Vec::new();
+        }
+        let mut candidates: Vec<((u32, u32, u32), u32)> = useful(&self.have, holder)
+            .filter(|&i| !asked(i))
             .filter(|&i| endgame || self.requested[i as usize] == 0)
             .map(|i| {
                 let key = (
@@ -164,6 +229,24 @@ impl Picker {
         candidates.sort_unstable();
         candidates.into_iter().map(|(_, i)| i).collect()
     }
+}
+
+/// The pieces `holder` has and `have` lacks, ascending, a byte of the bitfields at a time
+/// (most bytes are skipped whole: this runs on every input of a busy core).
+fn useful<'a>(have: &'a Bitfield, holder: &'a Bitfield) -> impl Iterator<Item = u32> + 'a {
+    let len = have.len().min(holder.len());
+    have.as_bytes()
+        .iter()
+        .zip(holder.as_bytes())
+        .enumerate()
+        .filter(|&(_, (h, o))| o & !h != 0)
+        .flat_map(move |(k, (h, o))| {
+            let byte = o & !h;
+            (0..8u32)
+                .filter(move |bit| byte & (0x80 >> bit) != 0)
+                .map(move |bit| k as u32 * 8 + bit)
+        })
+        .filter(move |&i| i < len)
 }
 
 #[cfg(test)]

@@ -80,6 +80,15 @@ fn check_counts(s: &Swarm) {
         );
         assert_eq!(s.picker.requests(piece), requests, "requests of {piece}");
     }
+    s.picker.check_summaries();
+    // The kept next timeout may be early (a spurious wake-up), never late.
+    if let Some(fresh) = s.next_deadline() {
+        let kept = s.next_timeout();
+        assert!(
+            kept.is_some_and(|k| k <= fresh),
+            "kept {kept:?}, due {fresh:?}"
+        );
+    }
 }
 
 fn ms(n: u64) -> Duration {
@@ -92,7 +101,7 @@ fn new_core_asks_for_peers_or_reports_completion() {
     let mut s = swarm_with(SwarmConfig::default(), 4, Bitfield::new(4), t0);
     assert!(matches!(
         drain(&mut s)[..],
-        [Action::AskTrackerForPeers { want: 8, .. }]
+        [Action::AskTrackerForPeers { want: 32, .. }]
     ));
     let mut seeder = swarm_with(SwarmConfig::default(), 4, Bitfield::full(4), t0);
     assert_eq!(drain(&mut seeder), vec![Action::Complete]);
@@ -165,10 +174,11 @@ fn requests_in_flight_grow_with_measured_throughput() {
         s.handle_piece_verified(fp(1), first[0], t0 + delay);
         s.peers()[0].in_flight
     };
-    // 1000-byte pieces: 1 s of data at 1 kB/s, 10 kB/s, 100 kB/s.
+    // 1000-byte pieces: 300 ms of data at 1 kB/s, 10 kB/s, 100 kB/s, 1 MB/s.
     assert_eq!(in_flight_after_one_piece(ms(1000)), 2, "clamped to min");
-    assert_eq!(in_flight_after_one_piece(ms(100)), 10);
-    assert_eq!(in_flight_after_one_piece(ms(10)), 64, "clamped to max");
+    assert_eq!(in_flight_after_one_piece(ms(100)), 3);
+    assert_eq!(in_flight_after_one_piece(ms(10)), 30);
+    assert_eq!(in_flight_after_one_piece(ms(1)), 64, "clamped to max");
 }
 
 #[test]
@@ -637,4 +647,101 @@ fn any_sequence_of_inputs_is_survived_and_keeps_counts_consistent() {
             assert_eq!(s.is_complete(), s.have().is_full() && s.progress().complete);
         }
     }
+}
+
+fn uploads(actions: &[Action]) -> Vec<(Fingerprint, u32)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Upload { peer, piece } => Some((*peer, *piece)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn uploads_go_to_the_neediest_neighbour_two_at_a_time() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 10, Bitfield::full(10), t0);
+    drain(&mut s);
+    s.handle_upload_requested(fp(1), 0, 9, t0);
+    s.handle_upload_requested(fp(2), 1, 8, t0);
+    assert_eq!(uploads(&drain(&mut s)), vec![(fp(1), 0), (fp(2), 1)]);
+    s.handle_upload_requested(fp(3), 2, 7, t0);
+    s.handle_upload_requested(fp(4), 3, 1, t0);
+    assert!(uploads(&drain(&mut s)).is_empty(), "both slots are taken");
+    assert_eq!(s.upload_status().waiting, 2);
+    s.handle_upload_done(fp(1), 0, PIECE, t0 + ms(100));
+    assert_eq!(
+        uploads(&drain(&mut s)),
+        vec![(fp(4), 3)],
+        "fewest pieces first"
+    );
+    // A neighbour that leaves takes its waiting requests with it.
+    s.handle_disconnected(fp(3), t0 + ms(150));
+    s.handle_upload_done(fp(2), 1, PIECE, t0 + ms(200));
+    assert!(uploads(&drain(&mut s)).is_empty());
+    let status = s.upload_status();
+    assert_eq!((status.waiting, status.serving), (0, 1));
+    assert!(status.rate.is_some(), "the uplink is measured");
+}
+
+#[test]
+fn requests_for_pieces_not_held_or_from_banned_peers_are_refused() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 4, bits(4, [0]), t0);
+    drain(&mut s);
+    s.handle_upload_requested(fp(1), 2, 0, t0);
+    s.handle_upload_requested(fp(1), 9, 0, t0);
+    let out = drain(&mut s);
+    assert!(out.contains(&Action::RefuseUpload {
+        peer: fp(1),
+        piece: 2
+    }));
+    assert!(out.contains(&Action::RefuseUpload {
+        peer: fp(1),
+        piece: 9
+    }));
+    join(&mut s, 5, Bitfield::full(4), t0);
+    s.handle_piece_corrupt(fp(5), 1, t0);
+    drain(&mut s);
+    s.handle_upload_requested(fp(5), 0, 0, t0);
+    assert!(drain(&mut s).contains(&Action::RefuseUpload {
+        peer: fp(5),
+        piece: 0
+    }));
+}
+
+#[test]
+fn a_busy_neighbour_is_rested_not_failed_and_its_piece_asked_elsewhere() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        min_in_flight: 1,
+        max_in_flight: 1,
+        endgame_threshold: 0,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config.clone(), 4, Bitfield::new(4), t0);
+    drain(&mut s);
+    let asked = requests_to(&join(&mut s, 1, Bitfield::full(4), t0), fp(1));
+    let piece = asked[0];
+    let other = requests_to(&join(&mut s, 2, bits(4, [piece]), t0), fp(2));
+    assert!(other.is_empty(), "piece {piece} is already asked of peer 1");
+    s.handle_busy(fp(1), piece, t0 + ms(10));
+    let out = drain(&mut s);
+    assert_eq!(
+        requests_to(&out, fp(2)),
+        vec![piece],
+        "asked elsewhere: {out:?}"
+    );
+    assert!(requests_to(&out, fp(1)).is_empty(), "peer 1 rests");
+    let view = s.peers().into_iter().find(|p| p.peer == fp(1)).unwrap();
+    assert_eq!((view.state, view.failures), (ContactState::Connected, 0));
+    // After the rest it is asked again.
+    assert!(
+        s.next_timeout()
+            .is_some_and(|t| t <= t0 + ms(10) + config.busy_backoff)
+    );
+    s.handle_timeout(t0 + ms(10) + config.busy_backoff);
+    assert_eq!(requests_to(&drain(&mut s), fp(1)).len(), 1);
 }

@@ -60,7 +60,28 @@ pub struct Progress {
     pub complete: bool,
 }
 
+/// The upload side, as shown in a status display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UploadStatus {
+    /// Neighbours' requests waiting for a slot.
+    pub waiting: usize,
+    /// Uploads in progress.
+    pub serving: usize,
+    /// The uplink's measured rate, bytes per second (None until measured).
+    pub rate: Option<f64>,
+}
+
 impl Swarm {
+    /// The upload queue and the measured uplink.
+    pub fn upload_status(&self) -> UploadStatus {
+        let (waiting, serving) = self.uploads.counts();
+        UploadStatus {
+            waiting,
+            serving,
+            rate: self.uploads.rate(),
+        }
+    }
+
     /// Every known peer, ordered by fingerprint.
     pub fn peers(&self) -> Vec<PeerView> {
         let cfg = &self.config;

@@ -12,6 +12,12 @@ impl TorrentTask {
         while let Some(action) = self.swarm.poll_output() {
             tracing::trace!(me = %self.shared.advertise, "action {action:?}");
             if self.paused && !matches!(action, Action::ReportNotHave(_)) {
+                if let Action::Upload { peer, piece } | Action::RefuseUpload { peer, piece } =
+                    action
+                    && let Some(grant) = self.upload_grants.remove(&(peer, piece))
+                {
+                    let _ = grant.send(false);
+                }
                 continue;
             }
             match action {
@@ -25,6 +31,22 @@ impl TorrentTask {
                     }
                 }
                 Action::Request { peer, piece } => self.request(peer, piece),
+                Action::Upload { peer, piece } => {
+                    let granted = self
+                        .upload_grants
+                        .remove(&(peer, piece))
+                        .is_some_and(|grant| grant.send(true).is_ok());
+                    if !granted {
+                        // The requester's stream is gone: the slot is free again.
+                        let now = std::time::Instant::now();
+                        self.swarm.handle_upload_done(peer, piece, 0, now);
+                    }
+                }
+                Action::RefuseUpload { peer, piece } => {
+                    if let Some(grant) = self.upload_grants.remove(&(peer, piece)) {
+                        let _ = grant.send(false);
+                    }
+                }
                 Action::Cancel { peer, piece } => {
                     if let Some(task) = self.fetches.remove(&(peer, piece)) {
                         task.abort();

@@ -84,7 +84,7 @@ async fn fetch(
         }
         PieceHeader::NotHave => return Fetch::NotHave,
         PieceHeader::UnknownTorrent => return Fetch::Failed("does not serve this torrent".into()),
-        PieceHeader::Busy => return Fetch::Failed("busy".into()),
+        PieceHeader::Busy => return Fetch::Busy,
     }
     let Ok(expected) = usize::try_from(len) else {
         return Fetch::Failed("piece too large for this machine".into());

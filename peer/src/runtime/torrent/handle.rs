@@ -91,6 +91,7 @@ impl TorrentTask {
                         self.swarm.handle_piece_corrupt(peer, piece, now);
                     }
                     Fetch::NotHave => self.swarm.handle_not_have(peer, piece, now),
+                    Fetch::Busy => self.swarm.handle_busy(peer, piece, now),
                     Fetch::Failed(why) => {
                         tracing::debug!(%peer, piece, "piece request failed: {why}");
                         self.swarm.handle_request_failed(peer, piece, now);
@@ -115,6 +116,16 @@ impl TorrentTask {
             }
             Event::RejoinFailed => self.rejoining = false,
             Event::StorageFailed(why) => self.fail(why),
+            Event::UploadRequest { peer, piece, grant } => {
+                let requester_pieces = self.links.get(&peer).map_or(0, |(_, b)| b.count());
+                // A repeated request replaces the earlier one, whose task then answers busy.
+                self.upload_grants.insert((peer, piece), grant);
+                self.swarm
+                    .handle_upload_requested(peer, piece, requester_pieces, now);
+            }
+            Event::Uploaded { peer, piece, bytes } => {
+                self.swarm.handle_upload_done(peer, piece, bytes, now);
+            }
             Event::LocalPieceLost(piece) => {
                 // The store cleared the piece when reading it failed verification.
                 self.swarm.handle_local_piece_lost(piece, now);

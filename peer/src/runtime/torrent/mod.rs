@@ -57,6 +57,8 @@ pub(crate) struct TorrentTask {
     /// be keeping.
     replaced: HashMap<u64, Link>,
     fetches: HashMap<(Fingerprint, u32), JoinHandle<()>>,
+    /// Requests from neighbours waiting for the core to grant or refuse an upload slot.
+    upload_grants: HashMap<(Fingerprint, u32), tokio::sync::oneshot::Sender<bool>>,
     options: AddOptions,
     status: watch::Sender<TorrentStatus>,
     path: PathBuf,
@@ -116,6 +118,7 @@ impl TorrentTask {
             links: HashMap::new(),
             replaced: HashMap::new(),
             fetches: HashMap::new(),
+            upload_grants: HashMap::new(),
             options,
             status,
             path,
