@@ -60,7 +60,9 @@ pub(crate) mod socket_addr {
 }
 
 /// A 32-byte digest (a BLAKE3 hash) as MessagePack `bin 8` of length 32; decoding also
-/// accepts an array of 32 integers, the form earlier versions wrote.
+/// accepts an array of 32 integers, the form earlier versions wrote. Only the replicated
+/// state (the `server` feature) uses it.
+#[cfg(feature = "server")]
 pub(crate) use certs::digest32 as digest;
 
 #[cfg(test)]

@@ -305,7 +305,7 @@ impl Swarm {
 
     /// A neighbour announced a new piece.
     ///
-    /// The one input that skips the full [`maintain`](Self::maintain): it is by far the
+    /// The one input that skips the full upkeep after an input: it is by far the
     /// most frequent (every piece anyone gains reaches all its neighbours), and all it can
     /// change is what this neighbour may be asked for. Deadlines, dials and tracker asks
     /// depend on time or on other inputs, and are handled when those come.
