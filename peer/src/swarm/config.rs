@@ -95,6 +95,12 @@ pub struct SwarmConfig {
     /// A neighbour that answered "busy" is not asked again for this long. 1 s: its queue
     /// was full, which takes about that long to drain at usual piece times.
     pub busy_backoff: Duration,
+    /// A complete peer whose uplink has had nothing to send for this long asks the tracker
+    /// for peers that lack pieces and dials them, offering its uplink (they take it as a
+    /// neighbour if they have room). 5 s: long enough that a seeder between two requests
+    /// does not ask, short next to a download of any size. Asks are spaced by
+    /// [`tracker_backoff`](Self::tracker_backoff).
+    pub idle_uplink_after: Duration,
     /// Seed of the core's random choices (ties in rarest-first, which peer to dial). The
     /// runtime sets it from the operating system's randomness so that peers choose
     /// differently; tests and simulations set it to replay. 0 by default so that a
@@ -129,6 +135,7 @@ impl Default for SwarmConfig {
             upload_max_wait: Duration::from_secs(8),
             max_upload_queue: 512,
             busy_backoff: Duration::from_secs(1),
+            idle_uplink_after: Duration::from_secs(5),
             seed: 0,
         }
     }

@@ -31,6 +31,8 @@ impl Swarm {
             self.connect_more(now);
             self.fill(now);
             self.ask_tracker(now);
+        } else if self.uplink_idle_at(now) {
+            self.offer_uplink(now);
         }
         if let Some(batch) = self.reports.take_due(now, newly_complete) {
             self.outputs.push_back(Action::ReportHave(batch));
@@ -59,6 +61,8 @@ impl Swarm {
                 }
                 if n.announced {
                     self.picker.remove_holder(&n.bitfield);
+                    // Remembered, so that an idle seeder does not dial a complete peer.
+                    p.pieces_seen = Some(n.bitfield.count());
                 }
             }
         }
@@ -129,9 +133,7 @@ impl Swarm {
         let mut found: Vec<(u32, Fingerprint)> = self
             .peers
             .iter()
-            .filter(|(_, p)| {
-                matches!(p.contact, Contact::Idle) && p.backoff.backed_off_until(now).is_none()
-            })
+            .filter(|(_, p)| self.is_candidate(p, now))
             .map(|(&fp, p)| (p.backoff.failures(), fp))
             .collect();
         found.shuffle(&mut self.rng);
@@ -141,9 +143,16 @@ impl Swarm {
 
     /// Whether some known peer may be dialled now.
     fn has_candidate(&self, now: Instant) -> bool {
-        self.peers.values().any(|p| {
-            matches!(p.contact, Contact::Idle) && p.backoff.backed_off_until(now).is_none()
-        })
+        self.peers.values().any(|p| self.is_candidate(p, now))
+    }
+
+    /// Whether `p` may be dialled now: not connected, not backed off, and, for a complete
+    /// peer (which dials only to offer its uplink), not known to be complete itself.
+    fn is_candidate(&self, p: &KnownPeer, now: Instant) -> bool {
+        matches!(p.contact, Contact::Idle)
+            && p.backoff.backed_off_until(now).is_none()
+            && !(self.complete
+                && p.pieces_seen.unwrap_or(p.info.pieces) >= self.layout.piece_count())
     }
 
     /// Dials candidates into free neighbour slots, first freeing a slot held by a useless
@@ -232,6 +241,47 @@ impl Swarm {
         }
     }
 
+    /// When an idle uplink makes a complete peer look for peers to serve (see
+    /// [`idle_uplink_after`](super::SwarmConfig::idle_uplink_after)), if it is idle.
+    fn idle_uplink_deadline(&self) -> Option<Instant> {
+        let since = self.uploads.idle_since()?;
+        (self.picker.have().count() > 0).then(|| since + self.config.idle_uplink_after)
+    }
+
+    fn uplink_idle_at(&self, now: Instant) -> bool {
+        self.idle_uplink_deadline().is_some_and(|d| now >= d)
+    }
+
+    /// A complete peer's uplink idles: dial known peers (in place of neighbours that ask
+    /// nothing of it, when every slot is taken), or else ask the tracker for peers that
+    /// lack pieces, whose answer is dialled next round. Rounds are spaced like tracker
+    /// asks, so an idle seeder does not churn its connections on every input.
+    fn offer_uplink(&mut self, now: Instant) {
+        if now < self.next_tracker_ask {
+            return;
+        }
+        if self.has_candidate(now) {
+            self.connect_more(now);
+        } else {
+            let mut exclude: Vec<Fingerprint> = self.peers.keys().copied().collect();
+            exclude.extend(self.banned.iter().copied());
+            exclude.push(self.local);
+            let want = self
+                .config
+                .max_neighbours
+                .saturating_sub(self.active())
+                .max(1);
+            self.outputs.push_back(Action::AskTrackerForPeers {
+                exclude,
+                want: u32::try_from(want).unwrap_or(u32::MAX),
+            });
+        }
+        self.last_tracker_ask = now;
+        self.next_tracker_ask =
+            self.tracker_asks
+                .fail(&self.config.tracker_backoff, now, &mut self.rng);
+    }
+
     /// Asks the tracker for more peers when slots are free (or held by useless neighbours)
     /// and no known peer can fill them, and for holders of pieces no neighbour has; rounds
     /// are spaced by [`tracker_backoff`](super::SwarmConfig::tracker_backoff).
@@ -294,7 +344,18 @@ impl Swarm {
             }
         };
         consider(Some(self.reports.next_deadline()));
-        if !self.complete {
+        if self.complete {
+            // An idle uplink looks for peers once it has idled long enough, no sooner
+            // than the tracker may be asked again.
+            if let Some(idle) = self.idle_uplink_deadline() {
+                consider(Some(idle.max(self.next_tracker_ask)));
+                for p in self.peers.values() {
+                    if let Contact::Idle = p.contact {
+                        consider(p.backoff.backed_off_until(now));
+                    }
+                }
+            }
+        } else {
             consider(Some(self.next_tracker_ask));
             for p in self.peers.values() {
                 consider(match &p.contact {

@@ -167,7 +167,7 @@ impl Swarm {
                 config.heartbeat_interval,
                 now,
             ),
-            uploads: Uploads::new(count),
+            uploads: Uploads::new(count, now),
             config,
             local,
             layout,
@@ -276,7 +276,7 @@ impl Swarm {
     /// and its requests waiting for an upload slot are dropped.
     pub fn handle_disconnected(&mut self, peer: Fingerprint, now: Instant) {
         let now = self.advance(now);
-        self.uploads.forget(peer);
+        self.uploads.forget(peer, now);
         self.release(peer, Release::Failed, false, now);
         self.maintain(now);
     }
@@ -471,6 +471,8 @@ impl Swarm {
     }
 
     fn grant_uploads(&mut self, now: Instant) {
+        // Whether the uplink idles moves an idle seeder's timer (`offer_uplink`).
+        self.deadline.set(None);
         let limits = self.upload_limits();
         for (peer, piece) in self.uploads.grant(now, &limits) {
             self.outputs.push_back(Action::Upload { peer, piece });

@@ -19,6 +19,8 @@ pub(crate) struct KnownPeer {
     pub(crate) backoff: BackoffState,
     /// Whether, and how far, it is connected.
     pub(crate) contact: Contact,
+    /// How many pieces it had when last a neighbour (the tracker's count may be older).
+    pub(crate) pieces_seen: Option<u32>,
 }
 
 /// How far a peer is connected.
@@ -39,6 +41,7 @@ impl KnownPeer {
             info,
             backoff: BackoffState::default(),
             contact: Contact::Idle,
+            pieces_seen: None,
         }
     }
 

@@ -556,8 +556,66 @@ fn completion_flushes_reports_releases_neighbours_and_is_announced_once() {
         (p.pieces_have, p.bytes_have, p.complete),
         (3, 3 * PIECE, true)
     );
+    // Later only heartbeats, and the idle uplink's ask for peers to serve; the complete
+    // peer 1 is not dialled back.
     s.handle_timeout(t0 + ms(5000));
-    assert!(drain(&mut s).iter().all(|a| *a == Action::Heartbeat));
+    let later = drain(&mut s);
+    assert!(
+        later
+            .iter()
+            .all(|a| matches!(a, Action::Heartbeat | Action::AskTrackerForPeers { .. })),
+        "{later:?}"
+    );
+}
+
+#[test]
+fn an_idle_seeder_asks_for_peers_to_serve_and_dials_them() {
+    let t0 = Instant::now();
+    let config = SwarmConfig::default();
+    let idle = config.idle_uplink_after;
+    let mut s = swarm_with(config, 4, Bitfield::full(4), t0);
+    drain(&mut s);
+    // Busy serving: no ask however long it takes.
+    s.handle_upload_requested(fp(1), 0, 0, t0);
+    drain(&mut s);
+    s.handle_timeout(t0 + idle * 3);
+    assert!(
+        !drain(&mut s)
+            .iter()
+            .any(|a| matches!(a, Action::AskTrackerForPeers { .. }))
+    );
+    // Idle from 3 idle periods on: it asks once the idle period has passed.
+    s.handle_upload_done(fp(1), 0, PIECE, t0 + idle * 3);
+    drain(&mut s);
+    assert!(s.next_timeout().is_some_and(|t| t <= t0 + idle * 4));
+    s.handle_timeout(t0 + idle * 4);
+    let out = drain(&mut s);
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::AskTrackerForPeers { .. })),
+        "{out:?}"
+    );
+    // A leecher and a seeder are offered: the leecher is dialled next round.
+    let leecher = PeerInfo {
+        pieces: 1,
+        ..info(2)
+    };
+    let seeder = PeerInfo {
+        pieces: 4,
+        ..info(3)
+    };
+    s.handle_peers_offered(vec![leecher.clone(), seeder], t0 + idle * 4);
+    let mut dialled = Vec::new();
+    let mut t = t0 + idle * 4;
+    while dialled.is_empty() && t < t0 + idle * 20 {
+        t = s.next_timeout().expect("an idle seeder keeps a timer");
+        s.handle_timeout(t);
+        dialled.extend(drain(&mut s).into_iter().filter_map(|a| match a {
+            Action::Connect(p) => Some(p.fingerprint),
+            _ => None,
+        }));
+    }
+    assert_eq!(dialled, vec![fp(2)]);
 }
 
 #[test]

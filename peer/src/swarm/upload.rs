@@ -57,6 +57,8 @@ pub(crate) struct Uploads {
     next_order: u64,
     /// Bytes sent in whole pieces.
     sent: u64,
+    /// Since when nothing has waited or been sent (None while busy).
+    idle_since: Option<Instant>,
 }
 
 /// The settings the upload side reads, copied out of the swarm's config.
@@ -80,11 +82,23 @@ pub(crate) enum Queued {
 }
 
 impl Uploads {
-    /// Uploads for a torrent of `piece_count` pieces.
-    pub(crate) fn new(piece_count: u32) -> Self {
+    /// Uploads for a torrent of `piece_count` pieces, idle since `now`.
+    pub(crate) fn new(piece_count: u32, now: Instant) -> Self {
         Uploads {
             copies: vec![0; piece_count as usize],
+            idle_since: Some(now),
             ..Uploads::default()
+        }
+    }
+
+    /// Since when the uplink has had nothing to send, if it has nothing now.
+    pub(crate) fn idle_since(&self) -> Option<Instant> {
+        self.idle_since
+    }
+
+    fn note_if_idle(&mut self, now: Instant) {
+        if self.waiting.is_empty() && self.serving.is_empty() && self.idle_since.is_none() {
+            self.idle_since = Some(now);
         }
     }
 
@@ -122,6 +136,7 @@ impl Uploads {
         {
             return Queued::Waiting;
         }
+        self.idle_since = None;
         self.waiting.push(Waiting {
             peer,
             piece,
@@ -133,6 +148,7 @@ impl Uploads {
         if self.waiting.len() > limits.max_waiting.max(1) {
             let worst = self.best_index(now, limits, true);
             let w = self.waiting.swap_remove(worst);
+            self.note_if_idle(now);
             return Queued::Refused(w.peer, w.piece);
         }
         Queued::Waiting
@@ -171,6 +187,7 @@ impl Uploads {
         if self.serving.remove(&(peer, piece)).is_none() {
             return false;
         }
+        self.note_if_idle(now);
         if bytes > 0 {
             self.rate.delivered(bytes, now);
             self.sent = self.sent.saturating_add(bytes);
@@ -183,7 +200,7 @@ impl Uploads {
 
     /// Forgets the waiting requests of a neighbour that left (uploads in progress end
     /// through [`done`](Self::done)); returns the pieces it was waiting for.
-    pub(crate) fn forget(&mut self, peer: Fingerprint) -> Vec<u32> {
+    pub(crate) fn forget(&mut self, peer: Fingerprint, now: Instant) -> Vec<u32> {
         let mut gone = Vec::new();
         self.waiting.retain(|w| {
             let keep = w.peer != peer;
@@ -192,6 +209,7 @@ impl Uploads {
             }
             keep
         });
+        self.note_if_idle(now);
         gone
     }
 
@@ -229,7 +247,7 @@ mod tests {
     fn the_neighbour_furthest_from_completion_is_served_first() {
         let t0 = Instant::now();
         let l = limits(16);
-        let mut u = Uploads::new(10);
+        let mut u = Uploads::new(10, Instant::now());
         u.requested(fp(1), 0, 9, t0, &l);
         u.requested(fp(2), 1, 2, t0, &l);
         u.requested(fp(3), 2, 5, t0, &l);
@@ -242,7 +260,7 @@ mod tests {
     fn among_equally_needy_neighbours_the_least_copied_piece_goes_first() {
         let t0 = Instant::now();
         let l = limits(16);
-        let mut u = Uploads::new(10);
+        let mut u = Uploads::new(10, Instant::now());
         u.requested(fp(1), 4, 0, t0, &l);
         assert_eq!(u.grant(t0, &l), vec![(fp(1), 4)]);
         u.done(fp(1), 4, 1000, t0 + Duration::from_secs(1));
@@ -256,7 +274,7 @@ mod tests {
     fn a_request_waiting_too_long_goes_before_needier_ones() {
         let t0 = Instant::now();
         let l = limits(16);
-        let mut u = Uploads::new(10);
+        let mut u = Uploads::new(10, Instant::now());
         u.requested(fp(1), 0, 9, t0, &l);
         let later = t0 + Duration::from_secs(3);
         u.requested(fp(2), 1, 0, later, &l);
@@ -267,7 +285,7 @@ mod tests {
     fn slots_follow_the_measured_uplink() {
         let t0 = Instant::now();
         let l = limits(16);
-        let mut u = Uploads::new(10);
+        let mut u = Uploads::new(10, Instant::now());
         assert_eq!(u.slots(&l), 1);
         u.requested(fp(1), 0, 0, t0, &l);
         u.grant(t0, &l);
@@ -285,20 +303,23 @@ mod tests {
     fn a_full_queue_refuses_the_least_urgent_request_and_repeats_are_one() {
         let t0 = Instant::now();
         let l = limits(2);
-        let mut u = Uploads::new(10);
+        let mut u = Uploads::new(10, Instant::now());
         assert_eq!(u.requested(fp(1), 0, 1, t0, &l), Queued::Waiting);
         assert_eq!(u.requested(fp(1), 0, 1, t0, &l), Queued::Waiting);
         assert_eq!(u.requested(fp(2), 1, 8, t0, &l), Queued::Waiting);
         assert_eq!(u.requested(fp(3), 2, 3, t0, &l), Queued::Refused(fp(2), 1));
-        assert_eq!(u.forget(fp(3)), vec![2]);
-        assert_eq!(u.forget(fp(1)), vec![0]);
+        assert_eq!(u.idle_since(), None);
+        assert_eq!(u.forget(fp(3), t0), vec![2]);
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(u.forget(fp(1), later), vec![0]);
         assert_eq!(u.counts(), (0, 0));
+        assert_eq!(u.idle_since(), Some(later), "idle once nothing waits");
     }
 
     #[test]
     fn only_uploads_in_progress_can_end() {
         let t0 = Instant::now();
-        let mut u = Uploads::new(3);
+        let mut u = Uploads::new(3, t0);
         assert!(!u.done(fp(1), 0, 10, t0));
         assert!(!u.done(fp(1), 99, 10, t0), "out of range is ignored");
     }

@@ -251,7 +251,7 @@ impl TrackerState {
         let exclude: HashSet<&Fingerprint> = exclude.iter().collect();
         let asker_have = swarm
             .position(asker)
-            .map(|at| Asker::new(&swarm.members()[at].have));
+            .map(|at| Asker::for_query(&swarm.members()[at].have));
         let mut rng = neighbours::query_rng(seed, asker);
         let want = want.min(MAX_PEERS_PER_ANSWER) as usize;
         let chosen = neighbours::choose(swarm.members(), asker_have, want, &mut rng, |_, m| {

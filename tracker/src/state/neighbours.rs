@@ -136,14 +136,29 @@ impl Iterator for Walk {
 pub(crate) struct Asker<'a> {
     have: &'a Bitfield,
     count: u32,
+    /// A complete asker that wants peers to serve: prefer peers that lack pieces.
+    serves: bool,
 }
 
 impl<'a> Asker<'a> {
-    /// An asker holding `have`.
+    /// An asker holding `have`, preferring peers that have pieces it lacks.
     pub(crate) fn new(have: &'a Bitfield) -> Self {
         Asker {
             have,
             count: have.count(),
+            serves: false,
+        }
+    }
+
+    /// An asker of a query (not a join, whose choices are replicated and so must not
+    /// change): like [`new`](Self::new), except that a complete asker, which nobody can
+    /// help, prefers peers it can help. A seeder whose uplink idles asks for those.
+    pub(crate) fn for_query(have: &'a Bitfield) -> Self {
+        let count = have.count();
+        Asker {
+            have,
+            count,
+            serves: count >= have.len(),
         }
     }
 
@@ -152,6 +167,9 @@ impl<'a> Asker<'a> {
     /// stops at the first such piece.
     fn is_helped_by(&self, peer: &Member) -> bool {
         let len = self.have.len();
+        if self.serves {
+            return peer.count < len;
+        }
         if self.count >= len || peer.count == 0 {
             return false;
         }

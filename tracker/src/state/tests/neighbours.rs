@@ -141,6 +141,33 @@ fn degrees_stay_balanced_and_the_graph_has_a_small_diameter() {
 }
 
 #[test]
+fn a_seeder_asking_for_more_peers_gets_leechers_first() {
+    let mut h = Harness::new();
+    let ih = h.publish("a", 8, 1);
+    for p in 0..20 {
+        h.join(ih, p, Bitfield::full(8), 0, 1);
+    }
+    for p in 20..24 {
+        h.join(ih, p, bits(8, [1, 2]), 0, 1);
+    }
+    h.join(ih, 99, Bitfield::full(8), 0, 1);
+    for seed in 0..5 {
+        let got = fps(&peers_of(h.query(Query::MorePeers {
+            info_hash: ih,
+            asker: fp(99),
+            exclude: vec![],
+            want: 4,
+            seed,
+        })));
+        let mut sorted = got.clone();
+        sorted.sort();
+        let mut leechers: Vec<Fingerprint> = (20..24).map(fp).collect();
+        leechers.sort();
+        assert_eq!(sorted, leechers, "seed {seed}");
+    }
+}
+
+#[test]
 fn more_peers_excludes_the_asker_and_the_excluded() {
     let mut h = Harness::new();
     let ih = h.publish("a", 8, 1);
