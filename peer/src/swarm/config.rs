@@ -101,6 +101,11 @@ pub struct SwarmConfig {
     /// does not ask, short next to a download of any size. Asks are spaced by
     /// [`tracker_backoff`](Self::tracker_backoff).
     pub idle_uplink_after: Duration,
+    /// A neighbour that answers "not have" to this many requests for pieces it announced
+    /// is let go and backed off. 8: a peer whose disk lost a few pieces stays (it also
+    /// says so unasked), while one that claims pieces it does not have stops costing a
+    /// round trip per piece (in simulation, a liar drew 209 refused requests per peer).
+    pub max_false_claims: u32,
     /// Seed of the core's random choices (ties in rarest-first, which peer to dial). The
     /// runtime sets it from the operating system's randomness so that peers choose
     /// differently; tests and simulations set it to replay. 0 by default so that a
@@ -136,6 +141,7 @@ impl Default for SwarmConfig {
             max_upload_queue: 512,
             busy_backoff: Duration::from_secs(1),
             idle_uplink_after: Duration::from_secs(5),
+            max_false_claims: 8,
             seed: 0,
         }
     }

@@ -377,18 +377,31 @@ impl Swarm {
     }
 
     /// A neighbour answered that it does not have `piece` after all: it is not asked for
-    /// it again (unless it later announces it), and the piece is picked elsewhere.
+    /// it again (unless it later announces it), and the piece is picked elsewhere. One
+    /// that refuses [`SwarmConfig::max_false_claims`] pieces it announced is let go and
+    /// backed off.
     pub fn handle_not_have(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
         let now = self.advance(now);
+        let max_false_claims = self.config.max_false_claims;
+        let mut unreliable = false;
         if let Some(n) = self.neighbour_mut(peer) {
             let was_requested = n.in_flight.remove(&piece).is_some();
             let was_held = n.announced && n.bitfield.clear(piece);
+            if was_requested && was_held {
+                n.false_claims += 1;
+                unreliable = n.false_claims >= max_false_claims;
+            }
             if was_requested {
                 self.picker.released(piece);
             }
             if was_held {
                 self.picker.remove_piece(piece);
             }
+        }
+        if unreliable {
+            // It keeps announcing pieces it cannot serve: asking it piece by piece would
+            // cost a round trip per piece, so it is let go and backed off like a failure.
+            self.release(peer, Release::Failed, true, now);
         }
         self.maintain(now);
     }

@@ -83,6 +83,8 @@ pub(crate) struct Neighbour {
     last_progress: Instant,
     /// It answered "busy": nothing is asked of it before this.
     pub(crate) busy_until: Option<Instant>,
+    /// Requests it refused with "not have" for pieces it had announced.
+    pub(crate) false_claims: u32,
 }
 
 impl Neighbour {
@@ -95,6 +97,7 @@ impl Neighbour {
             rate: Rate::default(),
             last_progress: now,
             busy_until: None,
+            false_claims: 0,
         }
     }
 

@@ -803,3 +803,35 @@ fn a_busy_neighbour_is_rested_not_failed_and_its_piece_asked_elsewhere() {
     s.handle_timeout(t0 + ms(10) + config.busy_backoff);
     assert_eq!(requests_to(&drain(&mut s), fp(1)).len(), 1);
 }
+
+#[test]
+fn a_neighbour_refusing_pieces_it_announced_is_let_go() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        min_in_flight: 1,
+        max_in_flight: 1,
+        ..SwarmConfig::default()
+    };
+    let max = config.max_false_claims;
+    let mut s = swarm_with(config, 64, Bitfield::new(64), t0);
+    drain(&mut s);
+    let mut asked = requests_to(&join(&mut s, 1, Bitfield::full(64), t0), fp(1));
+    let mut refused = 0;
+    let mut t = t0;
+    while let Some(&piece) = asked.first() {
+        t += ms(10);
+        s.handle_not_have(fp(1), piece, t);
+        refused += 1;
+        let out = drain(&mut s);
+        if out.contains(&Action::Disconnect {
+            peer: fp(1),
+            banned: false,
+        }) {
+            break;
+        }
+        asked = requests_to(&out, fp(1));
+    }
+    assert_eq!(refused, max);
+    let view = s.peers().into_iter().find(|p| p.peer == fp(1)).unwrap();
+    assert!(matches!(view.state, ContactState::BackedOff(_)), "{view:?}");
+}
