@@ -933,15 +933,12 @@ impl Sim {
             Action::Upload { peer, piece } => {
                 let Some(to) = fp_of(self, &peer) else { return };
                 let n = &mut self.nodes[i as usize];
-                if let Some(k) = n.cancelled.iter().position(|&c| c == (to, piece)) {
+                let cancelled = n.cancelled.iter().position(|&c| c == (to, piece));
+                if let Some(k) = cancelled {
                     n.cancelled.swap_remove(k);
-                    let now = self.instant();
-                    if let Some(s) = self.swarm(i) {
-                        s.handle_upload_done(peer, piece, 0, now);
-                    }
-                    return;
                 }
-                if !self.linked(i, to) {
+                // Cancelled while it waited, or the requester is gone: the slot is free.
+                if cancelled.is_some() || !self.linked(i, to) {
                     let now = self.instant();
                     if let Some(s) = self.swarm(i) {
                         s.handle_upload_done(peer, piece, 0, now);

@@ -241,11 +241,29 @@ impl Swarm {
         }
     }
 
+    /// The ask for peers to fill the free neighbour slots (at least one), excluding every
+    /// peer known, banned, or this one.
+    fn ask_for_more_peers(&self) -> Action {
+        let mut exclude: Vec<Fingerprint> = self.peers.keys().copied().collect();
+        exclude.extend(self.banned.iter().copied());
+        exclude.push(self.local);
+        let want = self
+            .config
+            .max_neighbours
+            .saturating_sub(self.active())
+            .max(1);
+        Action::AskTrackerForPeers {
+            exclude,
+            want: u32::try_from(want).unwrap_or(u32::MAX),
+        }
+    }
+
     /// When an idle uplink makes a complete peer look for peers to serve (see
     /// [`idle_uplink_after`](super::SwarmConfig::idle_uplink_after)), if it is idle.
     fn idle_uplink_deadline(&self) -> Option<Instant> {
         let since = self.uploads.idle_since()?;
-        (self.picker.have().count() > 0).then(|| since + self.config.idle_uplink_after)
+        let holds_any = self.picker.missing() < self.layout.piece_count();
+        holds_any.then(|| since + self.config.idle_uplink_after)
     }
 
     fn uplink_idle_at(&self, now: Instant) -> bool {
@@ -263,18 +281,8 @@ impl Swarm {
         if self.has_candidate(now) {
             self.connect_more(now);
         } else {
-            let mut exclude: Vec<Fingerprint> = self.peers.keys().copied().collect();
-            exclude.extend(self.banned.iter().copied());
-            exclude.push(self.local);
-            let want = self
-                .config
-                .max_neighbours
-                .saturating_sub(self.active())
-                .max(1);
-            self.outputs.push_back(Action::AskTrackerForPeers {
-                exclude,
-                want: u32::try_from(want).unwrap_or(u32::MAX),
-            });
+            let ask = self.ask_for_more_peers();
+            self.outputs.push_back(ask);
         }
         self.last_tracker_ask = now;
         self.next_tracker_ask =
@@ -298,14 +306,8 @@ impl Swarm {
         };
         let mut asked = false;
         if !self.has_candidate(now) && (active < self.config.max_neighbours || any_useless()) {
-            let mut exclude: Vec<Fingerprint> = self.peers.keys().copied().collect();
-            exclude.extend(self.banned.iter().copied());
-            exclude.push(self.local);
-            let want = self.config.max_neighbours.saturating_sub(active).max(1);
-            self.outputs.push_back(Action::AskTrackerForPeers {
-                exclude,
-                want: u32::try_from(want).unwrap_or(u32::MAX),
-            });
+            let ask = self.ask_for_more_peers();
+            self.outputs.push_back(ask);
             asked = true;
         }
         // Only once every neighbour has said what it has: until then "nobody has it" may

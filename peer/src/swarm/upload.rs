@@ -55,8 +55,6 @@ pub(crate) struct Uploads {
     copies: Vec<u32>,
     rate: Rate,
     next_order: u64,
-    /// Bytes sent in whole pieces.
-    sent: u64,
     /// Since when nothing has waited or been sent (None while busy).
     idle_since: Option<Instant>,
 }
@@ -190,7 +188,6 @@ impl Uploads {
         self.note_if_idle(now);
         if bytes > 0 {
             self.rate.delivered(bytes, now);
-            self.sent = self.sent.saturating_add(bytes);
             if let Some(c) = self.copies.get_mut(piece as usize) {
                 *c = c.saturating_add(1);
             }

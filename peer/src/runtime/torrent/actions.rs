@@ -2,6 +2,8 @@
 
 use std::sync::atomic::Ordering;
 
+use certs::Fingerprint;
+
 use super::TorrentTask;
 use crate::swarm::Action;
 use crate::wire::Control;
@@ -12,11 +14,12 @@ impl TorrentTask {
         while let Some(action) = self.swarm.poll_output() {
             tracing::trace!(me = %self.shared.advertise, "action {action:?}");
             if self.paused && !matches!(action, Action::ReportNotHave(_)) {
-                if let Action::Upload { peer, piece } | Action::RefuseUpload { peer, piece } =
-                    action
-                    && let Some(grant) = self.upload_grants.remove(&(peer, piece))
-                {
-                    let _ = grant.send(false);
+                match action {
+                    Action::Upload { peer, piece } => self.answer_upload(peer, piece, true, false),
+                    Action::RefuseUpload { peer, piece } => {
+                        self.answer_upload(peer, piece, false, false)
+                    }
+                    _ => {}
                 }
                 continue;
             }
@@ -31,21 +34,9 @@ impl TorrentTask {
                     }
                 }
                 Action::Request { peer, piece } => self.request(peer, piece),
-                Action::Upload { peer, piece } => {
-                    let granted = self
-                        .upload_grants
-                        .remove(&(peer, piece))
-                        .is_some_and(|grant| grant.send(true).is_ok());
-                    if !granted {
-                        // The requester's stream is gone: the slot is free again.
-                        let now = std::time::Instant::now();
-                        self.swarm.handle_upload_done(peer, piece, 0, now);
-                    }
-                }
+                Action::Upload { peer, piece } => self.answer_upload(peer, piece, true, true),
                 Action::RefuseUpload { peer, piece } => {
-                    if let Some(grant) = self.upload_grants.remove(&(peer, piece)) {
-                        let _ = grant.send(false);
-                    }
+                    self.answer_upload(peer, piece, false, false)
                 }
                 Action::Cancel { peer, piece } => {
                     if let Some(task) = self.fetches.remove(&(peer, piece)) {
@@ -68,6 +59,21 @@ impl TorrentTask {
                         .store(self.options.seed && !self.paused, Ordering::Relaxed);
                 }
             }
+        }
+    }
+
+    /// Tells the serving task waiting on `(peer, piece)` whether to serve. An upload the
+    /// core `granted` that will not run (the torrent is paused, or the task is gone with
+    /// the requester's stream) frees its slot at once: a serving task reports only the
+    /// uploads it was told to run.
+    fn answer_upload(&mut self, peer: Fingerprint, piece: u32, granted: bool, serve: bool) {
+        let delivered = self
+            .upload_grants
+            .remove(&(peer, piece))
+            .is_some_and(|grant| grant.send(serve).is_ok());
+        if granted && !(serve && delivered) {
+            self.swarm
+                .handle_upload_done(peer, piece, 0, std::time::Instant::now());
         }
     }
 }
