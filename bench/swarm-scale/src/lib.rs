@@ -21,3 +21,12 @@ pub mod tracker_side;
 pub fn run(scenario: &scenario::Scenario) -> sim::Outcome {
     sim::Sim::new(scenario.clone()).run()
 }
+
+/// Runs `scenario` to the end, printing a line of progress to standard error about every
+/// `every` of wall time (long runs take many minutes).
+pub fn run_with_progress(
+    scenario: &scenario::Scenario,
+    every: std::time::Duration,
+) -> sim::Outcome {
+    sim::Sim::new(scenario.clone()).progress_every(every).run()
+}

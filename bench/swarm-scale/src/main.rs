@@ -142,7 +142,7 @@ fn main() -> anyhow::Result<()> {
     for scenario in &scenarios {
         let started = Instant::now();
         let cpu_before = cpu_secs();
-        let outcome = swarm_scale::run(scenario);
+        let outcome = swarm_scale::run_with_progress(scenario, std::time::Duration::from_secs(30));
         let wall = started.elapsed().as_secs_f64();
         let cpu = cpu_secs() - cpu_before;
         let fig = report::figures(scenario, &outcome);

@@ -228,6 +228,8 @@ pub struct Sim {
     errors: Vec<String>,
     /// Honest leechers still expected to complete.
     outstanding: usize,
+    /// How often to print progress, and when it was last printed.
+    progress: Option<(Duration, std::time::Instant)>,
 }
 
 impl Sim {
@@ -319,6 +321,7 @@ impl Sim {
             busies: 0,
             errors: Vec::new(),
             outstanding: scenario.leechers,
+            progress: None,
             scenario,
         };
         // The seeder and the bad peers are there first; leechers arrive as scheduled.
@@ -382,12 +385,39 @@ impl Sim {
             && self.nodes[a as usize].links.contains(&b)
     }
 
+    /// Prints a line of progress to standard error about every `every` of wall time.
+    pub fn progress_every(mut self, every: Duration) -> Sim {
+        self.progress = Some((every, std::time::Instant::now()));
+        self
+    }
+
+    fn print_progress(&mut self) {
+        let Some((every, last)) = self.progress else {
+            return;
+        };
+        if last.elapsed() < every {
+            return;
+        }
+        self.progress = Some((every, std::time::Instant::now()));
+        let done = self.scenario.leechers - self.outstanding;
+        eprintln!(
+            "{}: simulated {:.1} s, {done} of {} leechers done or left, {} events",
+            self.scenario.name,
+            self.now as f64 / 1e9,
+            self.scenario.leechers,
+            self.handled
+        );
+    }
+
     /// Runs until every leecher expected to complete has, or the deadline.
     pub fn run(mut self) -> Outcome {
         let deadline = ns(self.scenario.deadline);
         while let Some(Reverse((at, _, slot))) = self.queue.pop() {
             if at > deadline {
                 break;
+            }
+            if self.handled.is_multiple_of(1 << 20) {
+                self.print_progress();
             }
             self.now = at;
             let ev = self.events[slot].take().expect("each event is taken once");

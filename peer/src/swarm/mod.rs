@@ -69,6 +69,7 @@ mod config;
 mod layout;
 mod maintain;
 mod neighbour;
+mod peer_table;
 mod picker;
 mod rate;
 mod reports;
@@ -78,7 +79,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 use backoff::BackoffState;
@@ -94,6 +95,7 @@ pub use layout::PieceLayout;
 pub use view::{ContactState, PeerView, Progress, UploadStatus};
 
 use neighbour::{Contact, KnownPeer, Neighbour};
+use peer_table::PeerTable;
 use picker::Picker;
 use reports::Reports;
 use upload::{Queued, UploadLimits, Uploads};
@@ -105,7 +107,7 @@ pub struct Swarm {
     local: Fingerprint,
     layout: PieceLayout,
     picker: Picker,
-    peers: BTreeMap<Fingerprint, KnownPeer>,
+    peers: PeerTable<KnownPeer>,
     banned: BTreeSet<Fingerprint>,
     rng: ChaCha8Rng,
     reports: Reports,
@@ -171,7 +173,7 @@ impl Swarm {
             config,
             local,
             layout,
-            peers: BTreeMap::new(),
+            peers: PeerTable::new(),
             banned: BTreeSet::new(),
             next_tracker_ask: now,
             last_tracker_ask: now,
@@ -356,7 +358,7 @@ impl Swarm {
         if self.picker.mark_have(piece) {
             self.reports.gained(piece);
             self.outputs.push_back(Action::Advertise(piece));
-            for (&fp, p) in &mut self.peers {
+            for (&fp, p) in self.peers.iter_mut() {
                 if let Some(n) = p.neighbour_mut()
                     && n.in_flight.remove(&piece).is_some()
                 {

@@ -85,7 +85,8 @@ impl Swarm {
     /// Every known peer, ordered by fingerprint.
     pub fn peers(&self) -> Vec<PeerView> {
         let cfg = &self.config;
-        self.peers
+        let mut views: Vec<PeerView> = self
+            .peers
             .iter()
             .map(|(&fp, p)| {
                 let (state, rate, in_flight, target, pieces) = match &p.contact {
@@ -125,7 +126,9 @@ impl Swarm {
                     failures: p.backoff.failures(),
                 }
             })
-            .collect()
+            .collect();
+        views.sort_by_key(|v| v.peer);
+        views
     }
 
     /// How far the download is.

@@ -1,0 +1,122 @@
+//! The peers a swarm core knows, kept in one vector with a hash index.
+//!
+//! The core looks a peer up on every message from it (a `have` per piece per neighbour is
+//! most of its input) and walks all of them after every input. In a B-tree keyed by
+//! 32-byte fingerprints, each lookup compared a dozen keys and each walk chased pointers;
+//! here a lookup is one hash and a walk reads one vector. Iteration follows insertion
+//! order, changed only by removals (the last peer takes the removed one's place), so it
+//! is deterministic for a given sequence of inputs, as the core's tests and simulations
+//! need.
+
+use std::collections::HashMap;
+
+use certs::Fingerprint;
+
+/// Known peers by fingerprint.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PeerTable<V> {
+    entries: Vec<(Fingerprint, V)>,
+    index: HashMap<Fingerprint, usize>,
+}
+
+impl<V> PeerTable<V> {
+    pub(crate) fn new() -> Self {
+        PeerTable {
+            entries: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn get(&self, fp: &Fingerprint) -> Option<&V> {
+        self.index.get(fp).map(|&i| &self.entries[i].1)
+    }
+
+    pub(crate) fn get_mut(&mut self, fp: &Fingerprint) -> Option<&mut V> {
+        self.index.get(fp).map(|&i| &mut self.entries[i].1)
+    }
+
+    /// Adds or replaces `fp`'s entry; a replaced entry keeps its place.
+    pub(crate) fn insert(&mut self, fp: Fingerprint, value: V) {
+        match self.index.get(&fp) {
+            Some(&i) => self.entries[i].1 = value,
+            None => {
+                self.index.insert(fp, self.entries.len());
+                self.entries.push((fp, value));
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, fp: &Fingerprint) -> Option<V> {
+        let i = self.index.remove(fp)?;
+        let (_, value) = self.entries.swap_remove(i);
+        if let Some((moved, _)) = self.entries.get(i) {
+            self.index.insert(*moved, i);
+        }
+        Some(value)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Fingerprint, &V)> {
+        self.entries.iter().map(|(fp, v)| (fp, v))
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&Fingerprint, &mut V)> {
+        self.entries.iter_mut().map(|(fp, v)| (&*fp, v))
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &Fingerprint> {
+        self.entries.iter().map(|(fp, _)| fp)
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+}
+
+impl<V> std::ops::Index<&Fingerprint> for PeerTable<V> {
+    type Output = V;
+
+    fn index(&self, fp: &Fingerprint) -> &V {
+        self.get(fp).expect("no such peer in the table")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(n: u8) -> Fingerprint {
+        Fingerprint::from_bytes([n; 32])
+    }
+
+    #[test]
+    fn removal_keeps_every_other_entry_findable() {
+        let mut t = PeerTable::new();
+        for n in 0..10 {
+            t.insert(fp(n), n);
+        }
+        assert_eq!(t.remove(&fp(3)), Some(3));
+        assert_eq!(t.remove(&fp(9)), Some(9));
+        assert_eq!(t.remove(&fp(3)), None);
+        assert_eq!(t.len(), 8);
+        for n in (0..10).filter(|n| ![3, 9].contains(n)) {
+            assert_eq!(t.get(&fp(n)), Some(&n));
+        }
+        let mut seen: Vec<u8> = t.values().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![0, 1, 2, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn replacing_keeps_the_place_and_iteration_follows_insertion() {
+        let mut t = PeerTable::new();
+        t.insert(fp(2), "a");
+        t.insert(fp(1), "b");
+        t.insert(fp(2), "c");
+        let order: Vec<(Fingerprint, &str)> = t.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(order, vec![(fp(2), "c"), (fp(1), "b")]);
+    }
+}
