@@ -5,7 +5,10 @@
 //!   the dialler): the dialler sends [`Control::Hello`] with the info hash and its
 //!   bitfield; the acceptor answers with its own `Hello`, or [`Control::Refuse`] if it
 //!   does not serve that torrent. Afterwards either side sends [`Control::Have`] when it
-//!   gains a piece and [`Control::Lost`] when it finds one gone from its disk.
+//!   gains a piece and [`Control::Lost`] when it finds one gone from its disk, and
+//!   [`Control::Interested`] when it stops (or starts again) downloading from the other.
+//!   Each side starts out taken as interested; a side that is not interested and hears
+//!   that the other is not either ends the channel.
 //! * **Piece requests** (stream kind `0x03`, either side): a [`PieceRequest`] answered by a
 //!   [`PieceHeader`] and, for [`PieceHeader::Data`], exactly `len` raw bytes of the piece.
 //!   A peer asked for a piece it lacks answers [`PieceHeader::NotHave`] and the connection
@@ -49,6 +52,11 @@ pub enum Control {
     Have(u32),
     /// The sender lost a piece (found missing or changed on its disk).
     Lost(u32),
+    /// Whether the sender downloads from the receiver: `false` when it stops (it will
+    /// request nothing more), `true` when it starts again over the same channel. A link
+    /// that neither side is interested in is closed, so that a peer does not keep (and
+    /// announce every piece to) every peer it ever met.
+    Interested(bool),
 }
 
 /// A request for one whole piece.

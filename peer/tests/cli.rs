@@ -540,11 +540,12 @@ fn error_chains_name_each_cause_once() {
 async fn a_seeders_status_counts_the_neighbours_it_serves() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = common::tracker_cluster(dir.path()).await;
-    let (torrent, _original, _seeder, seeder_handle) =
+    let (torrent, _original, seeder, seeder_handle) =
         common::seeded_torrent(dir.path(), &cluster, 2 << 20, 256 << 10).await;
-    let (leecher, _handle, _data) = common::start_leecher(dir.path(), "leecher", &torrent).await;
-    let leecher_id = leecher.fingerprint().to_string();
-    // The seeder downloads nothing, yet the leecher linked to it is its neighbour.
+    // A neighbour that has nothing and stays (a leecher would finish and let go at once).
+    let leecher = common::raw::probe(seeder.fingerprint(), seeder.addr(), &torrent).await;
+    let leecher_id = leecher.endpoint.fingerprint().to_string();
+    // The seeder downloads nothing, yet the neighbour linked to it is counted.
     common::wait_status(
         &seeder_handle,
         Duration::from_secs(20),

@@ -382,6 +382,10 @@ fn examples() -> Vec<(String, Vec<u8>)> {
     add("peer.Control.Have", encode(&Control::Have(9)));
     add("peer.Control.Lost", encode(&Control::Lost(300)));
     add(
+        "peer.Control.Interested",
+        encode(&Control::Interested(false)),
+    );
+    add(
         "peer.PieceRequest",
         encode(&PieceRequest {
             info_hash: info_hash(),

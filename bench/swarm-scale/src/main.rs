@@ -168,6 +168,21 @@ fn main() -> anyhow::Result<()> {
             outcome.departed
         );
         if args.timeline {
+            // Who finished last, by link speed: where the tail comes from.
+            let mut done: Vec<(f64, f64, f64)> = outcome
+                .leechers
+                .iter()
+                .filter_map(|&(up, down, secs)| secs.map(|s| (s, up, down)))
+                .collect();
+            done.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let slowest: Vec<String> = done
+                .iter()
+                .take(5)
+                .map(|(s, up, down)| {
+                    format!("{s:.1} s ({:.0}/{:.0} Mbit/s)", up * 8e-6, down * 8e-6)
+                })
+                .collect();
+            eprintln!("slowest (up/down): {}", slowest.join(", "));
             // Uplink use per 5 s, for seeing where capacity goes unused.
             let per = 50;
             let line: Vec<String> = outcome

@@ -19,7 +19,7 @@
 //! uplink sent over time (in [`BIN`] bins, for the uplink use), and the seeder's bytes.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,12 @@ enum Ev {
         at: u32,
         from: u32,
         piece: u32,
+    },
+    /// `from` stopped downloading from `at`: the runtime aborted its fetches, so `at`'s
+    /// uploads to it end and its waiting requests are dropped when granted.
+    Abandoned {
+        at: u32,
+        from: u32,
     },
     /// The earliest flow of `at` may have finished (stale unless `version` matches).
     UplinkDone {
@@ -228,6 +234,11 @@ pub struct Sim {
     errors: Vec<String>,
     /// Honest leechers still expected to complete.
     outstanding: usize,
+    /// (uploader, requester): the requester aborted its fetches from the uploader and has
+    /// not asked again since.
+    abandoned: HashSet<(u32, u32)>,
+    /// Links closed by the first node whose news has not reached the second yet.
+    closing: HashSet<(u32, u32)>,
     /// How often to print progress, and when it was last printed.
     progress: Option<(Duration, std::time::Instant)>,
 }
@@ -322,6 +333,8 @@ impl Sim {
             errors: Vec::new(),
             outstanding: scenario.leechers,
             progress: None,
+            abandoned: HashSet::new(),
+            closing: HashSet::new(),
             scenario,
         };
         // The seeder and the bad peers are there first; leechers arrive as scheduled.
@@ -523,6 +536,8 @@ impl Sim {
                     self.nodes[to as usize].links.push(from);
                     self.nodes[from as usize].links.push(to);
                 }
+                // The dialler wants to download from `to` (again).
+                self.abandoned.remove(&(to, from));
                 let delay = self.latency(from, to);
                 self.after(delay, Ev::DialAnswered { from, to });
                 // The dialled side adopts the dialler as the runtime does.
@@ -564,9 +579,45 @@ impl Sim {
             }
             Ev::Request { at, from, piece } => {
                 if self.linked(at, from) {
+                    self.abandoned.remove(&(at, from));
                     self.request_arrives(at, from, piece);
                 }
                 None
+            }
+            Ev::Abandoned { at, from } => {
+                if !self.linked(at, from) {
+                    return;
+                }
+                self.abandoned.insert((at, from));
+                let fp = self.nodes[from as usize].info.fingerprint;
+                if self.nodes[at as usize].swarm.is_some()
+                    && !self.swarm(at).is_some_and(|s| s.wants(&fp))
+                {
+                    // Neither side downloads from the other: the link is closed.
+                    self.close_link(at, from);
+                    return;
+                }
+                self.advance_uplink(at);
+                let n = &mut self.nodes[at as usize];
+                n.waiting.retain(|&(f, _)| f != from);
+                let mut aborted = Vec::new();
+                n.flows.retain(|f| {
+                    let keep = f.to != from;
+                    if !keep {
+                        aborted.push(f.piece);
+                    }
+                    keep
+                });
+                let fp = self.nodes[from as usize].info.fingerprint;
+                // The core hears of it only if an upload in progress ended.
+                let told = !aborted.is_empty() && self.swarm(at).is_some();
+                if let Some(s) = self.swarm(at) {
+                    for piece in aborted {
+                        s.handle_upload_done(fp, piece, 0, now);
+                    }
+                }
+                self.start_uploads(at);
+                told.then_some(at)
             }
             Ev::Cancel { at, from, piece } => {
                 self.advance_uplink(at);
@@ -639,6 +690,11 @@ impl Sim {
                 Some(to)
             }
             Ev::Disconnected { to, from } => {
+                self.closing.remove(&(from, to));
+                if self.linked(to, from) {
+                    // Dialled again since: the new link stands.
+                    return;
+                }
                 let fp = self.nodes[from as usize].info.fingerprint;
                 let Some(s) = self.swarm(to) else { return };
                 s.handle_disconnected(fp, now);
@@ -862,6 +918,44 @@ impl Sim {
         self.after(delay, Ev::UplinkDone { at, version });
     }
 
+    /// `i` closed its link to `other`: both drop it at once (so nothing more is delivered
+    /// over it), pieces under way between them are abandoned, and `other`'s core hears of
+    /// it one latency later, as from a closed QUIC connection.
+    fn close_link(&mut self, i: u32, other: u32) {
+        self.nodes[i as usize].links.retain(|&l| l != other);
+        self.nodes[other as usize].links.retain(|&l| l != i);
+        self.abandoned.remove(&(i, other));
+        self.abandoned.remove(&(other, i));
+        for (at, to) in [(i, other), (other, i)] {
+            self.advance_uplink(at);
+            let n = &mut self.nodes[at as usize];
+            n.waiting.retain(|&(from, _)| from != to);
+            let mut dropped = Vec::new();
+            n.flows.retain(|f| {
+                let keep = f.to != to;
+                if !keep {
+                    dropped.push(f.piece);
+                }
+                keep
+            });
+            let fp = self.nodes[to as usize].info.fingerprint;
+            let now = self.instant();
+            let told = !dropped.is_empty() && self.swarm(at).is_some();
+            if let Some(s) = self.swarm(at) {
+                for piece in dropped {
+                    s.handle_upload_done(fp, piece, 0, now);
+                }
+            }
+            self.start_uploads(at);
+            if told {
+                self.outputs(at);
+            }
+        }
+        self.closing.insert((i, other));
+        let delay = self.latency(i, other);
+        self.after(delay, Ev::Disconnected { to: other, from: i });
+    }
+
     fn depart(&mut self, i: u32, graceful: bool) {
         if !self.nodes[i as usize].alive {
             return;
@@ -937,14 +1031,25 @@ impl Sim {
                     }
                     self.nodes[i as usize].links.retain(|&l| l != to);
                     self.nodes[to as usize].links.retain(|&l| l != i);
+                } else if self.linked(i, to) {
+                    if self.abandoned.contains(&(i, to)) {
+                        // The other side had stopped downloading from this one already.
+                        self.close_link(i, to);
+                    } else {
+                        // The runtime aborts this side's fetches and says it is no longer
+                        // interested; the link stays up while the other side downloads.
+                        let delay = self.latency(i, to);
+                        self.after(delay, Ev::Abandoned { at: to, from: i });
+                    }
                 }
             }
             Action::Request { peer, piece } => {
                 let Some(to) = fp_of(self, &peer) else { return };
                 if !self.nodes[i as usize].links.contains(&to) {
-                    // A neighbour that left (its goodbye may still be on the way) is not
-                    // an error; one never connected is.
-                    if self.nodes[to as usize].left_at.is_none() {
+                    // A neighbour that left or closed the link (its goodbye may still be
+                    // on the way) is not an error; one never connected is.
+                    if self.nodes[to as usize].left_at.is_none() && !self.closing.contains(&(to, i))
+                    {
                         self.errors
                             .push(format!("peer {i} asks {to} without a connection"));
                     }
@@ -967,8 +1072,9 @@ impl Sim {
                 if let Some(k) = cancelled {
                     n.cancelled.swap_remove(k);
                 }
-                // Cancelled while it waited, or the requester is gone: the slot is free.
-                if cancelled.is_some() || !self.linked(i, to) {
+                // Cancelled while it waited, or the requester is gone or stopped
+                // fetching: the slot is free.
+                if cancelled.is_some() || !self.linked(i, to) || self.abandoned.contains(&(i, to)) {
                     let now = self.instant();
                     if let Some(s) = self.swarm(i) {
                         s.handle_upload_done(peer, piece, 0, now);

@@ -28,6 +28,12 @@ pub(crate) enum Event {
     Have { peer: Fingerprint, piece: u32 },
     /// A neighbour lost a piece.
     Lost { peer: Fingerprint, piece: u32 },
+    /// A neighbour said whether it downloads from us, on link `link`.
+    Interest {
+        peer: Fingerprint,
+        link: u64,
+        interested: bool,
+    },
     /// A neighbour's control channel ended.
     LinkLost { peer: Fingerprint, link: u64 },
     /// A piece transfer ended.

@@ -35,6 +35,9 @@ pub(crate) struct Link {
     pub(crate) id: u64,
     pub(crate) connection: Connection,
     pub(crate) control: mpsc::UnboundedSender<Control>,
+    /// Whether the neighbour downloads from us, as it last said (it is taken to until it
+    /// says otherwise).
+    pub(crate) remote_interested: bool,
 }
 
 /// Dials `info`, expecting its fingerprint, and exchanges `Hello`s for `info_hash`.
@@ -78,6 +81,7 @@ pub(crate) async fn dial(
             id: next_id(),
             connection,
             control,
+            remote_interested: true,
         },
         bitfield,
         recv,
@@ -127,6 +131,16 @@ pub(crate) fn spawn_reader(
                 }
                 Ok(Some(Control::Lost(piece))) if piece < piece_count => {
                     if events.send(Event::Lost { peer, piece }).is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(Control::Interested(interested))) => {
+                    let event = Event::Interest {
+                        peer,
+                        link,
+                        interested,
+                    };
+                    if events.send(event).is_err() {
                         return;
                     }
                 }

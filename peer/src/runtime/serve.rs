@@ -116,6 +116,7 @@ async fn accept_channel(
         id: super::link::next_id(),
         connection,
         control: spawn_writer(send),
+        remote_interested: true,
     };
     let id = link.id;
     if entry

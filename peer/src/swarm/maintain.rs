@@ -165,6 +165,11 @@ impl Swarm {
         }
         let mut active = self.active();
         if active >= self.config.max_neighbours {
+            // Swaps are not rate-limited although at the start of a flash crowd every
+            // neighbour is empty and useless, so peers churn their neighbours: that churn is
+            // how empty-handed peers find the pieces. In simulation (1,000 leechers) one
+            // swap per 200 ms raised max from 1.25 to 1.58 T*, and swapping only for
+            // candidates known to hold pieces raised p50 from 1.17 to 1.40 T*.
             let useless = self.peers.iter().find_map(|(&fp, p)| {
                 p.neighbour()
                     .is_some_and(|n| n.is_useless(self.picker.have()))

@@ -301,8 +301,24 @@ impl Swarm {
                 self.picker.remove_holder(&old);
             }
             self.picker.add_holder(&new);
+            self.let_go_if_both_complete(peer, now);
         }
         self.maintain(now);
+    }
+
+    /// A complete peer keeps a neighbour only to upload to it: once the neighbour is
+    /// complete too, it is let go (and the link, which neither side now needs, closes).
+    fn let_go_if_both_complete(&mut self, peer: Fingerprint, now: Instant) {
+        let count = self.layout.piece_count();
+        if self.complete
+            && self
+                .peers
+                .get(&peer)
+                .and_then(KnownPeer::neighbour)
+                .is_some_and(|n| n.announced && n.bitfield.count() >= count)
+        {
+            self.release(peer, Release::Done, true, now);
+        }
     }
 
     /// A neighbour announced a new piece.
@@ -320,6 +336,7 @@ impl Swarm {
         if n.bitfield.set(piece) {
             self.picker.add_piece(piece);
         }
+        self.let_go_if_both_complete(peer, now);
         if first_news || self.complete {
             // A neighbour that had not announced anything yet is now filled like any
             // other; a complete core has nothing to ask.

@@ -616,6 +616,18 @@ fn an_idle_seeder_asks_for_peers_to_serve_and_dials_them() {
         }));
     }
     assert_eq!(dialled, vec![fp(2)]);
+    // It is served while it lacks pieces; once it has them all it is let go.
+    s.handle_connected(fp(2), t);
+    s.handle_bitfield(fp(2), bits(4, [0, 1]), t);
+    s.handle_have(fp(2), 2, t);
+    assert!(s.wants(&fp(2)), "still a leecher");
+    drain(&mut s);
+    s.handle_have(fp(2), 3, t);
+    assert!(!s.wants(&fp(2)));
+    assert!(drain(&mut s).contains(&Action::Disconnect {
+        peer: fp(2),
+        banned: false
+    }));
 }
 
 #[test]

@@ -159,4 +159,10 @@ impl Swarm {
     pub fn is_banned(&self, peer: &Fingerprint) -> bool {
         self.banned.contains(peer)
     }
+
+    /// Whether the core downloads from this peer, or is dialling it: the runtime keeps a
+    /// link up while this, or the peer's interest in us, holds.
+    pub fn wants(&self, peer: &Fingerprint) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.is_active())
+    }
 }

@@ -1,6 +1,7 @@
 //! Carries out what the swarm core decided.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use certs::Fingerprint;
 
@@ -27,10 +28,18 @@ impl TorrentTask {
                 Action::Connect(info) => self.connect(info),
                 Action::Disconnect { peer, banned } => {
                     self.abort_fetches_of(peer);
-                    // The core stops downloading from it; the link stays up unless the
-                    // neighbour is hostile, since it may be downloading from us.
-                    if banned && let Some((link, _)) = self.links.remove(&peer) {
-                        link.connection.close(1, "banned: sent corrupt data");
+                    if banned {
+                        if let Some((link, _)) = self.links.remove(&peer) {
+                            link.connection.close(1, "banned: sent corrupt data");
+                        }
+                    } else if let Some((link, _)) = self.links.get(&peer) {
+                        // The core stops downloading from it. The link stays up while
+                        // the neighbour downloads from us; once neither does, it closes.
+                        if link.remote_interested {
+                            let _ = link.control.send(Control::Interested(false));
+                        } else {
+                            self.close_link(peer, Instant::now());
+                        }
                     }
                 }
                 Action::Request { peer, piece } => self.request(peer, piece),

@@ -19,6 +19,15 @@ impl TorrentTask {
         }
     }
 
+    /// Closes the link to `peer`, which neither side downloads from: its control channel
+    /// ends (the QUIC connection may carry other torrents' links and stays). The core
+    /// forgets the uploads the neighbour still had waiting.
+    pub(super) fn close_link(&mut self, peer: Fingerprint, now: Instant) {
+        if self.links.remove(&peer).is_some() {
+            self.swarm.handle_disconnected(peer, now);
+        }
+    }
+
     pub(super) fn broadcast(&self, message: Control) {
         for (link, _) in self.links.values() {
             let _ = link.control.send(message.clone());
@@ -28,8 +37,12 @@ impl TorrentTask {
     pub(super) fn connect(&mut self, info: PeerInfo) {
         let peer = info.fingerprint;
         if let Some((_, bitfield)) = self.links.get(&peer) {
-            // Already linked (it dialled us, or an earlier link is still up).
+            // Already linked (it dialled us, or an earlier link is still up): say that
+            // we download from it again, should we have said otherwise.
             let bitfield = bitfield.clone();
+            if let Some((link, _)) = self.links.get(&peer) {
+                let _ = link.control.send(Control::Interested(true));
+            }
             let now = Instant::now();
             self.swarm.handle_connected(peer, now);
             self.swarm.handle_bitfield(peer, bitfield, now);

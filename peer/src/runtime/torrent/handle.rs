@@ -60,6 +60,20 @@ impl TorrentTask {
                 }
                 self.swarm.handle_not_have(peer, piece, now);
             }
+            Event::Interest {
+                peer,
+                link,
+                interested,
+            } => {
+                if let Some((current, _)) = self.links.get_mut(&peer)
+                    && current.id == link
+                {
+                    current.remote_interested = interested;
+                    if !interested && !self.swarm.wants(&peer) {
+                        self.close_link(peer, now);
+                    }
+                }
+            }
             Event::LinkLost { peer, link } => {
                 if self.replaced.remove(&link).is_none()
                     && self.links.get(&peer).is_some_and(|(l, _)| l.id == link)
