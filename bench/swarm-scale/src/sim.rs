@@ -597,27 +597,8 @@ impl Sim {
                     self.close_link(at, from);
                     return;
                 }
-                self.advance_uplink(at);
-                let n = &mut self.nodes[at as usize];
-                n.waiting.retain(|&(f, _)| f != from);
-                let mut aborted = Vec::new();
-                n.flows.retain(|f| {
-                    let keep = f.to != from;
-                    if !keep {
-                        aborted.push(f.piece);
-                    }
-                    keep
-                });
-                let fp = self.nodes[from as usize].info.fingerprint;
                 // The core hears of it only if an upload in progress ended.
-                let told = !aborted.is_empty() && self.swarm(at).is_some();
-                if let Some(s) = self.swarm(at) {
-                    for piece in aborted {
-                        s.handle_upload_done(fp, piece, 0, now);
-                    }
-                }
-                self.start_uploads(at);
-                told.then_some(at)
+                self.drop_uploads(at, from).then_some(at)
             }
             Ev::Cancel { at, from, piece } => {
                 self.advance_uplink(at);
@@ -918,6 +899,32 @@ impl Sim {
         self.after(delay, Ev::UplinkDone { at, version });
     }
 
+    /// Drops what `at` was sending, or had waiting, for `to`, and frees the core's slots
+    /// for the uploads that were under way; returns whether the core was told of any.
+    fn drop_uploads(&mut self, at: u32, to: u32) -> bool {
+        self.advance_uplink(at);
+        let n = &mut self.nodes[at as usize];
+        n.waiting.retain(|&(from, _)| from != to);
+        let mut dropped = Vec::new();
+        n.flows.retain(|f| {
+            let keep = f.to != to;
+            if !keep {
+                dropped.push(f.piece);
+            }
+            keep
+        });
+        let fp = self.nodes[to as usize].info.fingerprint;
+        let now = self.instant();
+        let told = !dropped.is_empty() && self.swarm(at).is_some();
+        if let Some(s) = self.swarm(at) {
+            for piece in dropped {
+                s.handle_upload_done(fp, piece, 0, now);
+            }
+        }
+        self.start_uploads(at);
+        told
+    }
+
     /// `i` closed its link to `other`: both drop it at once (so nothing more is delivered
     /// over it), pieces under way between them are abandoned, and `other`'s core hears of
     /// it one latency later, as from a closed QUIC connection.
@@ -927,27 +934,7 @@ impl Sim {
         self.abandoned.remove(&(i, other));
         self.abandoned.remove(&(other, i));
         for (at, to) in [(i, other), (other, i)] {
-            self.advance_uplink(at);
-            let n = &mut self.nodes[at as usize];
-            n.waiting.retain(|&(from, _)| from != to);
-            let mut dropped = Vec::new();
-            n.flows.retain(|f| {
-                let keep = f.to != to;
-                if !keep {
-                    dropped.push(f.piece);
-                }
-                keep
-            });
-            let fp = self.nodes[to as usize].info.fingerprint;
-            let now = self.instant();
-            let told = !dropped.is_empty() && self.swarm(at).is_some();
-            if let Some(s) = self.swarm(at) {
-                for piece in dropped {
-                    s.handle_upload_done(fp, piece, 0, now);
-                }
-            }
-            self.start_uploads(at);
-            if told {
+            if self.drop_uploads(at, to) {
                 self.outputs(at);
             }
         }
