@@ -590,9 +590,7 @@ impl Sim {
                 }
                 self.abandoned.insert((at, from));
                 let fp = self.nodes[from as usize].info.fingerprint;
-                if self.nodes[at as usize].swarm.is_some()
-                    && !self.swarm(at).is_some_and(|s| s.wants(&fp))
-                {
+                if self.swarm(at).is_some_and(|s| !s.wants(&fp)) {
                     // Neither side downloads from the other: the link is closed.
                     self.close_link(at, from);
                     return;

@@ -36,13 +36,11 @@ impl TorrentTask {
 
     pub(super) fn connect(&mut self, info: PeerInfo) {
         let peer = info.fingerprint;
-        if let Some((_, bitfield)) = self.links.get(&peer) {
+        if let Some((link, bitfield)) = self.links.get(&peer) {
             // Already linked (it dialled us, or an earlier link is still up): say that
             // we download from it again, should we have said otherwise.
+            let _ = link.control.send(Control::Interested(true));
             let bitfield = bitfield.clone();
-            if let Some((link, _)) = self.links.get(&peer) {
-                let _ = link.control.send(Control::Interested(true));
-            }
             let now = Instant::now();
             self.swarm.handle_connected(peer, now);
             self.swarm.handle_bitfield(peer, bitfield, now);
