@@ -149,7 +149,7 @@ fn pump(
                     Output::Send { to, message } => net.push_back((i as u64, to, message)),
                     Output::Persist { token, .. } => persisted = Some(token),
                     Output::Reply { client, .. } => on_reply(client),
-                    Output::ReadReply { .. } => {}
+                    Output::ReadReply { .. } | Output::MembershipReply { .. } => {}
                 }
             }
             if let Some(t) = persisted {

@@ -112,6 +112,8 @@ impl Cluster {
                         Output::ReadReply { client, id, result } => {
                             self.replies.push((client, id, result.unwrap_or(None)))
                         }
+                        // This example changes no membership.
+                        Output::MembershipReply { .. } => {}
                     }
                 }
             }

@@ -21,17 +21,29 @@ pub struct PlantedBugs {
     /// Followers promise any candidate even right after hearing from a
     /// leader, which breaks the leader lease.
     pub no_stickiness: bool,
+    /// A candidate counts promises only against the membership it has applied,
+    /// not against every membership its adopted log passes through.
+    pub phase1_applied_membership_only: bool,
+    /// The leader pipelines across a membership change: it proposes the change with
+    /// slots still in flight, and later slots before the change is applied.
+    pub no_change_barrier: bool,
 }
 
 /// Configuration of one replica. All replicas of a cluster should use the same
 /// timing parameters; `id` and `seed` differ per replica.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// This replica's id; must be in `members`.
+    /// This replica's id; must be in `members` unless `members` is empty.
     pub id: NodeId,
-    /// All replicas of the cluster (including this one). Fixed for the
-    /// cluster's lifetime (membership change is not supported yet).
+    /// The voters the cluster was bootstrapped with (including this one), the same
+    /// on every bootstrap member. The membership in force comes from the log and
+    /// the snapshots once it has changed; these are only its starting point.
+    /// Empty for a node that joins a running cluster: it learns the membership
+    /// from the snapshot a member sends it once the cluster added it as a learner.
     pub members: Vec<NodeId>,
+    /// For a joining node: replicas to ask for the cluster's state until it hears
+    /// from a member (e.g. the members the operator knows). Default empty.
+    pub contacts: Vec<NodeId>,
     /// Minimum election timeout. A follower that hears nothing from a leader
     /// for a random time in `[election_timeout, 2 * election_timeout)` starts an
     /// election (pre-vote first), a follower that heard from a leader less than
@@ -93,6 +105,7 @@ impl Default for Config {
         Config {
             id: 0,
             members: vec![0],
+            contacts: Vec::new(),
             election_timeout: Duration::from_millis(200),
             heartbeat_interval: Duration::from_millis(20),
             lease_duration: Duration::from_millis(160),
@@ -113,8 +126,8 @@ impl Config {
     /// Checks the configuration's internal consistency.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |s: &str| Err(ConfigError(s.to_string()));
-        if !self.members.contains(&self.id) {
-            return bad("members must contain id");
+        if !self.members.is_empty() && !self.members.contains(&self.id) {
+            return bad("members must contain id (or be empty, for a joining node)");
         }
         let mut m = self.members.clone();
         m.sort_unstable();
@@ -137,7 +150,7 @@ impl Config {
         Ok(())
     }
 
-    /// Number of replicas that form a quorum (a majority).
+    /// Number of bootstrap members that form a quorum (a majority).
     pub fn quorum(&self) -> usize {
         self.members.len() / 2 + 1
     }

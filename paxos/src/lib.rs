@@ -110,7 +110,9 @@
 //!
 //! # Assumptions
 //!
-//! * Replicas fail by crashing (no Byzantine behaviour); membership is fixed.
+//! * Replicas fail by crashing (no Byzantine behaviour). The membership changes
+//!   only through the log ([`Replica::change_membership`]; see the README for the
+//!   protocol).
 //! * **Clock drift, for lease reads only.** A leader's lease starts when it
 //!   *sends* a heartbeat round that a quorum acknowledges, and it uses it for
 //!   `lease_duration − max_clock_drift` measured on its own clock. A follower
@@ -190,7 +192,7 @@
 //!
 //! # Not (yet) included
 //!
-//! Membership changes.
+//! Membership changes through the tokio runtime (the sans-IO [`Replica`] has them).
 //!
 //! # Layout
 //!
@@ -222,6 +224,7 @@
 pub mod ballot;
 pub mod config;
 pub mod error;
+pub mod membership;
 pub mod message;
 pub mod replica;
 #[cfg(feature = "runtime")]
@@ -235,6 +238,7 @@ pub use config::Config;
 #[cfg(feature = "planted-bugs")]
 pub use config::PlantedBugs;
 pub use error::{ClientError, ConfigError, RestoreError, StorageError};
+pub use membership::{Membership, MembershipChange, MembershipError};
 pub use message::{Command, Entry, MAX_ROUND, MAX_SLOT, Message, PromisedEntry, Snapshot, Value};
 pub use replica::{
     DurableStateOf, MessageOf, Output, OutputOf, PersistToken, RecordOf, Replica, ReplicaError,

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ballot::{Ballot, ClientId, NodeId, Slot};
+use crate::membership::{Membership, MembershipChange};
 use crate::session::Session;
 
 /// A client command: the operation plus its exactly-once identity.
@@ -36,6 +37,21 @@ pub enum Entry<C> {
         /// The client's read id.
         id: u64,
     },
+    /// A membership change, always alone in its slot. It governs the slots after its
+    /// own and is checked when applied; `origin` answers the request `id` it holds.
+    Reconfigure {
+        /// The replica that holds the request.
+        origin: NodeId,
+        /// The request's id at `origin`.
+        id: u64,
+        /// The change.
+        change: MembershipChange,
+    },
+}
+
+/// Whether a value holds a membership change.
+pub(crate) fn holds_change<C>(value: &[Entry<C>]) -> bool {
+    value.iter().any(|e| matches!(e, Entry::Reconfigure { .. }))
 }
 
 /// The value of one slot: a batch of entries. An empty batch is a no-op
@@ -54,6 +70,10 @@ pub struct Snapshot<O> {
     pub state: Vec<u8>,
     /// The client sessions at `slot`.
     pub sessions: Vec<(ClientId, Session<O>)>,
+    /// The membership in force after `slot`. Empty in snapshots written before
+    /// membership changes existed: the bootstrap members apply then.
+    #[serde(default)]
+    pub membership: Membership,
 }
 
 /// An accepted (or known chosen) value reported in a promise.
@@ -90,6 +110,11 @@ pub enum Message<C, O> {
         ballot: Ballot,
         /// First slot the candidate does not know to be chosen.
         from: Slot,
+        /// Set when the leader of this ballot handed its leadership over to the
+        /// candidate: a follower of that leader may promise at once instead of
+        /// waiting out the leader's lease (the leader gave the lease up).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handover: Option<Ballot>,
     },
     /// Phase 1b: the acceptor promises `ballot` (sent only once durable).
     Promise {
@@ -138,6 +163,11 @@ pub enum Message<C, O> {
         ballot: Ballot,
         /// The acknowledged round.
         round: u64,
+        /// The follower's decided slot: how far it has caught up (the leader
+        /// promotes a learner, or hands its leadership over, only to a node close
+        /// to its own log).
+        #[serde(default)]
+        decided: Slot,
     },
     /// The leader announces its commit index. Sent when the last slot in
     /// flight is chosen; while others are in flight, Accepts carry the index.
@@ -162,11 +192,21 @@ pub enum Message<C, O> {
         /// `(slot, value)` pairs, all chosen.
         entries: Vec<(Slot, Value<C>)>,
     },
-    /// A snapshot, sent when the wanted slots were truncated.
+    /// A snapshot, sent when the wanted slots were truncated, or asked for with a
+    /// catch-up request from slot 0 by a joining node that knows no membership yet.
     InstallSnapshot {
         /// The snapshot.
         snapshot: Snapshot<O>,
     },
+    /// The leader of `ballot` hands its leadership to the receiver: start an
+    /// election now (leadership transfer, or the leader was removed).
+    TimeoutNow {
+        /// The sender's leader ballot.
+        ballot: Ballot,
+    },
+    /// The receiver was removed from the cluster (the sender has its id among the
+    /// retired ones): it must stop.
+    Removed,
 }
 
 /// Slots and commit indexes at or above this are treated as malformed.
@@ -184,12 +224,17 @@ impl<C, O> Message<C, O> {
         let ok = |s: Slot| s < MAX_SLOT;
         let b = |b: &Ballot| b.round < MAX_ROUND;
         match self {
-            Message::Forward { .. } => true,
+            Message::Forward { .. } | Message::Removed => true,
             Message::PreVote { ballot }
+            | Message::TimeoutNow { ballot }
             | Message::PreVoteGranted { ballot }
             | Message::Nack { ballot }
             | Message::HeartbeatAck { ballot, .. } => b(ballot),
-            Message::Prepare { ballot, from } => b(ballot) && ok(*from),
+            Message::Prepare {
+                ballot,
+                from,
+                handover,
+            } => b(ballot) && ok(*from) && handover.as_ref().is_none_or(b),
             Message::Promise {
                 ballot,
                 entries,

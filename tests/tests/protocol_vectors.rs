@@ -655,6 +655,7 @@ fn examples() -> Vec<(String, Vec<u8>)> {
             Message::Prepare {
                 ballot: b,
                 from: 12,
+                handover: None,
             },
         ),
         (
@@ -703,6 +704,7 @@ fn examples() -> Vec<(String, Vec<u8>)> {
             Message::HeartbeatAck {
                 ballot: b,
                 round: 40,
+                decided: 13,
             },
         ),
         (
@@ -739,9 +741,12 @@ fn examples() -> Vec<(String, Vec<u8>)> {
                             slot: 9,
                         },
                     )],
+                    membership: paxos::Membership::with_voters([1, 2, 3]),
                 },
             },
         ),
+        ("TimeoutNow", Message::TimeoutNow { ballot: b }),
+        ("Removed", Message::Removed),
     ];
     for (name, message) in &messages {
         add(&format!("paxos.Message.{name}"), encode(message));
@@ -752,6 +757,7 @@ fn examples() -> Vec<(String, Vec<u8>)> {
             Message::<Command, Output>::HeartbeatAck {
                 ballot: b,
                 round: 40,
+                decided: 13,
             },
             Message::Accepted {
                 ballot: b,
@@ -766,6 +772,17 @@ fn examples() -> Vec<(String, Vec<u8>)> {
             origin: 1,
             client: 0x0123_4567_89ab_cdef,
             id: 5,
+        }),
+    );
+    add(
+        "paxos.Entry.Reconfigure",
+        encode(&Entry::<Command>::Reconfigure {
+            origin: 1,
+            id: 6,
+            change: paxos::MembershipChange::AddLearner {
+                id: 4,
+                address: "10.0.0.4:7000".into(),
+            },
         }),
     );
 

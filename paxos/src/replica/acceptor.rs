@@ -13,7 +13,9 @@ impl<S: StateMachine> Replica<S> {
     /// timeout, it leads with a recent quorum itself, or it restarted less than
     /// an election timeout ago. This both protects leader leases and keeps a
     /// rejoining or partially connected replica from disrupting a healthy leader.
-    pub(super) fn refuses_promise(&self, candidate: NodeId) -> bool {
+    /// `handover` is the ballot of a leader that handed its leadership to the
+    /// candidate: that leader gave its lease up, so its followers need not wait.
+    pub(super) fn refuses_promise(&self, candidate: NodeId, handover: Option<Ballot>) -> bool {
         if candidate == self.id {
             return false;
         }
@@ -31,14 +33,27 @@ impl<S: StateMachine> Replica<S> {
             return true;
         }
         match (self.leader, self.last_heard) {
+            (Some((_, b)), _) if handover == Some(b) => false,
             (Some((l, _)), Some(t)) => l != candidate && self.now < t + eto,
             _ => false,
         }
     }
 
-    pub(super) fn on_prepare(&mut self, from: NodeId, ballot: Ballot, slot: Slot) {
+    pub(super) fn on_prepare(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        slot: Slot,
+        handover: Option<Ballot>,
+    ) {
         if ballot.leader != from {
             return;
+        }
+        if slot > self.log.decided + 1 {
+            // The candidate knows more of the log (and perhaps a membership that
+            // makes it a voter where this replica still sees a learner): catch up.
+            self.commit_hint = self.commit_hint.max(slot - 1);
+            self.maybe_request_catchup(Some(from));
         }
         self.max_round = self.max_round.max(ballot.round);
         if ballot < self.promised {
@@ -50,7 +65,7 @@ impl<S: StateMachine> Replica<S> {
             );
             return;
         }
-        if self.refuses_promise(from) {
+        if self.refuses_promise(from, handover) {
             return;
         }
         if ballot > self.promised {
@@ -158,8 +173,16 @@ impl<S: StateMachine> Replica<S> {
         if !self.follow(from, ballot) {
             return;
         }
-        self.send(from, Message::HeartbeatAck { ballot, round });
         self.learn_commit(from, ballot, commit);
+        let decided = self.log.decided;
+        self.send(
+            from,
+            Message::HeartbeatAck {
+                ballot,
+                round,
+                decided,
+            },
+        );
     }
 
     pub(super) fn on_commit(&mut self, from: NodeId, ballot: Ballot, commit: Slot) {
@@ -167,5 +190,40 @@ impl<S: StateMachine> Replica<S> {
             return;
         }
         self.learn_commit(from, ballot, commit);
+    }
+
+    /// A member says this replica was removed from the cluster (it has applied the
+    /// change). Once a quorum of the membership this replica knows says so, every
+    /// voter that matters has the change, and the replica stops for good. Until
+    /// then a removed replica stays a passive acceptor (it never campaigns): the
+    /// slots before the change were chosen by quorums that may include it, and a
+    /// lagging voter of the new membership may still need its promise to learn them.
+    pub(super) fn on_removed_notice(&mut self, from: NodeId) {
+        self.removal_notices.insert(from);
+        if self.membership.retired.contains(&self.id) {
+            if self
+                .membership
+                .is_quorum(|n| self.removal_notices.contains(&n))
+            {
+                self.stop();
+            }
+        } else {
+            // Not applied here yet: fetch the log (or a snapshot) from the sender.
+            self.last_catchup = Some(self.now);
+            let from_slot = if self.membership.is_unknown() {
+                0
+            } else {
+                self.log.decided + 1
+            };
+            self.send(from, Message::CatchUpRequest { from: from_slot });
+        }
+    }
+
+    /// Stops for good: every later input is ignored.
+    pub(super) fn stop(&mut self) {
+        self.removed = true;
+        self.role = Role::Follower;
+        self.leader = None;
+        self.queue.clear();
     }
 }

@@ -32,7 +32,8 @@ impl<S: StateMachine> Replica<S> {
     /// Asks `target` (or the leader) for missing chosen slots, at most once
     /// per heartbeat interval.
     pub(super) fn maybe_request_catchup(&mut self, target: Option<NodeId>) {
-        if self.log.decided >= self.commit_hint {
+        let joining = self.membership.is_unknown();
+        if self.log.decided >= self.commit_hint && !joining {
             return;
         }
         if let Some(t) = self.last_catchup
@@ -46,10 +47,8 @@ impl<S: StateMachine> Replica<S> {
             // Leading (or leaderless) and behind: ask a random peer.
             _ => {
                 let peers: Vec<NodeId> = self
-                    .config
-                    .members
-                    .iter()
-                    .copied()
+                    .membership
+                    .members()
                     .filter(|m| *m != self.id)
                     .collect();
                 if peers.is_empty() {
@@ -59,17 +58,83 @@ impl<S: StateMachine> Replica<S> {
             }
         };
         self.last_catchup = Some(self.now);
-        self.send(
-            to,
-            Message::CatchUpRequest {
-                from: self.log.decided + 1,
-            },
-        );
+        // A joining node knows no membership to apply the log from: it asks for a
+        // snapshot first (slot 0).
+        let from = if joining { 0 } else { self.log.decided + 1 };
+        self.send(to, Message::CatchUpRequest { from });
+    }
+
+    /// Asks the leader (or a random member) for the log after the decided slot,
+    /// once, whether or not this replica knows of anything newer.
+    pub(super) fn poll_for_log(&mut self) {
+        // The leader, if heard from lately; else anyone (the hint may be stale).
+        let leader = self
+            .leader
+            .map(|(l, _)| l)
+            .filter(|l| *l != self.id)
+            .filter(|_| {
+                self.last_heard
+                    .is_some_and(|t| self.now < t + self.config.election_timeout)
+            });
+        let peers: Vec<NodeId> = self
+            .membership
+            .members()
+            .filter(|m| *m != self.id)
+            .collect();
+        let contacts: Vec<NodeId> = self
+            .config
+            .contacts
+            .iter()
+            .copied()
+            .filter(|c| *c != self.id)
+            .collect();
+        if self.membership.retired.contains(&self.id) {
+            // Removed: ask every voter at once, so that a quorum's confirmations
+            // (which let this replica stop) come back in one round.
+            let voters: Vec<NodeId> = self.membership.voters.iter().copied().collect();
+            let from = self.log.decided + 1;
+            for v in voters {
+                self.send(v, Message::CatchUpRequest { from });
+            }
+            return;
+        }
+        if leader.is_none() && peers.is_empty() && self.last_sender.is_none() {
+            // A joining node that has heard from nobody: ask every contact at once.
+            for c in contacts {
+                self.send(c, Message::CatchUpRequest { from: 0 });
+            }
+            return;
+        }
+        let to = match (leader, self.last_sender) {
+            (Some(l), _) => l,
+            _ if !peers.is_empty() => peers[self.rng.random_range(0..peers.len())],
+            // A joining node: whoever spoke to it last, or a contact it was given.
+            (None, Some(s)) if contacts.is_empty() || self.rng.random_bool(0.5) => s,
+            _ if !contacts.is_empty() => contacts[self.rng.random_range(0..contacts.len())],
+            _ => return,
+        };
+        let from = if self.membership.is_unknown() {
+            0
+        } else {
+            self.log.decided + 1
+        };
+        self.last_catchup = Some(self.now);
+        self.send(to, Message::CatchUpRequest { from });
     }
 
     pub(super) fn on_catchup_request(&mut self, from: NodeId, slot: Slot) {
+        if slot > self.log.decided + 1 {
+            // The asker knows more of the log than this replica: catch up from it
+            // (a lagging voter may not know the membership that makes it one).
+            self.commit_hint = self.commit_hint.max(slot - 1);
+            self.maybe_request_catchup(Some(from));
+        }
         if slot == 0 {
-            return;
+            // A joining node: send a snapshot (taking the first one if there is none,
+            // so it carries the membership).
+            if self.snapshot.is_none() && !self.membership.is_unknown() {
+                self.take_snapshot();
+            }
         }
         if slot <= self.log.start {
             if let Some(snap) = &self.snapshot {
@@ -108,13 +173,21 @@ impl<S: StateMachine> Replica<S> {
     }
 
     pub(super) fn on_install_snapshot(&mut self, snap: Snapshot<S::Output>) {
-        if snap.slot <= self.applied {
+        let joining = self.membership.is_unknown();
+        if snap.membership.is_unknown() && joining {
+            return;
+        }
+        if snap.slot <= self.applied && !(joining && snap.slot == self.applied) {
             return;
         }
         if self.sm.restore(&snap.state).is_err() {
             return;
         }
         self.sessions = Sessions::from_list(snap.sessions.clone());
+        if !snap.membership.is_unknown() {
+            self.membership = snap.membership.clone();
+            self.on_membership_changed();
+        }
         self.applied = snap.slot;
         self.log.truncate(snap.slot);
         self.commit_hint = self.commit_hint.max(snap.slot);
@@ -138,12 +211,17 @@ impl<S: StateMachine> Replica<S> {
 
     /// Applies every chosen slot not yet applied, in order.
     pub(super) fn apply_chosen(&mut self) {
+        if self.membership.is_unknown() {
+            // A joining node applies nothing before a snapshot tells it the membership.
+            return;
+        }
         while self.applied < self.log.decided {
             let slot = self.applied + 1;
             let Some(entry) = self.log.get(slot) else {
                 break;
             };
             let value = &entry.value;
+            let mut changes = Vec::new();
             for e in value {
                 match e {
                     Entry::Command(c) => {
@@ -184,9 +262,15 @@ impl<S: StateMachine> Replica<S> {
                             });
                         }
                     }
+                    Entry::Reconfigure { origin, id, change } => {
+                        changes.push((*origin, *id, change.clone()));
+                    }
                 }
             }
             self.applied = slot;
+            for (origin, id, change) in changes {
+                self.apply_membership_change(origin, id, &change);
+            }
             if slot.is_multiple_of(64) {
                 self.sessions.expire(slot, self.config.session_expiry_slots);
             }
@@ -227,8 +311,8 @@ impl<S: StateMachine> Replica<S> {
     /// two and a half cycles.
     fn snapshot_due(&self) -> Slot {
         let len = self.config.snapshot_log_len;
-        let members = self.config.members.len() as u64;
-        let rank = self.config.members.iter().filter(|m| **m < self.id).count() as u64;
+        let members = self.membership.members().count() as u64;
+        let rank = self.membership.members().filter(|m| *m < self.id).count() as u64;
         let offset = rank * len / members.max(1);
         let gap = if self.is_leader() {
             len.saturating_add(len.div_ceil(2))
@@ -244,11 +328,12 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
-    fn take_snapshot(&mut self) {
+    pub(super) fn take_snapshot(&mut self) {
         let snap = Snapshot {
             slot: self.applied,
             state: self.sm.snapshot(),
             sessions: self.sessions.to_list(),
+            membership: self.membership.clone(),
         };
         self.log.truncate(self.applied);
         self.persist(Record::Snapshot(snap.clone()));

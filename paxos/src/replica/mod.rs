@@ -20,6 +20,7 @@
 mod acceptor;
 mod leader;
 mod learner;
+mod members;
 mod output;
 mod requests;
 mod slot_log;
@@ -33,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::ballot::{Ballot, ClientId, NodeId, Slot};
 use crate::config::Config;
 use crate::error::{ClientError, ConfigError, RestoreError};
+use crate::membership::Membership;
 use crate::message::{Entry, Message, Snapshot};
 use crate::session::Sessions;
 use crate::state_machine::StateMachine;
@@ -58,6 +60,18 @@ pub struct Replica<S: StateMachine> {
     config: Config,
     sm: S,
     sessions: Sessions<S::Output>,
+    /// The membership in force after `applied`.
+    membership: Membership,
+    /// This replica learned that it was removed from the cluster: it ignores
+    /// every input from then on.
+    removed: bool,
+    /// Membership changes submitted here, by request id, awaiting their slot.
+    pending_changes: BTreeSet<u64>,
+    /// Members that told this (removed) replica it was removed.
+    removal_notices: BTreeSet<NodeId>,
+    /// The replica this one last heard from: whom a joining node that knows no
+    /// member yet asks for the log.
+    last_sender: Option<NodeId>,
     log: SlotLog<S::Command>,
     applied: Slot,
     snapshot: Option<Snapshot<S::Output>>,
@@ -124,11 +138,16 @@ impl<S: StateMachine> Replica<S> {
         config.validate()?;
         let mut sessions = Sessions::new();
         let mut start = 0;
+        let mut membership = Membership::with_voters(config.members.iter().copied());
         if let Some(snap) = &durable.snapshot {
             state_machine.restore(&snap.state)?;
             sessions = Sessions::from_list(snap.sessions.clone());
             start = snap.slot;
+            if !snap.membership.is_unknown() {
+                membership = snap.membership.clone();
+            }
         }
+        let removed = membership.retired.contains(&config.id);
         let mut log = SlotLog::new(start);
         let mut promised = durable.promised;
         for (slot, (ballot, value)) in durable.accepted {
@@ -141,6 +160,11 @@ impl<S: StateMachine> Replica<S> {
             id: config.id,
             sm: state_machine,
             sessions,
+            membership,
+            removed,
+            pending_changes: BTreeSet::new(),
+            last_sender: None,
+            removal_notices: BTreeSet::new(),
             log,
             applied: start,
             snapshot: durable.snapshot,
@@ -174,18 +198,41 @@ impl<S: StateMachine> Replica<S> {
 
     // ----- public inputs -------------------------------------------------
 
-    /// Handles a message from replica `from`. Messages from non-members and
-    /// nonsensical messages are ignored.
+    /// Handles a message from replica `from`. Nonsensical messages are ignored.
+    /// A removed (retired) node is told so, and apart from catch-up requests (which
+    /// let it learn of its removal) and a leadership handover its messages are
+    /// ignored. A node not yet in the membership known here is heard: it may have
+    /// been added in slots this replica has not learned yet.
     pub fn handle_message(&mut self, from: NodeId, message: MessageOf<S>, now: Duration) {
+        if self.removed {
+            return;
+        }
         self.begin(now);
-        if from != self.id && self.config.members.contains(&from) && message.is_well_formed() {
-            self.dispatch(from, message);
+        if from != self.id && message.is_well_formed() {
+            let heard = !self.membership.retired.contains(&from)
+                || matches!(
+                    message,
+                    Message::CatchUpRequest { .. } | Message::TimeoutNow { .. }
+                );
+            if heard {
+                self.last_sender = Some(from);
+                if self.membership.retired.contains(&from) {
+                    // Only once the membership that retired it is durable here.
+                    self.send_durable(from, Message::Removed);
+                }
+                self.dispatch(from, message);
+            } else if !matches!(message, Message::Removed) {
+                self.send_durable(from, Message::Removed);
+            }
         }
         self.finish();
     }
 
     /// Advances time: elections, heartbeats, retransmissions, catch-up.
     pub fn tick(&mut self, now: Duration) {
+        if self.removed {
+            return;
+        }
         self.begin(now);
         self.on_tick();
         self.finish();
@@ -269,6 +316,19 @@ impl<S: StateMachine> Replica<S> {
         &self.config
     }
 
+    /// The membership in force after the last applied slot.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// Whether this replica was removed from the cluster and has stopped: a quorum
+    /// of the new voters confirmed they applied the removal. A stopped replica
+    /// ignores every input; its driver should shut it down. (Between applying its
+    /// removal and this, a replica only answers as a passive acceptor.)
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
     fn role_name(&self) -> &'static str {
         match self.role {
             Role::Follower => "follower",
@@ -323,8 +383,14 @@ impl<S: StateMachine> Replica<S> {
     fn dispatch(&mut self, from: NodeId, m: MessageOf<S>) {
         match m {
             Message::PreVote { ballot } => self.on_prevote(from, ballot),
+            Message::TimeoutNow { ballot } => self.on_timeout_now(from, ballot),
+            Message::Removed => self.on_removed_notice(from),
             Message::PreVoteGranted { ballot } => self.on_prevote_granted(from, ballot),
-            Message::Prepare { ballot, from: slot } => self.on_prepare(from, ballot, slot),
+            Message::Prepare {
+                ballot,
+                from: slot,
+                handover,
+            } => self.on_prepare(from, ballot, slot, handover),
             Message::Promise {
                 ballot,
                 entries,
@@ -343,7 +409,11 @@ impl<S: StateMachine> Replica<S> {
                 round,
                 commit,
             } => self.on_heartbeat(from, ballot, round, commit),
-            Message::HeartbeatAck { ballot, round } => self.on_heartbeat_ack(from, ballot, round),
+            Message::HeartbeatAck {
+                ballot,
+                round,
+                decided,
+            } => self.on_heartbeat_ack(from, ballot, round, decided),
             Message::Commit { ballot, commit } => self.on_commit(from, ballot, commit),
             Message::Forward { entries } => self.on_forward(entries),
             Message::CatchUpRequest { from: slot } => self.on_catchup_request(from, slot),
@@ -377,8 +447,9 @@ impl<S: StateMachine> Replica<S> {
         self.pending_records.push(record);
     }
 
+    /// Sends to every voter and learner of the membership in force.
     fn broadcast(&mut self, message: MessageOf<S>, include_self: bool) {
-        let members = self.config.members.clone();
+        let members: Vec<NodeId> = self.membership.members().collect();
         for m in members {
             if m != self.id || include_self {
                 self.send(m, message.clone());

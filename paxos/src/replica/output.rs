@@ -3,6 +3,7 @@
 
 use crate::ballot::{ClientId, NodeId};
 use crate::error::ClientError;
+use crate::membership::{Membership, MembershipError};
 use crate::message::Message;
 use crate::state_machine::StateMachine;
 use crate::storage::{DurableState, Record};
@@ -60,5 +61,13 @@ pub enum Output<C, O> {
         id: u64,
         /// The query's output.
         result: Result<O, ClientError>,
+    },
+    /// The answer to [`Replica::change_membership`]: the membership in force
+    /// once the change was applied (it governs every later slot), or why not.
+    MembershipReply {
+        /// The request's id.
+        id: u64,
+        /// The membership after the change.
+        result: Result<Membership, MembershipError>,
     },
 }

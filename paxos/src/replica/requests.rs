@@ -151,6 +151,9 @@ impl<S: StateMachine> Replica<S> {
         entry: Entry<S::Command>,
         forward: &mut Vec<Entry<S::Command>>,
     ) -> Result<(), ClientError> {
+        if self.removed {
+            return Err(ClientError::NotLeader { hint: None });
+        }
         match &self.role {
             Role::Leader(_) | Role::Candidate(_) => {
                 self.queue.push_back(entry);

@@ -161,6 +161,8 @@ where
                         let _ = reply.send(result);
                     }
                 }
+                // The runtime offers no membership changes yet, so none are pending.
+                Output::MembershipReply { .. } => {}
             }
         }
         // Forget callers that gave up (their receiver is gone).

@@ -183,6 +183,7 @@ mod tests {
             slot: 90,
             state: vec![9; 10],
             sessions: vec![],
+            membership: Default::default(),
         };
         store
             .append(&[Record::Snapshot(snapshot.clone()), accept(101, 1)])

@@ -63,6 +63,7 @@ mod tests {
                 slot: 1,
                 state: vec![],
                 sessions: vec![],
+                membership: Default::default(),
             }),
         ])
         .unwrap();

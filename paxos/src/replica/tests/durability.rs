@@ -145,6 +145,7 @@ fn malformed_messages_are_ignored() {
         Message::Prepare {
             ballot: Ballot::new(u64::MAX, 42),
             from: u64::MAX,
+            handover: None,
         },
         Message::Nack {
             ballot: Ballot::new(u64::MAX, 0),
@@ -167,6 +168,7 @@ fn malformed_messages_are_ignored() {
                 slot: 5,
                 state: vec![1, 2, 3],
                 sessions: vec![],
+                membership: Default::default(),
             },
         },
         Message::Commit {

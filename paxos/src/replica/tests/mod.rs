@@ -3,6 +3,7 @@
 mod clients;
 mod durability;
 mod election;
+mod members;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -142,9 +143,11 @@ impl Cluster {
                     any = true;
                 }
             }
+            let n_reps = self.reps.len() as u64;
             while let Some((from, to, m)) = self.net.pop_front() {
                 any = true;
-                if self.down.contains(&from) || self.down.contains(&to) {
+                // Replies to a node outside the cluster (a test's impostor) go nowhere.
+                if self.down.contains(&from) || self.down.contains(&to) || to >= n_reps {
                     continue;
                 }
                 let now = self.now;

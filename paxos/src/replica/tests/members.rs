@@ -1,0 +1,158 @@
+//! Membership changes on a real (in-memory) cluster: a learner joins from a
+//! snapshot and becomes a voter, a removed voter stops, a removed leader hands
+//! over, and retired ids stay retired.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::*;
+use crate::membership::{Membership, MembershipChange, MembershipError};
+use crate::storage::DurableState;
+
+fn set(ids: &[NodeId]) -> BTreeSet<NodeId> {
+    ids.iter().copied().collect()
+}
+
+impl Cluster {
+    /// Starts node `id` with an empty disk, knowing no membership: a joining node.
+    fn start_joiner(&mut self, id: NodeId, contacts: Vec<NodeId>) {
+        assert_eq!(id as usize, self.reps.len());
+        self.stores.push(MemStorage::new());
+        let cfg = Config {
+            id,
+            seed: id + 1,
+            members: Vec::new(),
+            contacts,
+            ..self.config.clone()
+        };
+        let r = Replica::new(cfg, Kv::default(), DurableState::default(), self.now).unwrap();
+        self.reps.push(Some(r));
+    }
+
+    /// Submits a change at the leader and returns its answer.
+    fn change(&mut self, id: u64, change: MembershipChange) -> Result<Membership, MembershipError> {
+        let l = self.leader().expect("a leader");
+        let now = self.now;
+        self.r(l).change_membership(id, change, now);
+        self.run_for(Duration::from_millis(300));
+        self.replies
+            .iter()
+            .find_map(|(_, o)| match o {
+                Output::MembershipReply { id: i, result } if *i == id => Some(result.clone()),
+                _ => None,
+            })
+            .expect("the change was answered")
+    }
+}
+
+#[test]
+fn a_learner_joins_from_a_snapshot_catches_up_and_replaces_a_voter() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let l = c.leader().unwrap();
+    c.propose_each(l, 1..=20);
+    c.run_for(Duration::from_millis(200));
+    c.start_joiner(3, vec![0, 1, 2]);
+    let m = c
+        .change(
+            1,
+            MembershipChange::AddLearner {
+                id: 3,
+                address: "node-3".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(m.learners, set(&[3]));
+    c.run_for(Duration::from_millis(300));
+    let l = c.leader().unwrap();
+    assert_eq!(c.r(3).applied(), c.r(l).applied(), "the learner caught up");
+    let leader_map = c.r(l).state_machine().map.clone();
+    assert_eq!(c.r(3).state_machine().map, leader_map);
+    let victim = (0..3).find(|n| *n != l).unwrap();
+    let voters: BTreeSet<NodeId> = (0..4).filter(|n| *n != victim).collect();
+    let m = c
+        .change(
+            2,
+            MembershipChange::SetVoters {
+                voters: voters.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(m.voters, voters);
+    assert_eq!(m.retired, set(&[victim]));
+    c.run_for(Duration::from_millis(500));
+    assert!(c.r(victim).is_removed(), "the removed voter stopped");
+    let l = c.leader().unwrap();
+    c.propose(l, 99, 1, (99, 1));
+    assert_eq!(c.reply_for(99, 1), Some(Ok(None)));
+    // The removed id can never come back.
+    let again = c.change(
+        3,
+        MembershipChange::AddLearner {
+            id: victim,
+            address: "elsewhere".into(),
+        },
+    );
+    assert!(matches!(again, Err(MembershipError::Invalid(_))));
+}
+
+#[test]
+fn a_lagging_learner_is_not_made_a_voter() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    // Node 3 is added but never started: it reports no progress.
+    let m = c
+        .change(
+            1,
+            MembershipChange::AddLearner {
+                id: 3,
+                address: "node-3".into(),
+            },
+        )
+        .unwrap();
+    assert!(m.learners.contains(&3));
+    c.stores.push(MemStorage::new());
+    c.reps.push(None);
+    let r = c.change(
+        2,
+        MembershipChange::SetVoters {
+            voters: set(&[0, 1, 2, 3]),
+        },
+    );
+    assert!(matches!(
+        r,
+        Err(MembershipError::LearnerBehind { node: 3, .. })
+    ));
+}
+
+#[test]
+fn a_removed_leader_hands_over_and_the_cluster_keeps_committing() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let old = c.leader().unwrap();
+    let rest: BTreeSet<NodeId> = (0..3).filter(|n| *n != old).collect();
+    let m = c
+        .change(1, MembershipChange::SetVoters { voters: rest })
+        .unwrap();
+    assert!(m.retired.contains(&old));
+    c.run_for(Duration::from_millis(300));
+    let new = c.leader().expect("a new leader");
+    assert_ne!(new, old);
+    assert!(c.r(old).is_removed());
+    c.propose(new, 7, 1, (7, 1));
+    assert_eq!(c.reply_for(7, 1), Some(Ok(None)));
+}
+
+#[test]
+fn leadership_transfer_moves_the_leader_within_a_few_heartbeats() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let old = c.leader().unwrap();
+    let target = (old + 1) % 3;
+    let now = c.now;
+    c.r(old).transfer_leadership(Some(target), now).unwrap();
+    c.run_for(Duration::from_millis(50));
+    assert_eq!(c.leader(), Some(target));
+    let err = c.r(old).transfer_leadership(None, now);
+    assert!(matches!(err, Err(MembershipError::NotLeader { .. })));
+}
