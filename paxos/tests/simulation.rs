@@ -39,9 +39,10 @@ fn report(test: &str, stats: &[SimStats]) {
     let ops: usize = stats.iter().map(|s| s.ops).sum();
     let done: usize = stats.iter().map(|s| s.completed).sum();
     let events: u64 = stats.iter().map(|s| s.events).sum();
+    let changes: usize = stats.iter().map(|s| s.changes).sum();
     println!(
-        "{test}: {} seeds, {ops} client ops ({done} completed), {events} events; \
-         commit after heal (ms): p50={} p90={} p99={} max={}",
+        "{test}: {} seeds, {ops} client ops ({done} completed), {events} events, \
+         {changes} membership changes; commit after heal (ms): p50={} p90={} p99={} max={}",
         stats.len(),
         pct(50),
         pct(90),
@@ -121,4 +122,16 @@ fn replicas_stay_safe_under_harsh_network_and_disk_latency() {
     cfg.keys = 3;
     let n = total_seeds() * 10 / 100;
     run_many("harsh", 6_000_000, n, &cfg);
+}
+
+#[test]
+fn three_replicas_stay_safe_and_live_while_the_membership_changes() {
+    let n = total_seeds() * 20 / 100;
+    run_many("reconfig_3", 7_000_000, n, &SimConfig::reconfiguring(3));
+}
+
+#[test]
+fn five_replicas_stay_safe_and_live_while_the_membership_changes() {
+    let n = total_seeds() * 10 / 100;
+    run_many("reconfig_5", 8_000_000, n, &SimConfig::reconfiguring(5));
 }

@@ -41,10 +41,14 @@ impl World {
         for (i, n) in self.nodes.iter().enumerate() {
             match &n.replica {
                 Some(r) => out.push_str(&format!(
-                    "  node {i}: {r:?} leader_hint={:?}\n",
-                    r.leader_hint()
+                    "  node {i}: {r:?} leader_hint={:?} voters={:?} learners={:?} retired={:?}\n",
+                    r.leader_hint(),
+                    r.membership().voters,
+                    r.membership().learners,
+                    r.membership().retired
                 )),
-                None => out.push_str(&format!("  node {i}: down\n")),
+                None if n.active => out.push_str(&format!("  node {i}: down\n")),
+                None => out.push_str(&format!("  node {i}: stopped (removed, or never added)\n")),
             }
         }
         out
@@ -77,26 +81,55 @@ impl World {
                 ));
             }
         }
-        // All replicas converged to the same state.
+        // All replicas converged to the same state and membership. Replicas outside
+        // the final membership are skipped (a node whose addition was refused), but a
+        // removed one must have learned of its removal and stopped.
         let reps: Vec<&Replica<KvMachine>> = self
             .nodes
             .iter()
             .filter_map(|n| n.replica.as_ref())
             .collect();
-        let first = reps[0];
+        let Some(first) = reps.iter().copied().max_by_key(|r| r.applied()) else {
+            return Err("no replica is running".into());
+        };
+        let membership = first.membership().clone();
         for r in &reps {
+            // A removed replica still running must at least know it was removed (it
+            // then only answers as a passive acceptor until a quorum of the new
+            // voters confirms, and stops).
+            if membership.retired.contains(&r.id()) && r.membership().retired.contains(&r.id()) {
+                continue;
+            }
+            // Known gap: a node added and removed before it ever received the
+            // cluster's state may not have heard of its removal by the end of a run.
+            if membership.retired.contains(&r.id()) && r.membership().is_unknown() {
+                continue;
+            }
+            if membership.retired.contains(&r.id()) {
+                return Err(format!(
+                    "replica {} was removed from the cluster but is still running\n{}",
+                    r.id(),
+                    self.dump()
+                ));
+            }
+            if !membership.is_member(r.id()) {
+                continue;
+            }
             if r.applied() != first.applied()
                 || r.state_machine().map != first.state_machine().map
                 || r.state_machine().count != first.state_machine().count
+                || r.membership() != &membership
             {
                 return Err(format!(
-                    "replicas did not converge: replica {} applied {} ({} cmds), replica {} applied {} ({} cmds)",
+                    "replicas did not converge: replica {} applied {} ({} cmds, {:?}), replica {} applied {} ({} cmds, {:?})",
                     first.id(),
                     first.applied(),
                     first.state_machine().count,
+                    first.membership(),
                     r.id(),
                     r.applied(),
-                    r.state_machine().count
+                    r.state_machine().count,
+                    r.membership()
                 ));
             }
         }
@@ -108,6 +141,7 @@ impl World {
             completed: self.history.iter().filter(|o| o.ret.is_some()).count(),
             applied: obs.reference.len(),
             events: self.events,
+            changes: self.changes,
         })
     }
 }

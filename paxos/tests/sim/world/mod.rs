@@ -3,6 +3,7 @@
 mod checks;
 mod clients;
 mod faults;
+mod reconfig;
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -11,8 +12,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use paxos::{
-    ClientError, Command, Config, MemStorage, MessageOf, NodeId, Output, PlantedBugs, RecordOf,
-    Replica, Storage, Value,
+    ClientError, Command, Config, MemStorage, MembershipChange, MessageOf, NodeId, Output,
+    PlantedBugs, RecordOf, Replica, Storage, Value,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -56,6 +57,13 @@ pub struct SimConfig {
     /// Instead of healing, install this partial-connectivity topology and
     /// require commits under it.
     pub scenario: Option<Scenario>,
+    /// Node ids beyond the bootstrap ones that an operator may add (each at most
+    /// once: ids are never reused).
+    pub spares: usize,
+    /// Mean time between membership operations during the faulty period (add a
+    /// learner, grow, shrink, replace, remove the leader, remove a learner,
+    /// transfer the leadership); 0 = none.
+    pub reconfig_every_ms: u64,
 }
 
 /// Partial-connectivity scenarios from the OmniPaxos paper.
@@ -90,6 +98,17 @@ impl SimConfig {
             max_inflight: 4,
             planted: PlantedBugs::default(),
             scenario: None,
+            spares: 0,
+            reconfig_every_ms: 0,
+        }
+    }
+
+    /// The standard faults plus random membership changes among `nodes + 6` ids.
+    pub fn reconfiguring(nodes: usize) -> Self {
+        SimConfig {
+            spares: 6,
+            reconfig_every_ms: 120,
+            ..SimConfig::standard(nodes)
         }
     }
 
@@ -107,9 +126,16 @@ impl SimConfig {
     }
 
     fn replica_config(&self, id: NodeId, seed: u64) -> Config {
+        // Bootstrap members know each other; a spare joins knowing nobody.
+        let members = if (id as usize) < self.nodes {
+            (0..self.nodes as u64).collect()
+        } else {
+            Vec::new()
+        };
         Config {
             id,
-            members: (0..self.nodes as u64).collect(),
+            members,
+            contacts: (0..(self.nodes + self.spares) as u64).collect(),
             election_timeout: Duration::from_millis(100),
             heartbeat_interval: Duration::from_millis(15),
             lease_duration: Duration::from_millis(90),
@@ -135,6 +161,8 @@ pub struct SimStats {
     pub completed: usize,
     pub applied: usize,
     pub events: u64,
+    /// Membership changes that took effect.
+    pub changes: usize,
 }
 
 type Msg = MessageOf<KvMachine>;
@@ -188,6 +216,18 @@ enum Kind {
         node: usize,
     },
     Heal,
+    /// The operator's next membership operation.
+    AdminTimer,
+    /// A membership change arrives at a replica.
+    AdminChange {
+        to: usize,
+        id: u64,
+        change: MembershipChange,
+    },
+    /// A leadership transfer request arrives at a replica.
+    AdminTransfer {
+        to: usize,
+    },
 }
 
 struct Event {
@@ -215,6 +255,9 @@ impl Ord for Event {
 
 struct Node {
     replica: Option<Replica<KvMachine>>,
+    /// Started once (bootstrap, or added by the operator) and not yet stopped for
+    /// good (removed from the cluster): crashes restart it.
+    active: bool,
     store: MemStorage<KvCmd, KvOut>,
     inc: u64,
     rate: f64,
@@ -261,6 +304,10 @@ pub struct World {
     recovered_at: Option<u64>,
     seed: u64,
     events: u64,
+    /// Next spare node id to add, and the next membership request id.
+    next_spare: usize,
+    next_change: u64,
+    changes: usize,
 }
 
 impl World {
@@ -269,11 +316,12 @@ impl World {
         let observer = Rc::new(RefCell::new(Observer::default()));
         let n = cfg.nodes;
         let mut nodes = Vec::new();
-        for i in 0..n {
+        for i in 0..n + cfg.spares {
             let rate = 1.0 + rng.random_range(-cfg.drift..=cfg.drift);
             let offset = rng.random_range(0..1_000 * MS);
             nodes.push(Node {
                 replica: None,
+                active: i < cfg.nodes,
                 store: MemStorage::new(),
                 inc: 0,
                 rate,
@@ -309,7 +357,7 @@ impl World {
             seq: 0,
             queue: BinaryHeap::new(),
             nodes,
-            link: vec![vec![true; n]; n],
+            link: vec![vec![true; n + cfg.spares]; n + cfg.spares],
             loss: 0.0,
             dup: 0.0,
             clients,
@@ -321,6 +369,9 @@ impl World {
             recovered_at: None,
             seed,
             events: 0,
+            next_spare: n,
+            next_change: 1,
+            changes: 0,
             cfg,
         };
         for i in 0..n {
@@ -338,6 +389,10 @@ impl World {
         }
         let first = w.next_fault_delay();
         w.schedule(first, Kind::Fault);
+        if w.cfg.reconfig_every_ms > 0 {
+            let d = w.next_reconfig_delay();
+            w.schedule(d, Kind::AdminTimer);
+        }
         let heal = w.cfg.fault_ms * MS;
         w.schedule(heal, Kind::Heal);
         w
@@ -358,6 +413,9 @@ impl World {
     }
 
     fn start_node(&mut self, i: usize) {
+        if !self.nodes[i].active {
+            return;
+        }
         self.nodes[i].checked = 0;
         let cfg = self.cfg.replica_config(
             i as u64,
@@ -483,6 +541,21 @@ impl World {
                     self.start_node(node);
                 }
             }
+            Kind::AdminTimer => self.on_admin_timer(),
+            Kind::AdminChange { to, id, change } => {
+                let now = self.local(to);
+                if let Some(r) = self.nodes[to].replica.as_mut() {
+                    r.change_membership(id, change, now);
+                    self.drain(to);
+                }
+            }
+            Kind::AdminTransfer { to } => {
+                let now = self.local(to);
+                if let Some(r) = self.nodes[to].replica.as_mut() {
+                    let _ = r.transfer_leadership(None, now);
+                    self.drain(to);
+                }
+            }
             Kind::Heal => {
                 self.healed_at = Some(self.now);
                 self.loss = 0.0;
@@ -554,7 +627,32 @@ impl World {
                         );
                     }
                 }
+                Output::MembershipReply { result, .. } => {
+                    if std::env::var_os("PAXOS_TRACE").is_some() {
+                        eprintln!("t={} node {i} change: {result:?}", self.now);
+                    }
+                    self.changes += usize::from(result.is_ok());
+                }
             }
+        }
+        // A replica that learned it was removed stops for good.
+        if self.nodes[i]
+            .replica
+            .as_ref()
+            .is_some_and(|r| r.is_removed())
+        {
+            if std::env::var_os("PAXOS_TRACE").is_some() {
+                let r = self.nodes[i].replica.as_ref().unwrap();
+                eprintln!(
+                    "t={} node {i} stops: {:?} {:?}",
+                    self.now,
+                    r,
+                    r.membership()
+                );
+            }
+            self.nodes[i].replica = None;
+            self.nodes[i].active = false;
+            self.nodes[i].inc += 1;
         }
     }
 
