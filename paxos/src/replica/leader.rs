@@ -294,6 +294,16 @@ impl<S: StateMachine> Replica<S> {
         best.into_iter().map(|(s, (_, v))| (s, v.clone())).collect()
     }
 
+    /// The highest slot phase 1 must settle: the last one any promise or this
+    /// replica's own log holds.
+    fn last_open_slot(&self, best: &BTreeMap<Slot, Value<S::Command>>) -> Slot {
+        best.keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0)
+            .max(self.log.last_slot())
+    }
+
     /// The memberships that govern the slots after the applied one, if the open
     /// slots take the values in `best` (or the chosen ones known here): the one in
     /// force, then one more per change that takes effect.
@@ -307,12 +317,7 @@ impl<S: StateMachine> Replica<S> {
         if self.config.planted.phase1_applied_membership_only {
             return chain;
         }
-        let last = best
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(0)
-            .max(self.log.last_slot());
+        let last = self.last_open_slot(best);
         for slot in self.applied + 1..=last {
             let value = match self.log.get(slot).filter(|e| e.chosen) {
                 Some(e) => &e.value,
@@ -343,12 +348,7 @@ impl<S: StateMachine> Replica<S> {
         };
         let ballot = c.ballot;
         let start = self.applied + 1;
-        let last = best
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(0)
-            .max(self.log.last_slot());
+        let last = self.last_open_slot(&best);
         let mut backlog = BTreeMap::new();
         for slot in start..=last {
             if self.log.get(slot).is_some_and(|e| e.chosen) {
