@@ -147,7 +147,6 @@ impl<S: StateMachine> Replica<S> {
                 membership = snap.membership.clone();
             }
         }
-        let removed = membership.retired.contains(&config.id);
         let mut log = SlotLog::new(start);
         let mut promised = durable.promised;
         for (slot, (ballot, value)) in durable.accepted {
@@ -161,7 +160,10 @@ impl<S: StateMachine> Replica<S> {
             sm: state_machine,
             sessions,
             membership,
-            removed,
+            // Even a replica that applied its own removal before a restart starts
+            // as a passive acceptor: it stops only once a quorum of the new voters
+            // confirms they have the change, and that may not have happened yet.
+            removed: false,
             pending_changes: BTreeSet::new(),
             last_sender: None,
             removal_notices: BTreeSet::new(),

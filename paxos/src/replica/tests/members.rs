@@ -144,6 +144,30 @@ fn a_removed_leader_hands_over_and_the_cluster_keeps_committing() {
 }
 
 #[test]
+fn a_removed_voter_restarted_waits_for_the_new_voters_before_stopping() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let l = c.leader().unwrap();
+    let victim = (0..3).find(|n| *n != l).unwrap();
+    let rest: BTreeSet<NodeId> = (0..3).filter(|n| *n != victim).collect();
+    c.change(1, MembershipChange::SetVoters { voters: rest })
+        .unwrap();
+    c.run_for(Duration::from_millis(300));
+    assert!(c.r(victim).is_removed());
+    // After a restart it knows it is retired, but it must not stop on its own
+    // say-so: the new voters may not have the change yet, and may need its promise.
+    c.crash(victim);
+    c.restart(victim);
+    assert!(c.r(victim).membership().retired.contains(&victim));
+    assert!(!c.r(victim).is_removed(), "a restarted retired node waits");
+    c.run_for(Duration::from_millis(500));
+    assert!(
+        c.r(victim).is_removed(),
+        "the new voters confirmed the removal"
+    );
+}
+
+#[test]
 fn leadership_transfer_moves_the_leader_within_a_few_heartbeats() {
     let mut c = Cluster::new(3, |_| {});
     c.run_for(Duration::from_millis(400));
