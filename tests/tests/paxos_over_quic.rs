@@ -7,7 +7,9 @@ use paxos::runtime::{ClientConfig, Node, RuntimeConfig, start};
 use paxos::{Config, MemStorage};
 use tests::kv::{Kv, KvCommand, KvOutput, KvQuery};
 use transport::Endpoint;
-use transport::paxos_network::{ClusterMember, QuicNetwork, cluster_endpoint_config, serve};
+use transport::paxos_network::{
+    ClusterMember, MemberDirectory, QuicNetwork, cluster_endpoint_config, serve,
+};
 
 /// Binds three endpoints first (port 0) so that every node knows every address.
 async fn cluster(ca: &ClusterCa) -> Vec<(Node<Kv>, Endpoint)> {
@@ -32,7 +34,7 @@ async fn cluster(ca: &ClusterCa) -> Vec<(Node<Kv>, Endpoint)> {
         let config = cluster_endpoint_config(
             "127.0.0.1:0".parse().unwrap(),
             ca.certificate().clone(),
-            &names,
+            &MemberDirectory::new(&names),
         );
         let endpoint = Endpoint::bind(ca.issue(&name).unwrap(), config).unwrap();
         members.insert(
@@ -44,6 +46,7 @@ async fn cluster(ca: &ClusterCa) -> Vec<(Node<Kv>, Endpoint)> {
         );
         endpoints.push((id, endpoint));
     }
+    let directory = MemberDirectory::new(&members);
     let mut nodes = Vec::new();
     for (id, endpoint) in endpoints {
         let config = Config {
@@ -53,7 +56,7 @@ async fn cluster(ca: &ClusterCa) -> Vec<(Node<Kv>, Endpoint)> {
             snapshot_log_len: 25,
             ..Config::default()
         };
-        let network = QuicNetwork::new(id, endpoint.clone(), &members);
+        let network = QuicNetwork::new(id, endpoint.clone(), &directory);
         let node = start(
             config,
             Kv::default(),
@@ -62,7 +65,7 @@ async fn cluster(ca: &ClusterCa) -> Vec<(Node<Kv>, Endpoint)> {
             RuntimeConfig::default(),
         )
         .unwrap();
-        tokio::spawn(serve(endpoint.clone(), node.clone(), members.clone()));
+        tokio::spawn(serve(endpoint.clone(), node.clone(), directory.clone()));
         nodes.push((node, endpoint));
     }
     nodes

@@ -15,7 +15,9 @@ use certs::{ClusterCa, Identity};
 use paxos::runtime::{ClientConfig, Node, RuntimeConfig};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
-use transport::paxos_network::{ClusterMember, QuicNetwork, cluster_endpoint_config, serve_with};
+use transport::paxos_network::{
+    ClusterMember, MemberDirectory, QuicNetwork, cluster_endpoint_config, serve_with,
+};
 use transport::{Endpoint, EndpointConfig, InboundTrust};
 
 use crate::api::{ALPN_TRACKER, ALPN_TRACKER_ADMIN, MAX_FRAME_LEN};
@@ -321,14 +323,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             (id, member)
         })
         .collect();
+    let directory = MemberDirectory::new(&members);
     let mut cluster_config = cluster_endpoint_config(
         config.cluster_listen.unwrap_or(me.cluster_addr),
         ca,
-        &members,
+        &directory,
     );
     // Operators (`bt-tracker user add`, ...) connect with a CA certificate named ADMIN_NAME.
     if let InboundTrust::Cluster { members, .. } = &mut cluster_config.inbound {
-        members.push(ADMIN_NAME.to_string());
+        members.insert(ADMIN_NAME);
     }
     cluster_config.alpns.push(ALPN_TRACKER_ADMIN.to_vec());
     // The operator protocol has the peer-facing protocol's frame maximum, not paxos's.
@@ -362,7 +365,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         peer_ttl_ms: config.peer_ttl_ms,
     };
     let state = TrackerState::new(state_config.clone());
-    let network = QuicNetwork::new(config.id, cluster_endpoint.clone(), &members);
+    let network = QuicNetwork::new(config.id, cluster_endpoint.clone(), &directory);
     let node = paxos::runtime::start(
         paxos_config,
         state,
@@ -385,7 +388,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     tasks.push(tokio::spawn(serve_with(
         cluster_endpoint.clone(),
         node.clone(),
-        members,
+        directory,
         move |connection| {
             if connection.alpn() == ALPN_TRACKER_ADMIN
                 && connection.remote_names().iter().any(|n| n == ADMIN_NAME)

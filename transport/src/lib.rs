@@ -74,4 +74,4 @@ pub use dialer::Dialer;
 pub use endpoint::Endpoint;
 pub use error::{StreamErrorCode, TransportError};
 pub use frame::{DEFAULT_MAX_FRAME, StreamKind};
-pub use trust::{Expect, InboundTrust};
+pub use trust::{ClusterNames, Expect, InboundTrust};

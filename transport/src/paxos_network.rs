@@ -13,12 +13,17 @@
 //!   Paxos tolerates.
 //! * [`serve`] accepts connections from the other replicas and hands their messages to
 //!   the local [`paxos::runtime::Node`].
+//! * [`MemberDirectory`] maps ids to certificate names and addresses. It learns members
+//!   added to the replicated membership, so the network dials them and the endpoint
+//!   accepts them without a restart.
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
 //! use paxos::runtime::{Node, RuntimeConfig, start};
 //! use paxos::{Config, FileStorage, StateMachine};
-//! use transport::paxos_network::{ClusterMember, QuicNetwork, cluster_endpoint_config, serve};
+//! use transport::paxos_network::{
+//!     ClusterMember, MemberDirectory, QuicNetwork, cluster_endpoint_config, serve,
+//! };
 //!
 //! /// Runs node 1 of a three-node cluster replicating `machine`.
 //! async fn run_node_1<S>(ca: certs::ClusterCa, machine: S) -> Result<Node<S>, Box<dyn std::error::Error>>
@@ -34,20 +39,21 @@
 //!             (i, ClusterMember { name: format!("node{i}"), addr })
 //!         })
 //!         .collect();
-//!     let config = cluster_endpoint_config(members[&1].addr, ca.certificate().clone(), &members);
+//!     let directory = MemberDirectory::new(&members);
+//!     let config = cluster_endpoint_config(members[&1].addr, ca.certificate().clone(), &directory);
 //!     let endpoint = transport::Endpoint::bind(ca.issue("node1")?, config)?;
-//!     let network = QuicNetwork::new(1, endpoint.clone(), &members);
+//!     let network = QuicNetwork::new(1, endpoint.clone(), &directory);
 //!     let storage = FileStorage::open(std::path::Path::new("data1"))?;
 //!     let paxos_config = Config { id: 1, members: vec![1, 2, 3], ..Config::default() };
 //!     let node = start(paxos_config, machine, storage, network, RuntimeConfig::default())?;
-//!     tokio::spawn(serve(endpoint, node.clone(), members));
+//!     tokio::spawn(serve(endpoint, node.clone(), directory));
 //!     Ok(node)
 //! }
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use certs::CertificateDer;
@@ -59,8 +65,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::{
-    ALPN_PAXOS, Backoff, ChannelReceiver, ChannelSender, Connection, Dialer, Endpoint,
-    EndpointConfig, Expect, InboundTrust, Received, StreamKind,
+    ALPN_PAXOS, Backoff, ChannelReceiver, ChannelSender, ClusterNames, Connection, Dialer,
+    Endpoint, EndpointConfig, Expect, InboundTrust, Received, StreamKind,
 };
 
 /// Largest paxos frame: 256 MiB, because a snapshot sent to a lagging replica travels as
@@ -76,6 +82,9 @@ const QUEUE_LEN: usize = 65_536;
 const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A replica of the cluster: the name in its certificate and its paxos address.
+///
+/// As a membership address ([`paxos::Membership::addresses`]) it reads and writes as
+/// `name@address`, for example `node4@10.0.0.4:7000`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterMember {
     /// The DNS name in the node's certificate (issued by the cluster CA).
@@ -84,16 +93,146 @@ pub struct ClusterMember {
     pub addr: SocketAddr,
 }
 
-/// The endpoint configuration of a paxos node: cluster trust (CA + member names), the
-/// paxos ALPN, and frames large enough for snapshots.
+impl std::fmt::Display for ClusterMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.addr)
+    }
+}
+
+impl std::str::FromStr for ClusterMember {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (name, addr) = text
+            .split_once('@')
+            .ok_or_else(|| format!("{text:?} is not NAME@ADDRESS"))?;
+        if name.is_empty() {
+            return Err(format!("{text:?} has no certificate name before '@'"));
+        }
+        let addr = addr
+            .parse()
+            .map_err(|e| format!("bad address {addr:?} in {text:?}: {e}"))?;
+        Ok(ClusterMember {
+            name: name.to_string(),
+            addr,
+        })
+    }
+}
+
+/// Reads a member's address string from the replicated membership.
+pub type ParseAddress = Arc<dyn Fn(&str) -> Option<ClusterMember> + Send + Sync>;
+
+/// The members a node knows: id, certificate name and address of each. It starts with
+/// the members a node is configured with and learns the others from the replicated
+/// membership as they are added, so a node added at run time is reached and accepted
+/// without restarting anybody. Cheap to clone; clones share one directory.
+#[derive(Clone)]
+pub struct MemberDirectory {
+    known: Arc<RwLock<Known>>,
+    names: ClusterNames,
+    parse: ParseAddress,
+}
+
+#[derive(Default)]
+struct Known {
+    by_id: BTreeMap<u64, ClusterMember>,
+    by_name: HashMap<String, u64>,
+}
+
+impl std::fmt::Debug for MemberDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberDirectory")
+            .field("members", &self.members())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemberDirectory {
+    /// A directory of `members`, reading added members' addresses as `name@address`
+    /// ([`ClusterMember`]'s form).
+    pub fn new(members: &BTreeMap<u64, ClusterMember>) -> Self {
+        let directory = MemberDirectory {
+            known: Arc::default(),
+            names: ClusterNames::default(),
+            parse: Arc::new(|text: &str| text.parse().ok()),
+        };
+        for (&id, member) in members {
+            directory.insert(id, member.clone());
+        }
+        directory
+    }
+
+    /// Reads added members' address strings with `parse` instead (for an application
+    /// whose addresses carry more than the paxos address).
+    pub fn with_parser(
+        mut self,
+        parse: impl Fn(&str) -> Option<ClusterMember> + Send + Sync + 'static,
+    ) -> Self {
+        self.parse = Arc::new(parse);
+        self
+    }
+
+    /// The certificate names to accept, for [`InboundTrust::Cluster`]: it grows with
+    /// the directory.
+    pub fn names(&self) -> ClusterNames {
+        self.names.clone()
+    }
+
+    /// Every member known, by id.
+    pub fn members(&self) -> BTreeMap<u64, ClusterMember> {
+        self.read().by_id.clone()
+    }
+
+    /// The member with this id, if known.
+    pub fn get(&self, id: u64) -> Option<ClusterMember> {
+        self.read().by_id.get(&id).cloned()
+    }
+
+    /// The id of the member whose certificate names `name`.
+    pub fn id_of(&self, name: &str) -> Option<u64> {
+        self.read().by_name.get(name).copied()
+    }
+
+    /// Learns the members of `membership` not known yet; returns them.
+    pub fn learn(&self, membership: &paxos::Membership) -> Vec<(u64, ClusterMember)> {
+        let mut added = Vec::new();
+        for (&id, text) in &membership.addresses {
+            if self.read().by_id.contains_key(&id) {
+                continue;
+            }
+            match (self.parse)(text) {
+                Some(member) => {
+                    self.insert(id, member.clone());
+                    added.push((id, member));
+                }
+                None => tracing::warn!(id, "unreadable member address {text:?}; ignored"),
+            }
+        }
+        added
+    }
+
+    fn insert(&self, id: u64, member: ClusterMember) {
+        self.names.insert(member.name.clone());
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        known.by_name.insert(member.name.clone(), id);
+        known.by_id.insert(id, member);
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Known> {
+        self.known.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The endpoint configuration of a paxos node: cluster trust (CA + the directory's
+/// member names), the paxos ALPN, and frames large enough for snapshots.
 pub fn cluster_endpoint_config(
     bind: SocketAddr,
     ca: CertificateDer<'static>,
-    members: &BTreeMap<u64, ClusterMember>,
+    directory: &MemberDirectory,
 ) -> EndpointConfig {
     let inbound = InboundTrust::Cluster {
         ca,
-        members: members.values().map(|m| m.name.clone()).collect(),
+        members: directory.names(),
     };
     let mut config = EndpointConfig::new(bind, inbound, &[ALPN_PAXOS]);
     config.max_frame = PAXOS_MAX_FRAME;
@@ -108,30 +247,38 @@ pub fn cluster_endpoint_config(
 
 /// [`Network`] over QUIC. Cheap to clone.
 pub struct QuicNetwork<M> {
-    queues: Arc<HashMap<u64, mpsc::Sender<M>>>,
+    me: u64,
+    queues: Arc<RwLock<HashMap<u64, mpsc::Sender<M>>>>,
+    dialer: Dialer,
+    directory: MemberDirectory,
 }
 
 impl<M> Clone for QuicNetwork<M> {
     fn clone(&self) -> Self {
         QuicNetwork {
+            me: self.me,
             queues: self.queues.clone(),
+            dialer: self.dialer.clone(),
+            directory: self.directory.clone(),
         }
     }
 }
 
 impl<M> std::fmt::Debug for QuicNetwork<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let remotes = self.queues.read().map(|q| q.len()).unwrap_or(0);
         f.debug_struct("QuicNetwork")
-            .field("remotes", &self.queues.len())
+            .field("remotes", &remotes)
             .finish()
     }
 }
 
 impl<M: Serialize + Send + Sync + 'static> QuicNetwork<M> {
-    /// Starts one sending task per member other than `me`. Must be called inside a tokio
-    /// runtime. Back-off from an unreachable member is short (50 ms doubling to 1 s) so a
-    /// restarted replica is reached again within about a second.
-    pub fn new(me: u64, endpoint: Endpoint, members: &BTreeMap<u64, ClusterMember>) -> Self {
+    /// Starts one sending task per member of `directory` other than `me`, and one more
+    /// for each member the replicated membership adds later. Must be called inside a
+    /// tokio runtime. Back-off from an unreachable member is short (50 ms doubling to
+    /// 1 s) so a restarted replica is reached again within about a second.
+    pub fn new(me: u64, endpoint: Endpoint, directory: &MemberDirectory) -> Self {
         let dialer = Dialer::new(
             endpoint,
             Backoff {
@@ -139,22 +286,44 @@ impl<M: Serialize + Send + Sync + 'static> QuicNetwork<M> {
                 max: Duration::from_secs(1),
             },
         );
-        let mut queues = HashMap::new();
-        for (&id, member) in members.iter().filter(|(id, _)| **id != me) {
-            let (tx, rx) = mpsc::channel(QUEUE_LEN);
-            queues.insert(id, tx);
-            tokio::spawn(send_loop(dialer.clone(), member.clone(), rx));
+        let network = QuicNetwork {
+            me,
+            queues: Arc::default(),
+            dialer,
+            directory: directory.clone(),
+        };
+        for (id, member) in directory.members() {
+            network.start_sending(id, member);
         }
-        QuicNetwork {
-            queues: Arc::new(queues),
+        network
+    }
+
+    fn start_sending(&self, id: u64, member: ClusterMember) {
+        if id == self.me {
+            return;
         }
+        let mut queues = self.queues.write().unwrap_or_else(|e| e.into_inner());
+        if queues.contains_key(&id) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(QUEUE_LEN);
+        queues.insert(id, tx);
+        tokio::spawn(send_loop(self.dialer.clone(), member, rx));
     }
 }
 
 impl<M: Serialize + Send + Sync + 'static> Network<M> for QuicNetwork<M> {
     fn send(&self, to: u64, message: M) {
-        if let Some(queue) = self.queues.get(&to) {
+        let queues = self.queues.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(queue) = queues.get(&to) {
             let _ = queue.try_send(message);
+        }
+    }
+
+    fn membership_changed(&self, membership: &paxos::Membership) {
+        for (id, member) in self.directory.learn(membership) {
+            tracing::info!(id, %member, "a new cluster member");
+            self.start_sending(id, member);
         }
     }
 }
@@ -215,16 +384,16 @@ async fn send_loop<M: Serialize>(
     }
 }
 
-/// Accepts connections from the other members on `endpoint` and delivers their messages
-/// to `node`. Runs until the endpoint is closed.
-pub async fn serve<S>(endpoint: Endpoint, node: Node<S>, members: BTreeMap<u64, ClusterMember>)
+/// Accepts connections from the members of `directory` on `endpoint` and delivers their
+/// messages to `node`. Runs until the endpoint is closed.
+pub async fn serve<S>(endpoint: Endpoint, node: Node<S>, directory: MemberDirectory)
 where
     S: StateMachine + Send + 'static,
     S::Command: Send + DeserializeOwned,
     S::Output: Send + DeserializeOwned,
     S::Query: Send,
 {
-    serve_with(endpoint, node, members, |connection: Connection| {
+    serve_with(endpoint, node, directory, |connection: Connection| {
         connection.close(1, "this endpoint serves only the paxos protocol");
     })
     .await
@@ -236,7 +405,7 @@ where
 pub async fn serve_with<S, F>(
     endpoint: Endpoint,
     node: Node<S>,
-    members: BTreeMap<u64, ClusterMember>,
+    directory: MemberDirectory,
     mut other: F,
 ) where
     S: StateMachine + Send + 'static,
@@ -245,12 +414,6 @@ pub async fn serve_with<S, F>(
     S::Query: Send,
     F: FnMut(Connection),
 {
-    let ids: Arc<HashMap<String, u64>> = Arc::new(
-        members
-            .iter()
-            .map(|(id, m)| (m.name.clone(), *id))
-            .collect(),
-    );
     while let Some(incoming) = endpoint.accept().await {
         let connection = match incoming {
             Ok(c) => c,
@@ -267,7 +430,7 @@ pub async fn serve_with<S, F>(
         let Some(from) = connection
             .remote_names()
             .iter()
-            .find_map(|n| ids.get(n).copied())
+            .find_map(|n| directory.id_of(n))
         else {
             connection.close(1, "not a cluster member");
             continue;

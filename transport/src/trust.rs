@@ -43,9 +43,47 @@ pub enum InboundTrust {
     Cluster {
         /// The cluster CA certificate.
         ca: CertificateDer<'static>,
-        /// Names of the nodes allowed to connect.
-        members: Vec<String>,
+        /// Names of the nodes allowed to connect (a set that may grow while the
+        /// endpoint runs, as members join).
+        members: ClusterNames,
     },
+}
+
+/// The certificate names a cluster endpoint accepts clients from. Cheap to clone; all
+/// clones share one set, so a name added after the endpoint was bound (a node that
+/// joined the cluster) is accepted from the next handshake on.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterNames(Arc<std::sync::RwLock<std::collections::BTreeSet<String>>>);
+
+impl ClusterNames {
+    /// Accepts `name` from now on.
+    pub fn insert(&self, name: impl Into<String>) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.into());
+    }
+
+    /// Whether `name` is accepted.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(name)
+    }
+
+    /// The accepted names, sorted.
+    pub fn to_vec(&self) -> Vec<String> {
+        let names = self.0.read().unwrap_or_else(|e| e.into_inner());
+        names.iter().cloned().collect()
+    }
+}
+
+impl<N: Into<String>> FromIterator<N> for ClusterNames {
+    fn from_iter<I: IntoIterator<Item = N>>(names: I) -> Self {
+        let set = names.into_iter().map(Into::into).collect();
+        ClusterNames(Arc::new(std::sync::RwLock::new(set)))
+    }
 }
 
 /// What a dialler expects of the server it reaches.
@@ -250,7 +288,7 @@ impl ClientCertVerifier for AnyKeyClientVerifier {
 #[derive(Debug)]
 struct ClusterClientVerifier {
     chain: Arc<dyn ClientCertVerifier>,
-    members: Vec<String>,
+    members: ClusterNames,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -273,7 +311,7 @@ impl ClientCertVerifier for ClusterClientVerifier {
         if !names.iter().any(|n| self.members.contains(n)) {
             return Err(refuse(format!(
                 "the client certificate names {names:?}, none of which is a cluster member ({:?})",
-                self.members
+                self.members.to_vec()
             )));
         }
         Ok(verified)

@@ -186,7 +186,7 @@ async fn pinned_dial_refuses_a_certificate_chain() {
 fn cluster_trust(ca: &ClusterCa) -> InboundTrust {
     InboundTrust::Cluster {
         ca: ca.certificate().clone(),
-        members: vec!["node1".into(), "node2".into(), "node3".into()],
+        members: ["node1", "node2", "node3"].into_iter().collect(),
     }
 }
 

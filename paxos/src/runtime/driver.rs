@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::events::{Input, Reply};
+use super::membership::ClusterView;
 use super::metrics::MetricsCell;
 use super::network::Network;
 use super::storage_thread::Batch;
 use crate::ballot::{ClientId, NodeId};
+use crate::membership::{Membership, MembershipError};
 use crate::message::Command;
 use crate::replica::{MessageOf, Output, Replica};
 use crate::state_machine::StateMachine;
@@ -31,7 +33,14 @@ pub(super) struct Driver<S: StateMachine, N> {
     proposals: Vec<Command<S::Command>>,
     metrics: Arc<MetricsCell>,
     last_leader: Option<NodeId>,
+    /// Membership changes submitted here, by request id, awaiting their answer.
+    changes: HashMap<u64, ChangeReply>,
+    next_change: u64,
+    /// The membership the network was last told about.
+    membership: Membership,
 }
+
+type ChangeReply = tokio::sync::oneshot::Sender<Result<Membership, MembershipError>>;
 
 impl<S, N> Driver<S, N>
 where
@@ -59,11 +68,17 @@ where
             proposals: Vec::new(),
             metrics,
             last_leader: None,
+            changes: HashMap::new(),
+            // Random, so that a change submitted before a restart is not mistaken
+            // for one submitted after it.
+            next_change: rand::random::<u64>() >> 1,
+            membership: Membership::default(),
         }
     }
 
     /// Feeds the replica inputs and ticks until the inbox closes or storage fails.
     pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<Input<S>>, tick: Duration) {
+        self.tell_network_membership();
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -91,6 +106,14 @@ where
                 }
             }
             self.flush();
+            if self.replica.is_removed() {
+                // A quorum of the new voters confirmed this replica's removal.
+                tracing::info!(
+                    replica = self.replica.id(),
+                    "removed from the cluster; stopping"
+                );
+                return;
+            }
         }
     }
 
@@ -114,6 +137,24 @@ where
             }
             Input::ReadLocal(query, reply) => {
                 let _ = reply.send(self.replica.state_machine().query(&query));
+            }
+            Input::ChangeMembership(change, reply) => {
+                let id = self.next_change;
+                self.next_change = self.next_change.wrapping_add(1);
+                self.changes.insert(id, reply);
+                self.replica.change_membership(id, change, now);
+            }
+            Input::TransferLeadership(target, reply) => {
+                let _ = reply.send(self.replica.transfer_leadership(target, now));
+            }
+            Input::View(reply) => {
+                let _ = reply.send(ClusterView {
+                    id: self.replica.id(),
+                    membership: self.replica.membership().clone(),
+                    leader: self.replica.leader_hint(),
+                    decided: self.replica.decided(),
+                    progress: self.replica.member_progress().unwrap_or_default(),
+                });
             }
             Input::Persisted(token) => self.replica.persisted(token, now),
             Input::StorageFailed(e) => {
@@ -161,8 +202,11 @@ where
                         let _ = reply.send(result);
                     }
                 }
-                // The runtime offers no membership changes yet, so none are pending.
-                Output::MembershipReply { .. } => {}
+                Output::MembershipReply { id, result } => {
+                    if let Some(reply) = self.changes.remove(&id) {
+                        let _ = reply.send(result);
+                    }
+                }
             }
         }
         // Forget callers that gave up (their receiver is gone).
@@ -170,7 +214,18 @@ where
             self.waiting.retain(|_, (_, reply)| !reply.is_closed());
             self.reads.retain(|_, reply| !reply.is_closed());
         }
+        self.changes.retain(|_, reply| !reply.is_closed());
+        if self.replica.membership() != &self.membership {
+            self.tell_network_membership();
+        }
         self.update_metrics();
+    }
+
+    /// Hands the membership in force to the network, which may learn new members'
+    /// addresses from it.
+    fn tell_network_membership(&mut self) {
+        self.membership = self.replica.membership().clone();
+        self.network.membership_changed(&self.membership);
     }
 
     /// Publishes the replica's leadership and log positions to [`MetricsCell`].

@@ -10,8 +10,10 @@
 
 use tokio::sync::oneshot;
 
+use super::membership::ClusterView;
 use crate::ballot::{ClientId, NodeId};
 use crate::error::{ClientError, StorageError};
+use crate::membership::{Membership, MembershipChange, MembershipError};
 use crate::message::Command;
 use crate::replica::{MessageOf, PersistToken};
 use crate::state_machine::StateMachine;
@@ -29,6 +31,15 @@ pub(crate) enum Input<S: StateMachine> {
     Read(ClientId, u64, S::Query, Reply<S>),
     /// A read of this replica's applied state, answered at once (possibly stale).
     ReadLocal(S::Query, oneshot::Sender<S::Output>),
+    /// A membership change, answered once applied (or refused).
+    ChangeMembership(
+        MembershipChange,
+        oneshot::Sender<Result<Membership, MembershipError>>,
+    ),
+    /// Hand the leadership to this voter (or, with `None`, the most up-to-date one).
+    TransferLeadership(Option<NodeId>, oneshot::Sender<Result<(), MembershipError>>),
+    /// What this replica knows of the cluster.
+    View(oneshot::Sender<ClusterView>),
     /// The storage thread made every persist batch up to this token durable.
     Persisted(PersistToken),
     /// The storage thread failed; the driver stops.

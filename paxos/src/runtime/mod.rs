@@ -22,6 +22,8 @@
 //! * `driver.rs`: the driver task that owns the replica: handles inputs, ticks, and
 //!   carries out the replica's outputs.
 //! * `storage_thread.rs`: the thread that appends persist batches (group commit).
+//! * `membership.rs`: what membership requests through a [`Node`] answer
+//!   ([`ClusterView`], [`ChangeError`]).
 //! * `client.rs`: [`Client`] sessions with retries and deadlines.
 //! * `network.rs`: the [`Network`] trait a transport implements.
 //! * `config.rs`: [`RuntimeConfig`]. `metrics.rs`: [`Metrics`].
@@ -30,6 +32,7 @@ mod client;
 mod config;
 mod driver;
 mod events;
+mod membership;
 mod metrics;
 mod network;
 mod node;
@@ -37,6 +40,7 @@ mod storage_thread;
 
 pub use client::{Client, ClientConfig, RequestError};
 pub use config::RuntimeConfig;
+pub use membership::{ChangeError, ClusterView};
 pub use metrics::{LatencySummary, Metrics};
 pub use network::Network;
 pub use node::{Node, StartError, start};

@@ -1,6 +1,7 @@
 //! How the runtime reaches the other replicas: the [`Network`] trait a transport implements.
 
 use crate::ballot::NodeId;
+use crate::membership::Membership;
 
 /// How the runtime reaches the other replicas.
 ///
@@ -11,4 +12,11 @@ use crate::ballot::NodeId;
 pub trait Network<M>: Send + Sync + 'static {
     /// Sends `message` to replica `to`, best effort.
     fn send(&self, to: NodeId, message: M);
+
+    /// The membership in force changed (or was loaded at start): a transport that
+    /// learns members at run time reads the new members' addresses
+    /// ([`Membership::addresses`]) here. Called on the driver task; must not block.
+    fn membership_changed(&self, membership: &Membership) {
+        let _ = membership;
+    }
 }

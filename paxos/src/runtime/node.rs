@@ -10,12 +10,14 @@ use super::client::{Client, ClientConfig, RequestError};
 use super::config::RuntimeConfig;
 use super::driver::Driver;
 use super::events::{Input, Reply};
+use super::membership::{ChangeError, ClusterView};
 use super::metrics::{Metrics, MetricsCell};
 use super::network::Network;
 use super::storage_thread::spawn_storage;
 use crate::ballot::{ClientId, NodeId};
 use crate::config::Config;
 use crate::error::StorageError;
+use crate::membership::{Membership, MembershipChange};
 use crate::message::Command;
 use crate::replica::{MessageOf, Replica, ReplicaError};
 use crate::state_machine::StateMachine;
@@ -133,6 +135,50 @@ where
         rx.await.map_err(|_| RequestError::Stopped)
     }
 
+    /// Submits a membership change at this replica, which must be the leader (others
+    /// answer [`MembershipError::NotLeader`](crate::MembershipError::NotLeader) with a
+    /// hint). Answers the membership in force once the change is applied. A change
+    /// already in force succeeds at once, so retrying after a timeout is safe.
+    pub async fn change_membership(
+        &self,
+        change: MembershipChange,
+        timeout: Duration,
+    ) -> Result<Membership, ChangeError> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::ChangeMembership(change, tx))
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(answer)) => Ok(answer?),
+            Ok(Err(_)) => Err(ChangeError::Stopped),
+            Err(_) => Err(ChangeError::Timeout(timeout)),
+        }
+    }
+
+    /// Asks this replica, which must lead, to hand its leadership to `target` (or,
+    /// with `None`, to the most up-to-date other voter). Returns once the handover has
+    /// begun; [`Metrics::leader`] shows when it is done (within a few heartbeats).
+    pub async fn transfer_leadership(&self, target: Option<NodeId>) -> Result<(), ChangeError> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::TransferLeadership(target, tx))
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        Ok(rx.await.map_err(|_| ChangeError::Stopped)??)
+    }
+
+    /// What this replica knows of the cluster: membership, leader, and on the leader
+    /// each member's progress (to tell when a learner may be made a voter).
+    pub async fn cluster_view(&self) -> Result<ClusterView, ChangeError> {
+        let (tx, rx) = oneshot::channel();
+        self.inputs
+            .send(Input::View(tx))
+            .await
+            .map_err(|_| ChangeError::Stopped)?;
+        rx.await.map_err(|_| ChangeError::Stopped)
+    }
+
     async fn ask_once(
         &self,
         input: impl FnOnce(Reply<S>) -> Input<S>,
@@ -155,7 +201,8 @@ where
         self.metrics.read()
     }
 
-    /// Whether the driver has stopped (storage failed or every handle was dropped).
+    /// Whether the driver has stopped (storage failed, this replica was removed from
+    /// the cluster, or every handle was dropped).
     pub fn is_stopped(&self) -> bool {
         self.inputs.is_closed()
     }

@@ -18,7 +18,9 @@ use clap::{Parser, Subcommand};
 use paxos::Config;
 use paxos::runtime::{RuntimeConfig, start};
 use tests::kv::{ALPN_KV, Kv, serve_clients};
-use transport::paxos_network::{ClusterMember, QuicNetwork, cluster_endpoint_config, serve};
+use transport::paxos_network::{
+    ClusterMember, MemberDirectory, QuicNetwork, cluster_endpoint_config, serve,
+};
 use transport::{Endpoint, EndpointConfig, InboundTrust};
 
 #[derive(Parser)]
@@ -134,9 +136,10 @@ async fn run(
             (i, ClusterMember { name, addr })
         })
         .collect();
+    let directory = MemberDirectory::new(&members);
     let paxos_endpoint = Endpoint::bind(
         Identity::load(&identity_files.0, &identity_files.1)?,
-        cluster_endpoint_config(paxos_addr, ca, &members),
+        cluster_endpoint_config(paxos_addr, ca, &directory),
     )?;
     let client_endpoint = Endpoint::bind(
         Identity::load(&identity_files.0, &identity_files.1)?,
@@ -151,7 +154,7 @@ async fn run(
     };
     let storage = paxos::FileStorage::open(data)
         .with_context(|| format!("opening the data directory {}", data.display()))?;
-    let network = QuicNetwork::new(id, paxos_endpoint.clone(), &members);
+    let network = QuicNetwork::new(id, paxos_endpoint.clone(), &directory);
     let node = start(
         config,
         Kv::default(),
@@ -159,7 +162,7 @@ async fn run(
         network,
         RuntimeConfig::default(),
     )?;
-    tokio::spawn(serve(paxos_endpoint, node.clone(), members));
+    tokio::spawn(serve(paxos_endpoint, node.clone(), directory));
     tokio::spawn(serve_clients(client_endpoint, node));
     println!("ready");
     std::io::stdout().flush()?;
