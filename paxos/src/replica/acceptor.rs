@@ -137,6 +137,11 @@ impl<S: StateMachine> Replica<S> {
             self.prevote = None;
             if matches!(self.role, Role::Follower) {
                 self.reset_election_timer();
+                // Proposals held while no leader was known (see `on_forward`).
+                if !self.queue.is_empty() {
+                    let entries: Vec<_> = self.queue.drain(..).collect();
+                    self.send(from, Message::Forward { entries });
+                }
             }
         }
         true
@@ -221,6 +226,33 @@ impl<S: StateMachine> Replica<S> {
 
     /// Stops for good: every later input is ignored.
     pub(super) fn stop(&mut self) {
+        // A removed leader whose handover has not finished yet (the new voters
+        // confirmed its removal first) hands over now, so that the successor need
+        // not wait for an election timeout; proposals still queued here go along.
+        let successor = match &self.role {
+            Role::Leader(l) => self
+                .membership
+                .voters
+                .iter()
+                .filter(|v| **v != self.id)
+                .max_by_key(|v| (l.progress.get(v).copied().unwrap_or(0), **v))
+                .map(|v| (*v, l.ballot)),
+            _ => None,
+        };
+        if let Some((s, ballot)) = successor {
+            self.send(s, Message::TimeoutNow { ballot });
+        }
+        let queued: Vec<_> = self.queue.drain(..).collect();
+        let to = successor.map(|(s, _)| s).or_else(|| {
+            self.membership
+                .voters
+                .iter()
+                .copied()
+                .find(|v| *v != self.id)
+        });
+        if let (Some(to), false) = (to, queued.is_empty()) {
+            self.send(to, Message::Forward { entries: queued });
+        }
         self.removed = true;
         self.role = Role::Follower;
         self.leader = None;

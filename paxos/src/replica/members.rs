@@ -170,7 +170,15 @@ impl<S: StateMachine> Replica<S> {
         let ballot = l.ballot;
         if let Some(s) = successor {
             self.send(s, Message::TimeoutNow { ballot });
+            // Proposals that arrived during the handover go to the successor, right
+            // behind the TimeoutNow: as a candidate it queues them for its first
+            // slots. Dropped, their clients would wait out a timeout.
+            let queued: Vec<_> = self.queue.drain(..).collect();
+            if !queued.is_empty() {
+                self.send(s, Message::Forward { entries: queued });
+            }
         }
+        self.refuse_queued();
         self.leader = None;
         self.become_follower();
     }

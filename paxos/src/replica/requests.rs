@@ -10,6 +10,10 @@ use crate::message::{Command, Entry, Message};
 use crate::session::SessionCheck;
 use crate::state_machine::StateMachine;
 
+/// Most forwarded proposals a follower holds while it knows no leader; more are
+/// dropped (their clients retry).
+const MAX_HELD_FORWARDS: usize = 4096;
+
 impl<S: StateMachine> Replica<S> {
     /// Submits a client command. The answer comes as [`Output::Reply`] from
     /// this replica (possibly after forwarding to the leader), or not at all if
@@ -151,7 +155,9 @@ impl<S: StateMachine> Replica<S> {
         entry: Entry<S::Command>,
         forward: &mut Vec<Entry<S::Command>>,
     ) -> Result<(), ClientError> {
-        if self.removed {
+        if self.removed || self.membership.retired.contains(&self.id) {
+            // A removed replica's messages are ignored by the others: refuse at once,
+            // so that the client asks another replica instead of timing out.
             return Err(ClientError::NotLeader { hint: None });
         }
         match &self.role {
@@ -169,6 +175,29 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
+    /// Answers queued entries "not the leader" (a leader stepping down with no
+    /// successor to hand them to).
+    pub(super) fn refuse_queued(&mut self) {
+        for entry in std::mem::take(&mut self.queue) {
+            match entry {
+                Entry::Command(c) => {
+                    self.waiting.remove(&(c.client, c.seq));
+                    self.reply(c.client, c.seq, Err(ClientError::NotLeader { hint: None }));
+                }
+                Entry::Read { client, id, .. }
+                    if self.pending_reads.remove(&(client, id)).is_some() =>
+                {
+                    self.outputs.push_back(Output::ReadReply {
+                        client,
+                        id,
+                        result: Err(ClientError::NotLeader { hint: None }),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Sends the entries [`route`](Self::route) set aside to the leader, in one message.
     fn forward(&mut self, entries: Vec<Entry<S::Command>>) {
         if !entries.is_empty()
@@ -180,7 +209,25 @@ impl<S: StateMachine> Replica<S> {
 
     pub(super) fn on_forward(&mut self, entries: Vec<Entry<S::Command>>) {
         if matches!(self.role, Role::Follower) {
-            // Not leading (any more): drop; the client will retry.
+            // Not leading (any more): pass them on to the leader, or, during an
+            // election (a leadership handover above all), hold them until a leader
+            // is heard from. Dropped, each would cost its client a timeout.
+            match self.leader {
+                Some((l, _)) if l != self.id && !self.membership.retired.contains(&l) => {
+                    self.send(l, Message::Forward { entries })
+                }
+                // A removed replica never learns of a new leader: a voter will.
+                _ if self.membership.retired.contains(&self.id) => {
+                    if let Some(&v) = self.membership.voters.iter().find(|v| **v != self.id) {
+                        self.send(v, Message::Forward { entries });
+                    }
+                }
+                // No leader, or one known to be removed: hold them.
+                _ => {
+                    let room = MAX_HELD_FORWARDS.saturating_sub(self.queue.len());
+                    self.queue.extend(entries.into_iter().take(room));
+                }
+            }
             return;
         }
         self.queue.extend(entries);

@@ -168,6 +168,73 @@ fn a_removed_voter_restarted_waits_for_the_new_voters_before_stopping() {
 }
 
 #[test]
+fn a_dead_voter_replaced_by_a_learner_leaves_writes_flowing() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let l = c.leader().unwrap();
+    let dead = (0..3).rev().find(|n| *n != l).unwrap();
+    c.crash(dead);
+    c.start_joiner(3, vec![0, 1, 2]);
+    let add = MembershipChange::AddLearner {
+        id: 3,
+        address: "node-3".into(),
+    };
+    c.change(1, add).unwrap();
+    let all = set(&[0, 1, 2, 3]);
+    c.change(2, MembershipChange::SetVoters { voters: all })
+        .unwrap();
+    let rest: BTreeSet<NodeId> = (0..4).filter(|n| *n != dead).collect();
+    c.change(3, MembershipChange::SetVoters { voters: rest })
+        .unwrap();
+    for (i, at) in (0..4).filter(|n| *n != dead).enumerate() {
+        let client = 70 + i as u64;
+        c.propose(at, client, 1, (client, 1));
+        c.run_for(Duration::from_millis(20));
+        assert_eq!(
+            c.reply_for(client, 1),
+            Some(Ok(None)),
+            "a write through node {at} right after the change"
+        );
+    }
+}
+
+#[test]
+fn writes_submitted_while_the_leader_is_removed_are_answered_without_a_timeout() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let old = c.leader().unwrap();
+    let rest: BTreeSet<NodeId> = (0..3).filter(|n| *n != old).collect();
+    let follower = *rest.iter().next().unwrap();
+    let now = c.now;
+    c.r(old)
+        .change_membership(9, MembershipChange::SetVoters { voters: rest }, now);
+    // One write through the follower and one through the leader every millisecond
+    // while the change is decided and the leadership handed over: each is answered
+    // within 150 ms of the last (no write waits for a client's timeout).
+    for i in 0..100u64 {
+        c.propose(follower, 1000 + i, 1, (1000 + i, 1));
+        c.propose(old, 2000 + i, 1, (2000 + i, 1));
+        c.run_for(Duration::from_millis(1));
+    }
+    c.run_for(Duration::from_millis(150));
+    for i in 0..100u64 {
+        assert_eq!(
+            c.reply_for(1000 + i, 1),
+            Some(Ok(None)),
+            "write {i} through a follower"
+        );
+        let through_old = c.reply_for(2000 + i, 1);
+        assert!(
+            matches!(
+                through_old,
+                Some(Ok(None)) | Some(Err(ClientError::NotLeader { .. }))
+            ),
+            "write {i} through the removed leader: {through_old:?}"
+        );
+    }
+}
+
+#[test]
 fn leadership_transfer_moves_the_leader_within_a_few_heartbeats() {
     let mut c = Cluster::new(3, |_| {});
     c.run_for(Duration::from_millis(400));
