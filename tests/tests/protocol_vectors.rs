@@ -21,8 +21,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracker::Bitfield;
 use tracker::api::{
-    AdminRequest, AdminResponse, ApiError, MembersPage, NodeStatus, PeerInfo, Request, Response,
-    SearchOrder, SearchPage, SortKey, SwarmMember, TorrentSummary, UserInfo, WriteId,
+    AdminRequest, AdminResponse, ApiError, ClusterStatus, MemberChange, MembersPage, NodeStatus,
+    PeerInfo, Request, Response, SearchOrder, SearchPage, SortKey, SwarmMember, TorrentSummary,
+    UserInfo, WriteId,
 };
 use tracker::state::{Command, Output, Role, TokenHash, Uploader};
 use tracker::torrent::InfoHash;
@@ -611,6 +612,36 @@ fn examples() -> Vec<(String, Vec<u8>)> {
             after: None,
             limit: 1000,
         }),
+    );
+    add(
+        "tracker-admin.AdminRequest.Cluster",
+        encode(&AdminRequest::Cluster),
+    );
+    add(
+        "tracker-admin.AdminRequest.ChangeMembership",
+        encode(&AdminRequest::ChangeMembership {
+            change: MemberChange::AddLearner {
+                id: 4,
+                address: "node4@10.0.0.4:7000/10.0.0.4:7100".into(),
+            },
+        }),
+    );
+    add(
+        "tracker-admin.AdminRequest.TransferLeader",
+        encode(&AdminRequest::TransferLeader { to: Some(2) }),
+    );
+    add(
+        "tracker-admin.AdminResponse.Cluster",
+        encode(&AdminResponse::Cluster(ClusterStatus {
+            id: 1,
+            leader: Some(1),
+            decided: 812,
+            voters: vec![1, 2, 4],
+            learners: vec![],
+            retired: vec![3],
+            addresses: vec![(4, "node4@10.0.0.4:7000/10.0.0.4:7100".to_string())],
+            progress: vec![(1, 812), (2, 812), (4, 810)],
+        })),
     );
     add(
         "tracker-admin.AdminResponse.Members",

@@ -104,6 +104,7 @@
       tr.appendChild(el("td", node.id + (node.this_node ? " (this node)" : "")));
       tr.appendChild(el("td", node.name));
       tr.appendChild(el("td", node.peer_addr));
+      tr.appendChild(el("td", node.role, "member"));
       const health = el("td", null, "health");
       const badge = el("span", node.up ? "up" : "down", node.up ? "up" : "down");
       if (node.error) badge.title = node.error;

@@ -268,6 +268,61 @@ impl AdminClient {
     }
 }
 
+impl AdminClient {
+    /// The view of the cluster of the node at `node` (a cluster address).
+    pub async fn cluster_view_of(
+        &self,
+        node: SocketAddr,
+    ) -> Result<crate::api::ClusterStatus, AdminError> {
+        match self.ask(node, &AdminRequest::Cluster).await {
+            Ok(AdminResponse::Cluster(view)) => Ok(view),
+            Ok(AdminResponse::Error(e)) => Err(AdminError::Refused(e)),
+            Ok(other) => Err(AdminError::Unexpected(format!("{other:?}"))),
+            Err(why) => Err(AdminError::Unreachable(format!("{node}: {why}"))),
+        }
+    }
+
+    /// The leader's view of the cluster (with each member's progress), or, when no
+    /// leader answers, the first view any node gives. Every node is asked at once and
+    /// the leader's answer taken as soon as it comes, so a dead node costs nothing.
+    pub async fn cluster_view(&self) -> Result<crate::api::ClusterStatus, AdminError> {
+        use futures_util::StreamExt;
+        let mut answers: futures_util::stream::FuturesUnordered<_> = self
+            .nodes
+            .iter()
+            .map(|&addr| self.cluster_view_of(addr))
+            .collect();
+        let mut first = None;
+        let mut failures = Vec::new();
+        while let Some(answer) = answers.next().await {
+            match answer {
+                Ok(view) if view.leader == Some(view.id) => return Ok(view),
+                Ok(view) => {
+                    first.get_or_insert(view);
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        first.ok_or_else(|| AdminError::Unreachable(failures.join("; ")))
+    }
+
+    /// Applies a membership change through whichever node leads.
+    pub async fn change_membership(
+        &self,
+        change: crate::api::MemberChange,
+    ) -> Result<(), AdminError> {
+        expect_done(
+            self.call(&AdminRequest::ChangeMembership { change })
+                .await?,
+        )
+    }
+
+    /// Asks the leader to hand its leadership to `to` (or the most up-to-date voter).
+    pub async fn transfer_leader(&self, to: Option<u64>) -> Result<(), AdminError> {
+        expect_done(self.call(&AdminRequest::TransferLeader { to }).await?)
+    }
+}
+
 fn expect_done(response: AdminResponse) -> Result<(), AdminError> {
     match response {
         AdminResponse::Done => Ok(()),

@@ -28,9 +28,11 @@ pub const ALPN_TRACKER: &[u8] = b"bytetorrent/tracker/2";
 /// ALPN of the operator protocol, served on the cluster address to holders of a
 /// certificate from the cluster CA.
 ///
-/// Version 2 adds [`AdminRequest::SwarmMembers`]; an operator client offering only
-/// version 1 fails the handshake with `no_application_protocol`.
-pub const ALPN_TRACKER_ADMIN: &[u8] = b"bytetorrent/tracker-admin/2";
+/// Version 2 adds [`AdminRequest::SwarmMembers`]; version 3 adds the membership requests
+/// ([`AdminRequest::Cluster`], [`AdminRequest::ChangeMembership`],
+/// [`AdminRequest::TransferLeader`]). A client offering only an older version fails the
+/// handshake with `no_application_protocol`.
+pub const ALPN_TRACKER_ADMIN: &[u8] = b"bytetorrent/tracker-admin/3";
 
 /// Most members in one [`AdminResponse::Members`] page: 1,000 members of a 16,384-piece
 /// torrent are about 2.1 MB, well inside [`MAX_FRAME_LEN`].
@@ -386,6 +388,25 @@ pub enum AdminRequest {
         /// At most this many (capped at [`MAX_MEMBERS_PER_PAGE`]).
         limit: u32,
     },
+    /// The answering node's view of the cluster: voters, learners, removed ids, the
+    /// leader, and on the leader each member's progress. Answer:
+    /// [`AdminResponse::Cluster`].
+    Cluster,
+    /// A membership change, taken only by the leader (others answer
+    /// [`AdminResponse::Unavailable`], so the client tries the next node). Idempotent:
+    /// a change already in force is [`AdminResponse::Done`] at once. Answer:
+    /// [`AdminResponse::Done`] once applied.
+    ChangeMembership {
+        /// The change.
+        change: MemberChange,
+    },
+    /// Asks the leader to hand its leadership to voter `to` (or, with `None`, to the
+    /// most up-to-date other voter). Answer: [`AdminResponse::Done`] once another node
+    /// leads.
+    TransferLeader {
+        /// The successor.
+        to: Option<u64>,
+    },
 }
 
 /// A swarm member and the pieces it holds, as an operator reads it.
@@ -420,6 +441,69 @@ pub struct UserInfo {
     pub disabled: bool,
 }
 
+/// A change of the tracker cluster's membership (see the paxos crate's membership
+/// changes: a new node joins as a learner, is made a voter once caught up, and a voter
+/// left out of a new voter set is removed for good).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberChange {
+    /// Adds node `id` as a learner; `address` is `NAME@CLUSTER_ADDR/PEER_ADDR`.
+    AddLearner {
+        /// A node id never used in this cluster.
+        id: u64,
+        /// How to reach it.
+        address: String,
+    },
+    /// Makes these the voters: current voters or learners; voters left out are removed.
+    SetVoters {
+        /// The new voter set.
+        voters: Vec<u64>,
+    },
+    /// Removes a learner.
+    RemoveLearner {
+        /// Its id.
+        id: u64,
+    },
+}
+
+/// One node's view of the cluster's membership.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// The node that answered.
+    pub id: u64,
+    /// The leader it follows.
+    pub leader: Option<u64>,
+    /// Its last decided slot.
+    pub decided: u64,
+    /// The voters.
+    pub voters: Vec<u64>,
+    /// The learners (catching up, not voting).
+    pub learners: Vec<u64>,
+    /// Removed ids, never used again.
+    pub retired: Vec<u64>,
+    /// Addresses of members added at run time (`NAME@CLUSTER_ADDR/PEER_ADDR`), by id.
+    pub addresses: Vec<(u64, String)>,
+    /// On the leader: each member's last decided slot, by id.
+    pub progress: Vec<(u64, u64)>,
+}
+
+impl ClusterStatus {
+    /// How many slots `member` lags the answering leader, if known.
+    pub fn lag(&self, member: u64) -> Option<u64> {
+        self.progress
+            .iter()
+            .find(|(id, _)| *id == member)
+            .map(|(_, p)| self.decided.saturating_sub(*p))
+    }
+
+    /// The address of a member added at run time.
+    pub fn address(&self, member: u64) -> Option<&str> {
+        self.addresses
+            .iter()
+            .find(|(id, _)| *id == member)
+            .map(|(_, a)| a.as_str())
+    }
+}
+
 /// A node's answer to an operator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminResponse {
@@ -429,6 +513,8 @@ pub enum AdminResponse {
     Users(Vec<UserInfo>),
     /// A page of a swarm's members.
     Members(MembersPage),
+    /// A node's view of the cluster.
+    Cluster(ClusterStatus),
     /// Refused for good.
     Error(ApiError),
     /// Not done; retry the same request, here later or at another node.

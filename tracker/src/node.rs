@@ -36,6 +36,33 @@ pub struct MemberConfig {
     pub peer_addr: SocketAddr,
 }
 
+impl MemberConfig {
+    /// The member's address as the replicated membership keeps it:
+    /// `NAME@CLUSTER_ADDR/PEER_ADDR`.
+    pub fn to_address(&self) -> String {
+        format!("{}@{}/{}", self.name, self.cluster_addr, self.peer_addr)
+    }
+
+    /// Reads [`MemberConfig::to_address`]'s form.
+    pub fn from_address(text: &str) -> Result<Self, String> {
+        let shape = "expected NAME@CLUSTER_ADDR/PEER_ADDR";
+        let (name, addrs) = text.split_once('@').ok_or(shape)?;
+        let (cluster, peer) = addrs.split_once('/').ok_or(shape)?;
+        if name.is_empty() {
+            return Err(shape.into());
+        }
+        let addr = |a: &str| {
+            a.parse::<SocketAddr>()
+                .map_err(|e| format!("bad address {a:?}: {e}; {shape}"))
+        };
+        Ok(MemberConfig {
+            name: name.to_string(),
+            cluster_addr: addr(cluster)?,
+            peer_addr: addr(peer)?,
+        })
+    }
+}
+
 /// Where a node's certificates are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertPaths {
@@ -69,8 +96,13 @@ impl CertPaths {
 pub struct NodeConfig {
     /// This node's id, a key of `members`.
     pub id: u64,
-    /// Every member of the cluster, this one included.
+    /// Every member of the cluster, this one included. For a joining node: itself and
+    /// the current members it may ask for the log.
     pub members: BTreeMap<u64, MemberConfig>,
+    /// This node joins a running cluster (it was added with `bt-tracker member add`):
+    /// it starts knowing no membership and fetches a snapshot and the log from the
+    /// other `members`. Without it, `members` are the cluster's first voters.
+    pub join: bool,
     /// Where to bind the cluster address (defaults to this member's `cluster_addr`).
     pub cluster_listen: Option<SocketAddr>,
     /// Where to bind the peer-facing address (defaults to this member's `peer_addr`).
@@ -105,6 +137,7 @@ impl NodeConfig {
         NodeConfig {
             id,
             members,
+            join: false,
             cluster_listen: None,
             peer_listen: None,
             http_listen: None,
@@ -123,6 +156,8 @@ impl NodeConfig {
 struct NodeConfigFile {
     id: u64,
     members: BTreeMap<u64, MemberConfig>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    join: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cluster_listen: Option<SocketAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +203,7 @@ impl TryFrom<NodeConfigFile> for NodeConfig {
         Ok(NodeConfig {
             id: file.id,
             members: file.members,
+            join: file.join,
             cluster_listen: file.cluster_listen,
             peer_listen: file.peer_listen,
             http_listen: file.http_listen,
@@ -186,6 +222,7 @@ impl From<NodeConfig> for NodeConfigFile {
         NodeConfigFile {
             id: c.id,
             members: c.members,
+            join: c.join,
             cluster_listen: c.cluster_listen,
             peer_listen: c.peer_listen,
             http_listen: c.http_listen,
@@ -300,6 +337,17 @@ impl RunningNode {
             task.abort();
         }
     }
+
+    /// Like [`RunningNode::shutdown`], and waits (up to a second) until the peers and
+    /// nodes connected here have been told that the connection is closed, so that they
+    /// turn to another node at once instead of waiting out a timeout.
+    pub async fn shutdown_and_notify(self) {
+        let endpoints = [self.peer_endpoint.clone(), self.cluster_endpoint.clone()];
+        self.shutdown();
+        for endpoint in endpoints {
+            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+        }
+    }
 }
 
 /// Starts a node on the current tokio runtime.
@@ -323,7 +371,15 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             (id, member)
         })
         .collect();
-    let directory = MemberDirectory::new(&members);
+    // Members added at run time are learnt from the replicated membership.
+    let directory = MemberDirectory::new(&members).with_parser(|text| {
+        MemberConfig::from_address(text)
+            .ok()
+            .map(|m| ClusterMember {
+                name: m.name,
+                addr: m.cluster_addr,
+            })
+    });
     let mut cluster_config = cluster_endpoint_config(
         config.cluster_listen.unwrap_or(me.cluster_addr),
         ca,
@@ -350,11 +406,22 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     peer_config.tuning.max_concurrent_bidi_streams = PEER_STREAMS_PER_CONNECTION;
     let peer_endpoint = Endpoint::bind(identity()?, peer_config)?;
 
-    let paxos_config = paxos::Config {
-        id: config.id,
-        members: config.members.keys().copied().collect(),
-        seed: rand::random(),
-        ..paxos::Config::default()
+    let others = config.members.keys().copied().filter(|&i| i != config.id);
+    let paxos_config = if config.join {
+        paxos::Config {
+            id: config.id,
+            members: Vec::new(),
+            contacts: others.collect(),
+            seed: rand::random(),
+            ..paxos::Config::default()
+        }
+    } else {
+        paxos::Config {
+            id: config.id,
+            members: config.members.keys().copied().collect(),
+            seed: rand::random(),
+            ..paxos::Config::default()
+        }
     };
     let storage =
         paxos::FileStorage::open(&config.data_dir).map_err(|error| NodeError::Storage {

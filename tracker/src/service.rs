@@ -18,8 +18,8 @@ use paxos::{ClientError, Command as PaxosCommand};
 use transport::{Connection, Endpoint, Received, StreamKind};
 
 use crate::api::{
-    AdminRequest, AdminResponse, ApiError, MAX_PEERS_PER_ANSWER, MAX_SEARCH_LEN, MIN_TOKEN_LEN,
-    NodeStatus, Request, Response, SEARCH_PAGE_LEN, UserInfo, WriteId,
+    AdminRequest, AdminResponse, ApiError, ClusterStatus, MAX_PEERS_PER_ANSWER, MAX_SEARCH_LEN,
+    MIN_TOKEN_LEN, MemberChange, NodeStatus, Request, Response, SEARCH_PAGE_LEN, UserInfo, WriteId,
 };
 use crate::password;
 use crate::state::{Command, Output, Query, Role, StateConfig, TokenHash, TrackerState, Uploader};
@@ -478,6 +478,16 @@ impl Service {
                 Ok(Output::Members(page)) => return AdminResponse::Members(page),
                 other => other,
             },
+            AdminRequest::Cluster => {
+                return match self.node.cluster_view().await {
+                    Ok(view) => AdminResponse::Cluster(cluster_status(view)),
+                    Err(e) => AdminResponse::Unavailable(e.to_string()),
+                };
+            }
+            AdminRequest::ChangeMembership { change } => {
+                return self.change_membership(change).await;
+            }
+            AdminRequest::TransferLeader { to } => return self.transfer_leader(to).await,
         };
         match result {
             Ok(Output::Done) => AdminResponse::Done,
@@ -489,6 +499,61 @@ impl Service {
                 other => AdminResponse::Unavailable(format!("{other:?}")),
             },
         }
+    }
+
+    /// Submits a membership change here; only the leader takes it.
+    async fn change_membership(&self, change: MemberChange) -> AdminResponse {
+        use paxos::MembershipError as E;
+        use paxos::runtime::ChangeError;
+        let change = match change {
+            MemberChange::AddLearner { id, address } => {
+                paxos::MembershipChange::AddLearner { id, address }
+            }
+            MemberChange::SetVoters { voters } => paxos::MembershipChange::SetVoters {
+                voters: voters.into_iter().collect(),
+            },
+            MemberChange::RemoveLearner { id } => paxos::MembershipChange::RemoveLearner { id },
+        };
+        match self
+            .node
+            .change_membership(change, self.config.request_timeout)
+            .await
+        {
+            Ok(_) => AdminResponse::Done,
+            Err(ChangeError::Refused(e @ (E::Invalid(_) | E::LearnerBehind { .. }))) => {
+                AdminResponse::Error(ApiError::BadRequest(e.to_string()))
+            }
+            // Not the leader, busy, interrupted, timed out, stopped: another node (or
+            // this one, later) may take it; the change is idempotent.
+            Err(e) => AdminResponse::Unavailable(e.to_string()),
+        }
+    }
+
+    /// Hands this leader's leadership over and waits (up to the request timeout) until
+    /// another node leads.
+    async fn transfer_leader(&self, to: Option<u64>) -> AdminResponse {
+        use paxos::runtime::ChangeError;
+        match self.node.transfer_leadership(to).await {
+            Ok(()) => {}
+            Err(ChangeError::Refused(e @ paxos::MembershipError::Invalid(_))) => {
+                return AdminResponse::Error(ApiError::BadRequest(e.to_string()));
+            }
+            Err(e) => return AdminResponse::Unavailable(e.to_string()),
+        }
+        let me = self.node.id();
+        if to == Some(me) {
+            return AdminResponse::Done;
+        }
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        while tokio::time::Instant::now() < deadline {
+            ticks.tick().await;
+            let metrics = self.node.metrics();
+            if !metrics.is_leader && metrics.leader.is_some_and(|l| l != me) {
+                return AdminResponse::Done;
+            }
+        }
+        AdminResponse::Unavailable("the handover did not finish in time; ask again".into())
     }
 
     /// Proposes `op` under the client's session and waits for its output.
@@ -555,5 +620,20 @@ fn unavailable(e: RequestError) -> Response {
             "no decision within {t:?}: this node may be cut off from the majority"
         )),
         RequestError::Stopped => Response::Unavailable("this node is shutting down".into()),
+    }
+}
+
+/// The operator protocol's form of a replica's view of the cluster.
+pub fn cluster_status(view: paxos::runtime::ClusterView) -> ClusterStatus {
+    let m = view.membership;
+    ClusterStatus {
+        id: view.id,
+        leader: view.leader,
+        decided: view.decided,
+        voters: m.voters.into_iter().collect(),
+        learners: m.learners.into_iter().collect(),
+        retired: m.retired.into_iter().collect(),
+        addresses: m.addresses.into_iter().collect(),
+        progress: view.progress.into_iter().collect(),
     }
 }

@@ -7,6 +7,10 @@
 //! bt-tracker run --config node1.toml            # or with flags, see `run --help`
 //! bt-tracker user add alice --certs certs --tracker 10.0.0.1:7000
 //! bt-tracker token create alice --certs certs --tracker 10.0.0.1:7000
+//! bt-tracker member list --certs certs --tracker 10.0.0.1:7000
+//! bt-tracker member add 4=node4,10.0.0.4:7000,10.0.0.4:7100 --certs certs --tracker 10.0.0.1:7000
+//! bt-tracker member remove 3 --certs certs --tracker 10.0.0.1:7000
+//! bt-tracker leader transfer --to 2 --certs certs --tracker 10.0.0.1:7000
 //! ```
 
 use std::path::PathBuf;
@@ -48,6 +52,52 @@ enum Cmd {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Show or change the cluster's members.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Move the leadership.
+    #[command(subcommand)]
+    Leader(LeaderCmd),
+}
+
+#[derive(Subcommand)]
+enum MemberCmd {
+    /// List voters, learners and removed ids, with each member's lag behind the leader.
+    List {
+        #[command(flatten)]
+        cluster: ClusterFlags,
+    },
+    /// Add a node: as a learner, then (once caught up) as a voter. Start it with
+    /// `bt-tracker run --join`, an empty data directory and a certificate from the CA.
+    Add {
+        /// The new node: ID=NAME,CLUSTER_ADDR,PEER_ADDR, with an id never used before.
+        #[arg(value_parser = cli::run::parse_member)]
+        member: (u64, tracker::node::MemberConfig),
+        /// Leave it a learner (not voting).
+        #[arg(long)]
+        learner: bool,
+        #[command(flatten)]
+        cluster: ClusterFlags,
+    },
+    /// Remove a node for good (a voter or a learner); its id is never used again.
+    Remove {
+        /// The node's id.
+        id: u64,
+        #[command(flatten)]
+        cluster: ClusterFlags,
+    },
+}
+
+#[derive(Subcommand)]
+enum LeaderCmd {
+    /// Hand the leadership to another voter (before maintenance of the leader's machine).
+    Transfer {
+        /// The successor (default: the most up-to-date other voter).
+        #[arg(long)]
+        to: Option<u64>,
+        #[command(flatten)]
+        cluster: ClusterFlags,
+    },
 }
 
 #[derive(Subcommand)]
@@ -147,5 +197,15 @@ async fn run(command: Cmd) -> Result<(), cli::CliError> {
             label,
             cluster,
         }) => cli::operator::create_token(&cluster, &user, &label).await,
+        Cmd::Member(MemberCmd::List { cluster }) => cli::members::list(&cluster).await,
+        Cmd::Member(MemberCmd::Add {
+            member,
+            learner,
+            cluster,
+        }) => cli::members::add(&cluster, member, learner).await,
+        Cmd::Member(MemberCmd::Remove { id, cluster }) => cli::members::remove(&cluster, id).await,
+        Cmd::Leader(LeaderCmd::Transfer { to, cluster }) => {
+            cli::members::transfer_leader(&cluster, to).await
+        }
     }
 }

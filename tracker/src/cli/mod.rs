@@ -6,12 +6,14 @@
 //! * [`dev`]: a local cluster until Ctrl-C, and how to use it;
 //! * [`certs`]: the cluster CA and nodes' certificates;
 //! * [`operator`]: users and API tokens through the operator protocol;
+//! * [`members`]: the cluster's membership and leadership, through the same protocol;
 //! * [`password_input`]: reading a new user's password;
 //! * [`init_logging`] and [`error_report`]: logs, and an error with its causes, for a
 //!   person.
 
 pub mod certs;
 pub mod dev;
+pub mod members;
 pub mod operator;
 pub mod password_input;
 pub mod run;

@@ -19,7 +19,7 @@ pub struct ClusterFlags {
 }
 
 impl ClusterFlags {
-    fn client(&self) -> Result<AdminClient, CliError> {
+    pub(crate) fn client(&self) -> Result<AdminClient, CliError> {
         Ok(AdminClient::new(&self.certs, self.trackers.clone())?)
     }
 }

@@ -26,6 +26,10 @@ pub struct RunFlags {
     /// (e.g. 1=node1,10.0.0.1:7000,10.0.0.1:7100).
     #[arg(long = "member", value_parser = parse_member, required_unless_present = "config")]
     pub member: Vec<(u64, MemberConfig)>,
+    /// Join a running cluster: this node was added with `bt-tracker member add`, and the
+    /// --member flags list it and the current members; it fetches the data from them.
+    #[arg(long)]
+    pub join: bool,
     /// Data directory (durable log and snapshots).
     #[arg(long, required_unless_present = "config")]
     pub data: Option<PathBuf>,
@@ -68,6 +72,7 @@ impl RunFlags {
         let certs = CertPaths::in_dir(&certs, &me.name);
         let mut config = NodeConfig::new(id, members, data, certs);
         config.http_listen = self.http;
+        config.join = self.join;
         config.max_requests_in_flight = self.max_requests_in_flight;
         config.peer_ttl_ms = self.peer_ttl_secs.checked_mul(1000).ok_or_else(|| {
             CliError::Flags(format!(
@@ -79,8 +84,8 @@ impl RunFlags {
     }
 }
 
-/// A `--member` value: `ID=NAME,CLUSTER_ADDR,PEER_ADDR`.
-fn parse_member(text: &str) -> Result<(u64, MemberConfig), String> {
+/// A `--member` value (and `member add`'s argument): `ID=NAME,CLUSTER_ADDR,PEER_ADDR`.
+pub fn parse_member(text: &str) -> Result<(u64, MemberConfig), String> {
     let shape =
         "expected ID=NAME,CLUSTER_ADDR,PEER_ADDR (e.g. 1=node1,10.0.0.1:7000,10.0.0.1:7100)";
     let (id, rest) = text.split_once('=').ok_or(shape)?;
@@ -119,8 +124,27 @@ pub async fn run(flags: RunFlags) -> Result<(), CliError> {
             .unwrap_or_default()
     );
     flush_stdout()?;
-    ctrl_c().await?;
-    node.shutdown();
+    let paxos = node.service().node().clone();
+    let removed = async {
+        // The replica stops for good once the cluster confirms its removal.
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
+        while !paxos.is_stopped() {
+            ticks.tick().await;
+        }
+    };
+    tokio::select! {
+        signal = ctrl_c() => signal?,
+        () = removed => {
+            // Whoever started the node may no longer read its output: not an error.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stdout(),
+                "node {} was removed from the cluster; stopping",
+                config.id
+            );
+        }
+    }
+    node.shutdown_and_notify().await;
     Ok(())
 }
 

@@ -460,7 +460,7 @@ pub(crate) async fn cluster(State(site): State<Site>, visitor: Visitor) -> Respo
         }
         table.cluster #cluster {
             thead { tr {
-                th { "Node" } th { "Name" } th { "Peer address" } th { "Health" } th { "Role" }
+                th { "Node" } th { "Name" } th { "Peer address" } th { "Member" } th { "Health" } th { "Role" }
                 th { "Believes leader" } th.num { "Decided" } th.num { "Applied" }
             } }
             tbody {
@@ -469,6 +469,7 @@ pub(crate) async fn cluster(State(site): State<Site>, visitor: Visitor) -> Respo
                         td { (v.id) @if v.this_node { " (this node)" } }
                         td { (v.name) }
                         td { (v.peer_addr) }
+                        td.member { (v.role) }
                         td.health { @if v.up { span.up { "up" } } @else { span.down title=[v.error.as_deref()] { "down" } } }
                         td.role {
                             @match &v.status {
