@@ -1,4 +1,4 @@
-//! The integration tests of the tracker (API, CLI, cluster, torrent files, web site), one
+//! The integration tests of the tracker (API, CLI, cluster, membership, torrent files, web site), one
 //! module per area in one test binary: compiling and linking a binary per file was most of the
 //! time a fresh `./test` took.
 //!
@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod common;
+mod membership;
 mod torrent;
 mod web;
 mod web_browser;

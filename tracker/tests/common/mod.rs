@@ -124,6 +124,51 @@ impl ProcessCluster {
 
     /// Starts node `id` and waits for its "ready" line.
     pub fn spawn(&mut self, id: u64) {
+        self.spawn_with(id, false)
+    }
+
+    /// Makes a certificate for a new node `id` (name `node{id}`) with the CLI, picks
+    /// its addresses, and starts it with `run --join` and an empty data directory.
+    pub fn spawn_joiner(&mut self, id: u64) {
+        let certs = self.certs();
+        run_cli(
+            &[
+                "certs",
+                "node",
+                &format!("node{id}"),
+                "--dir",
+                certs.to_str().unwrap(),
+            ],
+            None,
+        );
+        self.nodes.insert(
+            id,
+            NodeAddrs {
+                cluster: free_port(),
+                peer: free_port(),
+                http: free_port(),
+            },
+        );
+        self.spawn_with(id, true);
+    }
+
+    /// The `--member` value of node `id`.
+    pub fn member_arg(&self, id: u64) -> String {
+        let a = &self.nodes[&id];
+        format!("{id}=node{id},{},{}", a.cluster, a.peer)
+    }
+
+    /// `--certs DIR --tracker A --tracker B ...` for the operator commands.
+    pub fn operator_args(&self) -> Vec<String> {
+        let mut args = vec!["--certs".to_string(), self.certs().display().to_string()];
+        for a in self.cluster_addrs() {
+            args.push("--tracker".into());
+            args.push(a.to_string());
+        }
+        args
+    }
+
+    fn spawn_with(&mut self, id: u64, join: bool) {
         let mut args: Vec<String> = vec![
             "run".into(),
             "--id".into(),
@@ -141,9 +186,12 @@ impl ProcessCluster {
             "--peer-ttl-secs".into(),
             self.peer_ttl_secs.to_string(),
         ];
-        for (i, a) in &self.nodes {
+        for i in self.nodes.keys() {
             args.push("--member".into());
-            args.push(format!("{i}=node{i},{},{}", a.cluster, a.peer));
+            args.push(self.member_arg(*i));
+        }
+        if join {
+            args.push("--join".into());
         }
         let mut child = bt_tracker()
             .args(&args)
