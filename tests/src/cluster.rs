@@ -158,6 +158,10 @@ pub struct Cluster {
     pub relays: BTreeMap<(u64, u64), UdpRelay>,
     /// The CA certificate file.
     pub ca: PathBuf,
+    /// The directory of the CA, the nodes' and the operator's certificates.
+    pub certs_dir: PathBuf,
+    /// Each node's own paxos address (the relays forward to these), by node id - 1.
+    pub paxos: Vec<SocketAddr>,
     binary: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -225,6 +229,8 @@ impl Cluster {
             servers,
             relays,
             ca: certs_dir.join("ca.crt"),
+            certs_dir,
+            paxos,
             binary: binary.to_owned(),
             _dir: dir,
         })
@@ -234,6 +240,80 @@ impl Cluster {
     pub fn restart(&mut self, id: u64) -> std::io::Result<()> {
         let binary = self.binary.clone();
         self.servers[id as usize - 1].start(&binary)
+    }
+
+    /// Starts a new, empty node `id` (the next id after the last node) with `run --join`,
+    /// its certificate issued by the cluster CA, talking to the others directly (not
+    /// through relays). It catches up once an operator adds it (`member add`).
+    pub fn join_node(&mut self) -> std::io::Result<u64> {
+        let id = self.servers.len() as u64 + 1;
+        let status = Command::new(&self.binary)
+            .args(["issue", "--dir"])
+            .arg(&self.certs_dir)
+            .args(["--id", &id.to_string()])
+            .status()?;
+        if !status.success() {
+            return Err(std::io::Error::other("kv-server issue failed"));
+        }
+        let own = free_port()?;
+        self.paxos.push(own);
+        let peers: Vec<String> = self
+            .paxos
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| format!("{}={addr}", i + 1))
+            .collect();
+        let client_addr = free_port()?;
+        let data = self._dir.path().join(format!("data{id}"));
+        let args = vec![
+            "run".to_string(),
+            "--join".into(),
+            "--id".into(),
+            id.to_string(),
+            "--certs".into(),
+            self.certs_dir.display().to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--peers".into(),
+            peers.join(","),
+            "--listen".into(),
+            client_addr.to_string(),
+        ];
+        let mut server = ServerProcess {
+            id,
+            client_addr,
+            data,
+            args,
+            child: None,
+        };
+        server.start(&self.binary)?;
+        self.servers.push(server);
+        Ok(id)
+    }
+
+    /// Runs an operator command (`member ...`, `leader ...`) of `kv-server` against the
+    /// running nodes' paxos addresses; returns its standard output, or an error with its
+    /// standard error.
+    pub fn operator(&self, args: &[&str]) -> std::io::Result<String> {
+        let servers: Vec<String> = self
+            .servers
+            .iter()
+            .filter(|s| s.is_running())
+            .map(|s| self.paxos[s.id as usize - 1].to_string())
+            .collect();
+        let out = Command::new(&self.binary)
+            .args(args)
+            .arg("--certs")
+            .arg(&self.certs_dir)
+            .args(["--servers", &servers.join(",")])
+            .output()?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "kv-server {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Client addresses of all nodes, by id.

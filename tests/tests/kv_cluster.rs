@@ -237,3 +237,99 @@ async fn a_minority_partition_makes_no_progress_and_catches_up_after_healing() {
         Some(b"2".to_vec())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_is_replaced_by_a_new_one_under_load_and_no_acknowledged_write_is_lost() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let mut cluster = Cluster::start(Path::new(SERVER), 200).await.unwrap();
+    let acknowledged: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+    let (stop_tx, stop) = watch::channel(false);
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..4u64 {
+        let mut client = client(&cluster);
+        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+        writers.spawn(async move {
+            let mut i = 0u64;
+            while !*stop.borrow() {
+                let (key, value) = (format!("w{w}-{i}"), format!("value {w} {i}").into_bytes());
+                // A write that fails is unacknowledged: it may or may not be applied.
+                if client.put(key.clone(), value.clone()).await.is_ok() {
+                    acknowledged.lock().unwrap().insert(key, value);
+                }
+                i += 1;
+            }
+        });
+    }
+    let dead = leader(&cluster).await % 3 + 1;
+    cluster.servers[dead as usize - 1].kill();
+
+    // The operator's replacement: a new node with a new id and an empty disk joins, is
+    // added (learner, catch-up, voter), and the dead node is removed.
+    let new = cluster.join_node().unwrap();
+    let address = cluster.paxos[new as usize - 1].to_string();
+    let added = cluster
+        .operator(&[
+            "member",
+            "add",
+            "--id",
+            &new.to_string(),
+            "--address",
+            &address,
+        ])
+        .unwrap();
+    assert!(added.contains(&format!("node {new} is a voter")), "{added}");
+    let removed = cluster
+        .operator(&["member", "remove", "--id", &dead.to_string()])
+        .unwrap();
+    assert!(
+        removed.contains(&format!("node {dead} removed")),
+        "{removed}"
+    );
+    let list = cluster.operator(&["member", "list"]).unwrap();
+    for line in [
+        format!("{new}\tvoter\tnode{new}@{address}\t"),
+        format!("{dead}\tremoved\t"),
+    ] {
+        assert!(
+            list.contains(&line),
+            "no {line:?} in the member list:\n{list}"
+        );
+    }
+    assert_eq!(list.matches("\tvoter\t").count(), 3, "{list}");
+
+    // The new node votes: with one more original node gone, the two voters left of the
+    // three (the other original and the new node) still make a quorum.
+    let before = acknowledged.lock().unwrap().len();
+    let original = (1..=3).find(|id| *id != dead && cluster.servers[*id as usize - 1].is_running());
+    let original = original.unwrap();
+    let other = (1..=3).find(|id| *id != dead && *id != original).unwrap();
+    cluster.servers[original as usize - 1].kill();
+    let mut survivor = client(&cluster);
+    survivor.set_servers(vec![
+        cluster.servers[other as usize - 1].client_addr,
+        cluster.servers[new as usize - 1].client_addr,
+    ]);
+    survivor
+        .put("after".into(), b"two of three".to_vec())
+        .await
+        .unwrap();
+
+    stop_tx.send(true).unwrap();
+    while writers.join_next().await.is_some() {}
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > before && before > 0,
+        "writes did not flow: {before} then {}",
+        acknowledged.len()
+    );
+    // Read through the new node: it has every acknowledged write.
+    survivor.prefer(1);
+    for (key, value) in &acknowledged {
+        let read = survivor.get(key.clone()).await.unwrap();
+        assert_eq!(read.as_ref(), Some(value), "acknowledged write {key} lost");
+    }
+    assert_eq!(
+        survivor.get("after".into()).await.unwrap(),
+        Some(b"two of three".to_vec())
+    );
+}

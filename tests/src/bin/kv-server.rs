@@ -6,6 +6,17 @@
 //! kv-server run --id 1 --certs certs --data data1 \
 //!     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --listen 127.0.0.1:8001
 //! ```
+//!
+//! Replacing node 3 by a new node 4 (new id, new name, empty data directory):
+//!
+//! ```sh
+//! kv-server issue --dir certs --id 4
+//! kv-server run --id 4 --join --certs certs --data data4 \
+//!     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,4=127.0.0.1:7004 --listen 127.0.0.1:8004
+//! kv-server member add --id 4 --address 127.0.0.1:7004 --certs certs \
+//!     --servers 127.0.0.1:7001,127.0.0.1:7002
+//! kv-server member remove --id 3 --certs certs --servers 127.0.0.1:7001,127.0.0.1:7002
+//! ```
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -17,9 +28,12 @@ use certs::{ClusterCa, Identity};
 use clap::{Parser, Subcommand};
 use paxos::Config;
 use paxos::runtime::{RuntimeConfig, start};
-use tests::kv::{ALPN_KV, Kv, serve_clients};
+use tests::kv::{
+    ADMIN_NAME, ALPN_KV, ALPN_KV_ADMIN, Kv, KvAdmin, is_operator, serve_admin_connection,
+    serve_clients,
+};
 use transport::paxos_network::{
-    ClusterMember, MemberDirectory, QuicNetwork, cluster_endpoint_config, serve,
+    ClusterMember, MemberDirectory, QuicNetwork, cluster_endpoint_config, serve_with,
 };
 use transport::{Endpoint, EndpointConfig, InboundTrust};
 
@@ -32,7 +46,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Creates a cluster CA and one certificate per node in DIR.
+    /// Creates a cluster CA, one certificate per node and the operator's (`admin`) in DIR.
     Certs {
         /// Where to write ca.crt, ca.key, nodeN.crt and nodeN.key.
         #[arg(long)]
@@ -41,11 +55,25 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         nodes: u64,
     },
+    /// Issues the certificate of a new node with the CA in DIR (for `member add`).
+    Issue {
+        /// The directory written by `certs`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The new node's id; its certificate names it `node<ID>`.
+        #[arg(long)]
+        id: u64,
+    },
     /// Runs one node.
     Run {
         /// This node's id (1-based, as in --peers).
         #[arg(long)]
         id: u64,
+        /// Join a running cluster as a new, empty node: it learns the membership from the
+        /// others (--peers lists this node and some members to contact) and waits to be
+        /// added with `member add`.
+        #[arg(long)]
+        join: bool,
         /// Directory written by `certs`.
         #[arg(long)]
         certs: PathBuf,
@@ -61,6 +89,71 @@ enum Cmd {
         /// Take a snapshot every this many slots.
         #[arg(long, default_value_t = 10_000)]
         snapshot_log_len: u64,
+    },
+    /// Lists, adds or removes members (operator protocol).
+    Member {
+        #[command(subcommand)]
+        command: MemberCmd,
+    },
+    /// Hands the leadership to another voter (operator protocol).
+    Leader {
+        #[command(subcommand)]
+        command: LeaderCmd,
+    },
+}
+
+/// How an operator reaches the cluster.
+#[derive(clap::Args)]
+struct Operator {
+    /// Directory written by `certs` (its ca.crt, admin.crt and admin.key are used).
+    #[arg(long)]
+    certs: PathBuf,
+    /// Paxos addresses of some members, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    servers: Vec<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum MemberCmd {
+    /// Prints the members: id, role, address and, from the leader, how far behind each is.
+    List {
+        #[command(flatten)]
+        operator: Operator,
+    },
+    /// Adds node ID (started with `run --join`) as a learner, waits until it has caught
+    /// up and makes it a voter.
+    Add {
+        #[command(flatten)]
+        operator: Operator,
+        /// The new node's id (never used in this cluster before).
+        #[arg(long)]
+        id: u64,
+        /// The new node's paxos address.
+        #[arg(long)]
+        address: SocketAddr,
+        /// Leave it a learner.
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Removes node ID for good.
+    Remove {
+        #[command(flatten)]
+        operator: Operator,
+        /// The node to remove.
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum LeaderCmd {
+    /// Asks the leader to hand over to --to (or the most up-to-date voter).
+    Transfer {
+        #[command(flatten)]
+        operator: Operator,
+        /// The voter to lead next.
+        #[arg(long)]
+        to: Option<u64>,
     },
 }
 
@@ -84,13 +177,22 @@ fn write_certs(dir: &Path, nodes: u64) -> anyhow::Result<()> {
     let ca = ClusterCa::generate("kv cluster")?;
     ca.save(&dir.join("ca.crt"), &dir.join("ca.key"))?;
     for id in 1..=nodes {
-        let name = format!("node{id}");
-        ca.issue(&name)?.save(
-            &dir.join(format!("{name}.crt")),
-            &dir.join(format!("{name}.key")),
-        )?;
+        issue(&ca, dir, &node_name(id))?;
     }
+    issue(&ca, dir, ADMIN_NAME)
+}
+
+fn issue(ca: &ClusterCa, dir: &Path, name: &str) -> anyhow::Result<()> {
+    ca.issue(name)?.save(
+        &dir.join(format!("{name}.crt")),
+        &dir.join(format!("{name}.key")),
+    )?;
     Ok(())
+}
+
+/// The certificate name of node `id`.
+fn node_name(id: u64) -> String {
+    format!("node{id}")
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -101,30 +203,116 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Cmd::Certs { dir, nodes } => write_certs(&dir, nodes),
+        Cmd::Issue { dir, id } => {
+            let ca = ClusterCa::load(&dir.join("ca.crt"), &dir.join("ca.key"))
+                .with_context(|| format!("loading the CA in {}", dir.display()))?;
+            issue(&ca, &dir, &node_name(id))
+        }
         Cmd::Run {
             id,
+            join,
             certs,
             data,
             peers,
             listen,
             snapshot_log_len,
-        } => run(id, &certs, &data, peers, listen, snapshot_log_len).await,
+        } => {
+            let node = NodeFlags {
+                id,
+                join,
+                peers,
+                listen,
+                snapshot_log_len,
+            };
+            run(node, &certs, &data).await
+        }
+        Cmd::Member { command } => member(command).await,
+        Cmd::Leader {
+            command: LeaderCmd::Transfer { operator, to },
+        } => {
+            operator.client()?.transfer_leader(to).await?;
+            println!("leadership handed over");
+            Ok(())
+        }
     }
 }
 
-async fn run(
+impl Operator {
+    fn client(&self) -> anyhow::Result<KvAdmin> {
+        Ok(KvAdmin::new(&self.certs, self.servers.clone())?)
+    }
+}
+
+async fn member(command: MemberCmd) -> anyhow::Result<()> {
+    match command {
+        MemberCmd::List { operator } => {
+            let view = operator.client()?.cluster_view().await?;
+            let leader = view.leader.map_or("none known".into(), |l| l.to_string());
+            println!("leader: {leader} (as node {} sees it)", view.id);
+            let m = &view.membership;
+            let rows = (m.voters.iter().map(|id| (id, "voter")))
+                .chain(m.learners.iter().map(|id| (id, "learner")))
+                .chain(m.retired.iter().map(|id| (id, "removed")));
+            for (id, role) in rows {
+                let address = m.addresses.get(id).map_or("-", String::as_str);
+                let lag = match view.lag(*id) {
+                    Some(lag) if role != "removed" => format!("{lag} behind"),
+                    _ => "-".into(),
+                };
+                println!("{id}\t{role}\t{address}\t{lag}");
+            }
+        }
+        MemberCmd::Add {
+            operator,
+            id,
+            address,
+            learner,
+        } => {
+            let client = operator.client()?;
+            let address = ClusterMember {
+                name: node_name(id),
+                addr: address,
+            }
+            .to_string();
+            if learner {
+                let change = paxos::MembershipChange::AddLearner { id, address };
+                client.change(change).await?;
+                println!("node {id} added as a learner");
+            } else {
+                client.add_voter(id, address).await?;
+                println!("node {id} is a voter");
+            }
+        }
+        MemberCmd::Remove { operator, id } => {
+            operator.client()?.remove(id).await?;
+            println!("node {id} removed");
+        }
+    }
+    Ok(())
+}
+
+/// What `run` was told about this node.
+struct NodeFlags {
     id: u64,
-    certs_dir: &Path,
-    data: &Path,
+    join: bool,
     peers: BTreeMap<u64, SocketAddr>,
     listen: SocketAddr,
     snapshot_log_len: u64,
-) -> anyhow::Result<()> {
+}
+
+async fn run(flags: NodeFlags, certs_dir: &Path, data: &Path) -> anyhow::Result<()> {
+    let NodeFlags {
+        id,
+        join,
+        peers,
+        listen,
+        snapshot_log_len,
+    } = flags;
     let Some(&paxos_addr) = peers.get(&id) else {
         bail!("--id {id} is not in --peers");
     };
     let ca = ClusterCa::load_certificate(&certs_dir.join("ca.crt"))?;
-    let name = format!("node{id}");
+    let name = node_name(id);
     let identity_files = (
         certs_dir.join(format!("{name}.crt")),
         certs_dir.join(format!("{name}.key")),
@@ -132,25 +320,44 @@ async fn run(
     let members: BTreeMap<u64, ClusterMember> = peers
         .iter()
         .map(|(&i, &addr)| {
-            let name = format!("node{i}");
+            let name = node_name(i);
             (i, ClusterMember { name, addr })
         })
         .collect();
     let directory = MemberDirectory::new(&members);
+    let mut cluster_config = cluster_endpoint_config(paxos_addr, ca, &directory);
+    // The operator connects with the CA's certificate named ADMIN_NAME, on its own ALPN.
+    if let InboundTrust::Cluster { members, .. } = &mut cluster_config.inbound {
+        members.insert(ADMIN_NAME);
+    }
+    cluster_config.alpns.push(ALPN_KV_ADMIN.to_vec());
     let paxos_endpoint = Endpoint::bind(
         Identity::load(&identity_files.0, &identity_files.1)?,
-        cluster_endpoint_config(paxos_addr, ca, &directory),
+        cluster_config,
     )?;
     let client_endpoint = Endpoint::bind(
         Identity::load(&identity_files.0, &identity_files.1)?,
         EndpointConfig::new(listen, InboundTrust::Open, &[ALPN_KV]),
     )?;
-    let config = Config {
-        id,
-        members: peers.keys().copied().collect(),
-        snapshot_log_len,
-        seed: rand::random(),
-        ..Config::default()
+    let others = peers.keys().copied().filter(|&i| i != id);
+    let config = if join {
+        // An empty node learns who the members are from the cluster itself.
+        Config {
+            id,
+            members: Vec::new(),
+            contacts: others.collect(),
+            snapshot_log_len,
+            seed: rand::random(),
+            ..Config::default()
+        }
+    } else {
+        Config {
+            id,
+            members: peers.keys().copied().collect(),
+            snapshot_log_len,
+            seed: rand::random(),
+            ..Config::default()
+        }
     };
     let storage = paxos::FileStorage::open(data)
         .with_context(|| format!("opening the data directory {}", data.display()))?;
@@ -162,10 +369,42 @@ async fn run(
         network,
         RuntimeConfig::default(),
     )?;
-    tokio::spawn(serve(paxos_endpoint, node.clone(), directory));
-    tokio::spawn(serve_clients(client_endpoint, node));
+    let admin_node = node.clone();
+    tokio::spawn(serve_with(
+        paxos_endpoint.clone(),
+        node.clone(),
+        directory,
+        move |connection| {
+            if is_operator(&connection) {
+                tokio::spawn(serve_admin_connection(connection, admin_node.clone()));
+            } else {
+                connection.close(1, "not an operator certificate");
+            }
+        },
+    ));
+    tokio::spawn(serve_clients(client_endpoint, node.clone()));
     println!("ready");
     std::io::stdout().flush()?;
-    tokio::signal::ctrl_c().await?;
+    let removed = async {
+        // The replica stops for good once the cluster confirms its removal.
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
+        while !node.is_stopped() {
+            ticks.tick().await;
+        }
+    };
+    tokio::select! {
+        signal = tokio::signal::ctrl_c() => signal?,
+        () = removed => {
+            // Whoever started the node may no longer read its output: not an error.
+            let _ = writeln!(std::io::stdout(), "node {id} was removed from the cluster; stopping");
+        }
+    }
+    // Let the last messages (the removed leader's handover) leave before exiting.
+    paxos_endpoint.close();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        paxos_endpoint.wait_idle(),
+    )
+    .await;
     Ok(())
 }

@@ -15,13 +15,20 @@
 //! * `server.rs`: [`serve_clients`], which turns client requests into proposals and
 //!   reads on the local Paxos node.
 //! * `client.rs`: [`KvClient`], with fail-over between servers and exactly-once puts.
+//! * `admin.rs`: the operator protocol ([`ALPN_KV_ADMIN`]): membership changes and
+//!   leadership transfer, served on the paxos endpoint, and its client [`KvAdmin`].
 //! * The binaries are `src/bin/kv-server.rs` and `src/bin/kv-load.rs`.
 
+mod admin;
 mod client;
 mod protocol;
 mod server;
 mod state_machine;
 
+pub use admin::{
+    ADMIN_NAME, ALPN_KV_ADMIN, KvAdmin, KvAdminError, KvAdminRequest, KvAdminResponse, is_operator,
+    serve_admin_connection,
+};
 pub use client::{KvClient, KvClientError, ca_fingerprint, client_endpoint};
 pub use protocol::{ALPN_KV, KvRequest, KvResponse};
 pub use server::serve_clients;
