@@ -3,8 +3,9 @@
 # load runs against a fresh 3-node cluster; partway through, one node that is not the leader
 # is SIGKILLed (a dead disk) and replaced by a new node, the way an operator would, while the
 # load keeps going. Reports how far and for how long write throughput dropped, and the longest
-# stretch in which no write was acknowledged. Only etcd 3.4 (Debian's etcd-server, driven by
-# `bench/etcdload timeline`) is implemented so far; see "Adding a system" below.
+# stretch in which no write was acknowledged. Two systems: ours (the replicated key-value
+# example, kv-server, driven by `kv-load timeline`) and etcd 3.4 (Debian's etcd-server, driven
+# by `bench/etcdload timeline`), the same load and analysis for both.
 #
 # Run from the repository root, as root (network namespaces need it):
 #     bench/membership-vs-etcd.sh
@@ -12,7 +13,8 @@
 #
 # What it does:
 #   1. Outside isolation: installs missing tools (apt-get: etcd-server etcd-client
-#      protobuf-compiler iproute2) and builds bench/etcdload (release, its own target dir).
+#      protobuf-compiler iproute2), builds bench/etcdload (release, its own target dir) and
+#      our kv-server and kv-load (cargo build --release -p tests --bins).
 #   2. Re-executes itself inside a private network namespace (unshare --net) that holds only
 #      `lo`, so no benchmark traffic can leave 127.0.0.0/8.
 #   3. Per system and rep: starts a FRESH 3-node cluster (empty data dirs, default settings,
@@ -49,8 +51,7 @@
 # failed (a failed goal is a result, not an error).
 #
 # Knobs (environment):
-#   SYSTEMS        systems to measure, default "etcd" ("ours" is accepted and skipped with a
-#                  message until its functions exist)
+#   SYSTEMS        systems to measure, default "ours etcd"
 #   CLIENTS        closed-loop clients, default 64
 #   DURATION       seconds the load runs, default 20
 #   REPLACE_AT     seconds into the load when the node is killed, default 8
@@ -75,7 +76,7 @@
 #   NAME_stop       stops every process NAME_start or NAME_replace started
 set -euo pipefail
 
-SYSTEMS=${SYSTEMS:-etcd}
+SYSTEMS=${SYSTEMS:-"ours etcd"}
 CLIENTS=${CLIENTS:-64}
 DURATION=${DURATION:-20}
 REPLACE_AT=${REPLACE_AT:-8}
@@ -279,6 +280,155 @@ etcd_replace() {
   out=$(etcd_ctl "$surv_eps,${ETCD_EP[$new]}" member list 2>&1) || { log "member list failed: $out"; return 1; }
   log "members now: $(tr '\n' ';' <<<"$out")"
   if [[ $(grep -c ', started, ' <<<"$out") -ne 3 ]] || grep -q ", n$((v + 1))," <<<"$out"; then
+    log "unexpected membership after the replacement"
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------- ours --------------------------
+# Our replicated key-value example (target/release/kv-server, driven by `kv-load timeline`):
+# n1..n3 form the cluster; n4 is the replacement, with a new id, name, certificate, ports and
+# an empty data dir. Our replacement, the procedure of the paxos README's operator steps:
+#   kill     SIGKILL n3 (say); it stays in the endpoints file, as it would in a client's
+#            configuration
+#   issue    kv-server issue: n4's certificate from the cluster CA
+#   start    kv-server run --join for n4 (it learns the membership from the cluster)
+#   added    kv-server member add: n4 joins as a learner, catches up (snapshot plus log) and
+#            is made a voter (a joint configuration old+new, then the new one);
+#            n4 joins the endpoints file
+#   remove   kv-server member remove n3: the dead node leaves the voters; n3 leaves the
+#            endpoints file
+#   done     replacement complete
+# The new node is added BEFORE the dead one is removed: with one of three voters dead, the
+# joint quorum (2 of the old 3 and 3 of the new 4) is still reachable, and the cluster never
+# runs on a 2-voter configuration.
+TGT=${CARGO_TARGET_DIR:-target}
+case $TGT in /*) ;; *) TGT=$ROOT/$TGT ;; esac
+KV_SERVER=$TGT/release/kv-server
+KV_LOAD=$TGT/release/kv-load
+OURS_PPORT=(24001 24002 24003 24004) # Paxos (UDP)
+OURS_CPORT=(24101 24102 24103 24104) # clients (UDP)
+OURS_PIDS=()
+
+ours_prepare() {
+  log "building our binaries (cargo build --release -p tests --bins)"
+  timeout 1800 cargo build --release --quiet -p tests --bins || { log "building kv-server/kv-load failed"; return 1; }
+  [[ -x $KV_SERVER && -x $KV_LOAD ]] || { log "no $KV_SERVER or $KV_LOAD after the build"; return 1; }
+}
+
+ours_stop() {
+  stop_pids "${OURS_PIDS[@]}"
+  OURS_PIDS=()
+}
+
+ours_paxos() { echo "127.0.0.1:${OURS_PPORT[$1]}"; }
+ours_client() { echo "127.0.0.1:${OURS_CPORT[$1]}"; }
+# --peers for node indexes $@ (0-based; node id = index + 1).
+ours_peers() {
+  local i out=""
+  for i in "$@"; do out+="$((i + 1))=$(ours_paxos "$i"),"; done
+  echo "${out%,}"
+}
+ours_launch() { # index peers [--join]: starts node n<index+1> in the background
+  local i=$1 d=$WORK/ours
+  "$KV_SERVER" run --id "$((i + 1))" --certs "$d/certs" --data "$d/n$((i + 1))" --peers "$2" \
+    --listen "$(ours_client "$i")" "${@:3}" >"$d/n$((i + 1)).out" 2>"$d/n$((i + 1)).log" &
+  OURS_PIDS[i]=$!
+  disown "$!" # no "Killed" job notice for the node we SIGKILL
+}
+ours_admin() { # servers-csv args...: an operator command
+  local servers=$1
+  shift
+  timeout 90 "$KV_SERVER" "$@" --certs "$WORK/ours/certs" --servers "$servers"
+}
+# Node id (1..4) that the cluster reports as leader, via `kv-load leader` on the client ports.
+ours_leader_id() { # client-addresses-csv
+  local out
+  out=$(timeout 15 "$KV_LOAD" leader --servers "$1" --ca "$WORK/ours/certs/ca.crt" 2>/dev/null) || return 1
+  python3 - "$out" <<'PY'
+import json, sys
+for line in reversed(sys.argv[1].splitlines()):
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(d, dict) and isinstance(d.get("leader"), int):
+        print(d["leader"])
+        sys.exit(0)
+sys.exit(1)
+PY
+}
+
+# Fresh 3-node cluster with empty data dirs (fsync on, the default); returns once every node
+# printed `ready` and the cluster reports a leader (30 s bound).
+ours_start() {
+  local i d=$WORK/ours deadline
+  ours_stop
+  rm -rf "$d"
+  mkdir -p "$d"
+  sync
+  timeout 60 "$KV_SERVER" certs --dir "$d/certs" --nodes 3 >"$d/certs.log" 2>&1 ||
+    { cat "$d/certs.log" >&2; log "kv-server certs failed"; return 1; }
+  for i in 0 1 2; do ours_launch "$i" "$(ours_peers 0 1 2)"; done
+  deadline=$((SECONDS + 30))
+  for i in 0 1 2; do
+    until grep -q '^ready' "$d/n$((i + 1)).out" 2>/dev/null; do
+      kill -0 "${OURS_PIDS[$i]}" 2>/dev/null || { log "kv-server $((i + 1)) exited before ready"; show_logs "$d"; return 1; }
+      [[ $SECONDS -lt $deadline ]] || { log "kv-server $((i + 1)) not ready within 30 s"; show_logs "$d"; return 1; }
+      sleep 0.1
+    done
+  done
+  until ours_leader_id "$(ours_client 0),$(ours_client 1),$(ours_client 2)" >/dev/null; do
+    [[ $SECONDS -lt $deadline ]] || { log "no leader reported within 30 s"; show_logs "$d"; return 1; }
+    sleep 0.2
+  done
+  set_endpoints "$(ours_client 0)" "$(ours_client 1)" "$(ours_client 2)"
+}
+
+ours_load_cmd() { # endpoints-file marks-file
+  LOAD_CMD=("$KV_LOAD" timeline --servers "$(ours_client 0),$(ours_client 1),$(ours_client 2)"
+    --ca "$WORK/ours/certs/ca.crt" --endpoints-file "$1" --marks-file "$2"
+    --clients "$CLIENTS" --duration "$DURATION" --val-size "$VAL_SIZE")
+}
+
+ours_replace() {
+  local l v=-1 i surv=() surv_paxos new=3 out d=$WORK/ours
+  l=$(ours_leader_id "$(ours_client 0),$(ours_client 1),$(ours_client 2)") || { log "no leader before the kill"; return 1; }
+  for i in 2 1 0; do
+    if [[ $((i + 1)) -ne $l && $v -lt 0 ]]; then v=$i; fi
+  done
+  for i in 0 1 2; do
+    if [[ $i -ne $v ]]; then surv+=("$i"); fi
+  done
+  surv_paxos="$(ours_paxos "${surv[0]}"),$(ours_paxos "${surv[1]}")"
+
+  mark kill "n$((v + 1)) (pid ${OURS_PIDS[$v]}; leader n$l)"
+  kill -KILL "${OURS_PIDS[$v]}"
+  OURS_PIDS[v]="" # gone: keep teardown from signalling a PID that may be reused
+
+  out=$(timeout 60 "$KV_SERVER" issue --dir "$d/certs" --id "$((new + 1))" 2>&1) ||
+    { log "kv-server issue failed: $out"; return 1; }
+  mark issue "n$((new + 1)) certificate"
+  rm -rf "$d/n$((new + 1))" # a new disk: empty data dir
+  ours_launch "$new" "$(ours_peers "${surv[@]}" "$new")" --join
+  mark start "n$((new + 1)) (pid ${OURS_PIDS[$new]})"
+
+  out=$(ours_admin "$surv_paxos" member add --id "$((new + 1))" --address "$(ours_paxos "$new")" 2>&1) ||
+    { log "member add failed: $out"; show_logs "$d"; return 1; }
+  mark added "n$((new + 1)) is a voter"
+  set_endpoints "$(ours_client "${surv[0]}")" "$(ours_client "${surv[1]}")" "$(ours_client "$v")" "$(ours_client "$new")"
+
+  out=$(ours_admin "$surv_paxos" member remove --id "$((v + 1))" 2>&1) ||
+    { log "member remove failed: $out"; show_logs "$d"; return 1; }
+  mark remove "n$((v + 1))"
+  set_endpoints "$(ours_client "${surv[0]}")" "$(ours_client "${surv[1]}")" "$(ours_client "$new")"
+  mark "done" "n$((v + 1)) replaced by n$((new + 1))"
+
+  # The membership the operator should now see: the two survivors and n4 vote, n3 is removed.
+  out=$(ours_admin "$surv_paxos,$(ours_paxos "$new")" member list 2>&1) || { log "member list failed: $out"; return 1; }
+  log "members now: $(tr '\n' ';' <<<"$out")"
+  if [[ $(grep -c $'\tvoter\t' <<<"$out") -ne 3 ]] || ! grep -q "^$((v + 1))"$'\tremoved' <<<"$out" ||
+    ! grep -q "^$((new + 1))"$'\tvoter' <<<"$out"; then
     log "unexpected membership after the replacement"
     return 1
   fi

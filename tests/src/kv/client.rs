@@ -188,6 +188,21 @@ impl KvClient {
     pub async fn status(&self, addr: SocketAddr) -> Result<KvResponse, String> {
         self.attempt(addr, &KvRequest::Status).await
     }
+
+    /// Replaces the servers this client knows (the membership changed), from the next
+    /// request on. The client stays with the server it was using if that one is still
+    /// listed (it is likely the leader), else starts with the first. An empty list is
+    /// ignored: a client always needs a server to try.
+    pub fn set_servers(&mut self, servers: Vec<SocketAddr>) {
+        if servers.is_empty() {
+            return;
+        }
+        let using = self.servers.get(self.current).copied();
+        self.current = using
+            .and_then(|addr| servers.iter().position(|s| *s == addr))
+            .unwrap_or(0);
+        self.servers = servers;
+    }
 }
 
 /// Request channels in use, one per connection, shared by every client of the process
