@@ -229,8 +229,12 @@ async fn a_user_signs_up_uploads_finds_and_downloads_the_same_bytes() {
     assert_eq!(b.text("nav .user").await, "alice");
     b.fill("form.search input[name=q]", "netinst AMD64").await;
     b.click("form.search button").await;
+    // The home page lists every torrent in a #results table too: wait for the search's
+    // own page, checked in one script so the old page cannot answer half of it.
     b.wait_until(Duration::from_secs(10), "search results", || async {
-        b.has("#results").await
+        let check =
+            "return location.search.includes('q=') && !!document.querySelector('#results td.name')";
+        b.eval(check).await == serde_json::Value::Bool(true)
     })
     .await;
     assert_eq!(b.text("#results td.name").await, name);
