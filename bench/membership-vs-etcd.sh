@@ -293,15 +293,13 @@ etcd_replace() {
 #            configuration
 #   issue    kv-server issue: n4's certificate from the cluster CA
 #   start    kv-server run --join for n4 (it learns the membership from the cluster)
-#   added    kv-server member add: n4 joins as a learner, catches up (snapshot plus log) and
-#            is made a voter (a joint configuration old+new, then the new one);
-#            n4 joins the endpoints file
-#   remove   kv-server member remove n3: the dead node leaves the voters; n3 leaves the
-#            endpoints file
+#   added    kv-server member add --replacing n3: n4 joins as a learner, catches up
+#            (snapshot plus log), then one change makes the voters n1, n2, n4 (n3 is
+#            retired in the same entry); n4 joins the endpoints file, n3 leaves it
 #   done     replacement complete
-# The new node is added BEFORE the dead one is removed: with one of three voters dead, the
-# joint quorum (2 of the old 3 and 3 of the new 4) is still reachable, and the cluster never
-# runs on a 2-voter configuration.
+# One change swaps the dead voter for the new one, so the cluster never has four voters
+# (a quorum of three, with the new node in every quorum while it is still settling) nor
+# two (both needed).
 TGT=${CARGO_TARGET_DIR:-target}
 case $TGT in /*) ;; *) TGT=$ROOT/$TGT ;; esac
 KV_SERVER=$TGT/release/kv-server
@@ -413,14 +411,9 @@ ours_replace() {
   ours_launch "$new" "$(ours_peers "${surv[@]}" "$new")" --join
   mark start "n$((new + 1)) (pid ${OURS_PIDS[$new]})"
 
-  out=$(ours_admin "$surv_paxos" member add --id "$((new + 1))" --address "$(ours_paxos "$new")" 2>&1) ||
-    { log "member add failed: $out"; show_logs "$d"; return 1; }
-  mark added "n$((new + 1)) is a voter"
-  set_endpoints "$(ours_client "${surv[0]}")" "$(ours_client "${surv[1]}")" "$(ours_client "$v")" "$(ours_client "$new")"
-
-  out=$(ours_admin "$surv_paxos" member remove --id "$((v + 1))" 2>&1) ||
-    { log "member remove failed: $out"; show_logs "$d"; return 1; }
-  mark remove "n$((v + 1))"
+  out=$(ours_admin "$surv_paxos" member add --id "$((new + 1))" --address "$(ours_paxos "$new")" \
+    --replacing "$((v + 1))" 2>&1) || { log "member add failed: $out"; show_logs "$d"; return 1; }
+  mark added "n$((new + 1)) is a voter in place of n$((v + 1))"
   set_endpoints "$(ours_client "${surv[0]}")" "$(ours_client "${surv[1]}")" "$(ours_client "$new")"
   mark "done" "n$((v + 1)) replaced by n$((new + 1))"
 

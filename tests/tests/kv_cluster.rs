@@ -264,22 +264,26 @@ async fn a_killed_node_is_replaced_by_a_new_one_under_load_and_no_acknowledged_w
     cluster.servers[dead as usize - 1].kill();
 
     // The operator's replacement: a new node with a new id and an empty disk joins, is
-    // added (learner, catch-up, voter), and the dead node is removed.
+    // added as a learner, catches up, and votes in place of the dead node. Removing the
+    // dead node again is a no-op that succeeds.
     let new = cluster.join_node().unwrap();
     let address = cluster.paxos[new as usize - 1].to_string();
-    let added = cluster
-        .operator(&[
-            "member",
-            "add",
-            "--id",
-            &new.to_string(),
-            "--address",
-            &address,
-        ])
-        .unwrap();
-    assert!(added.contains(&format!("node {new} is a voter")), "{added}");
+    let (new_id, dead_id) = (new.to_string(), dead.to_string());
+    let add = [
+        "member",
+        "add",
+        "--id",
+        &new_id,
+        "--address",
+        &address,
+        "--replacing",
+        &dead_id,
+    ];
+    let added = cluster.operator(&add).unwrap();
+    let expected = format!("node {new} is a voter in place of node {dead}");
+    assert!(added.contains(&expected), "{added}");
     let removed = cluster
-        .operator(&["member", "remove", "--id", &dead.to_string()])
+        .operator(&["member", "remove", "--id", &dead_id])
         .unwrap();
     assert!(
         removed.contains(&format!("node {dead} removed")),

@@ -13,9 +13,8 @@
 //! kv-server issue --dir certs --id 4
 //! kv-server run --id 4 --join --certs certs --data data4 \
 //!     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,4=127.0.0.1:7004 --listen 127.0.0.1:8004
-//! kv-server member add --id 4 --address 127.0.0.1:7004 --certs certs \
+//! kv-server member add --id 4 --address 127.0.0.1:7004 --replacing 3 --certs certs \
 //!     --servers 127.0.0.1:7001,127.0.0.1:7002
-//! kv-server member remove --id 3 --certs certs --servers 127.0.0.1:7001,127.0.0.1:7002
 //! ```
 
 use std::collections::BTreeMap;
@@ -132,8 +131,12 @@ enum MemberCmd {
         #[arg(long)]
         address: SocketAddr,
         /// Leave it a learner.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "replacing")]
         learner: bool,
+        /// Make it a voter in place of this (dead) voter, in one change: the number
+        /// of voters, and the quorum, stay as they were.
+        #[arg(long)]
+        replacing: Option<u64>,
     },
     /// Removes node ID for good.
     Remove {
@@ -267,6 +270,7 @@ async fn member(command: MemberCmd) -> anyhow::Result<()> {
             id,
             address,
             learner,
+            replacing,
         } => {
             let client = operator.client()?;
             let address = ClusterMember {
@@ -279,8 +283,11 @@ async fn member(command: MemberCmd) -> anyhow::Result<()> {
                 client.change(change).await?;
                 println!("node {id} added as a learner");
             } else {
-                client.add_voter(id, address).await?;
-                println!("node {id} is a voter");
+                client.add_voter(id, address, replacing).await?;
+                match replacing {
+                    Some(old) => println!("node {id} is a voter in place of node {old}"),
+                    None => println!("node {id} is a voter"),
+                }
             }
         }
         MemberCmd::Remove { operator, id } => {

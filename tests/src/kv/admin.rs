@@ -242,16 +242,28 @@ impl KvAdmin {
 
     /// Adds node `id` (reachable at `address`, `name@ip:port`) as a learner, waits until
     /// it has caught up (the leader refuses to promote a learner that is behind), and
-    /// makes it a voter beside the current ones.
-    pub async fn add_voter(&self, id: NodeId, address: String) -> Result<(), KvAdminError> {
+    /// makes it a voter beside the current ones, or in place of voter `replacing`.
+    ///
+    /// Replacing in one change keeps the number of voters, and so the quorum, as it
+    /// was: adding a fourth voter beside a dead third one would make every write wait
+    /// for all three live nodes, the new one included, until the dead one is removed.
+    pub async fn add_voter(
+        &self,
+        id: NodeId,
+        address: String,
+        replacing: Option<NodeId>,
+    ) -> Result<(), KvAdminError> {
         self.change(MembershipChange::AddLearner { id, address })
             .await?;
         let view = self.cluster_view().await?;
-        if view.membership.voters.contains(&id) {
+        let mut voters = view.membership.voters.clone();
+        if let Some(old) = replacing {
+            voters.remove(&old);
+        }
+        voters.insert(id);
+        if voters == view.membership.voters {
             return Ok(());
         }
-        let mut voters = view.membership.voters.clone();
-        voters.insert(id);
         self.change(MembershipChange::SetVoters { voters }).await
     }
 

@@ -74,8 +74,12 @@ enum MemberCmd {
         #[arg(value_parser = cli::run::parse_member)]
         member: (u64, tracker::node::MemberConfig),
         /// Leave it a learner (not voting).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "replacing")]
         learner: bool,
+        /// Make it a voter in place of this (dead) voter, in one change: the number of
+        /// voters, and the quorum, stay as they were.
+        #[arg(long, value_name = "ID")]
+        replacing: Option<u64>,
         #[command(flatten)]
         cluster: ClusterFlags,
     },
@@ -201,8 +205,9 @@ async fn run(command: Cmd) -> Result<(), cli::CliError> {
         Cmd::Member(MemberCmd::Add {
             member,
             learner,
+            replacing,
             cluster,
-        }) => cli::members::add(&cluster, member, learner).await,
+        }) => cli::members::add(&cluster, member, learner, replacing).await,
         Cmd::Member(MemberCmd::Remove { id, cluster }) => cli::members::remove(&cluster, id).await,
         Cmd::Leader(LeaderCmd::Transfer { to, cluster }) => {
             cli::members::transfer_leader(&cluster, to).await

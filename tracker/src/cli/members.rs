@@ -48,11 +48,16 @@ pub fn describe(view: &ClusterStatus) -> String {
 }
 
 /// `member add`: adds `member` as a learner, waits until it has caught up, and makes it
-/// a voter (unless `learner_only`).
+/// a voter (unless `learner_only`), beside the others or in place of voter `replacing`.
+///
+/// Replacing in one change keeps the number of voters, and so the quorum, as it was:
+/// adding a fourth voter beside a dead third one would make every write wait for all
+/// three live nodes, the new one included, until the dead one is removed.
 pub async fn add(
     cluster: &ClusterFlags,
     (id, member): (u64, MemberConfig),
     learner_only: bool,
+    replacing: Option<u64>,
 ) -> Result<(), CliError> {
     let client = cluster.client()?;
     client
@@ -74,6 +79,7 @@ pub async fn add(
             break;
         }
         let mut voters = view.voters.clone();
+        voters.retain(|v| Some(*v) != replacing);
         voters.push(id);
         match client
             .change_membership(MemberChange::SetVoters { voters })
@@ -89,7 +95,10 @@ pub async fn add(
             Err(e) => return Err(e.into()),
         }
     }
-    println!("node {id} is a voter");
+    match replacing {
+        Some(old) => println!("node {id} is a voter in place of node {old}"),
+        None => println!("node {id} is a voter"),
+    }
     Ok(())
 }
 
