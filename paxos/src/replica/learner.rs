@@ -138,22 +138,9 @@ impl<S: StateMachine> Replica<S> {
         }
         if slot <= self.log.start {
             if let Some(snap) = &self.snapshot {
-                // A snapshot can be large and slow to arrive, and the asker asks
-                // again every heartbeat until it has one: send each copy once.
-                let (now, wait) = (self.now, self.config.election_timeout);
-                let in_flight = self
-                    .snapshots_sent
-                    .get(&from)
-                    .is_some_and(|&(sent, at)| sent == snap.slot && now < at + wait);
-                if in_flight {
-                    return;
-                }
                 let msg = Message::InstallSnapshot {
                     snapshot: snap.clone(),
                 };
-                let sent = snap.slot;
-                self.snapshots_sent.retain(|_, (_, at)| now < *at + wait);
-                self.snapshots_sent.insert(from, (sent, now));
                 self.send(from, msg);
             }
             return;

@@ -75,10 +75,6 @@ pub struct Replica<S: StateMachine> {
     log: SlotLog<S::Command>,
     applied: Slot,
     snapshot: Option<Snapshot<S::Output>>,
-    /// The snapshot (its slot) last sent to each replica that asked, and when: the
-    /// same snapshot is not sent to the same replica again within an election
-    /// timeout, however often it asks while the first copy is on its way.
-    snapshots_sent: BTreeMap<NodeId, (Slot, Duration)>,
     promised: Ballot,
     max_round: u64,
     role: Role<S::Command>,
@@ -174,7 +170,6 @@ impl<S: StateMachine> Replica<S> {
             log,
             applied: start,
             snapshot: durable.snapshot,
-            snapshots_sent: BTreeMap::new(),
             promised,
             max_round: promised.round,
             role: Role::Follower,

@@ -166,15 +166,6 @@ impl<S: StateMachine> Replica<S> {
                 Ok(())
             }
             Role::Follower => match self.leader {
-                // The leader was removed: it may have stopped already and would drop
-                // the entry, so hold it for the next leader (see `on_forward`).
-                Some((l, _)) if self.membership.retired.contains(&l) => {
-                    if self.queue.len() >= MAX_HELD_FORWARDS {
-                        return Err(ClientError::NotLeader { hint: None });
-                    }
-                    self.queue.push_back(entry);
-                    Ok(())
-                }
                 Some((l, _)) if l != self.id => {
                     forward.push(entry);
                     Ok(())

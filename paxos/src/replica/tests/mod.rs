@@ -58,8 +58,6 @@ struct Cluster {
     now: Duration,
     net: VecDeque<(NodeId, NodeId, MessageOf<Kv>)>,
     down: BTreeSet<NodeId>,
-    /// One-way links that drop every message: `(from, to)`.
-    cut: BTreeSet<(NodeId, NodeId)>,
     /// Persist batches not yet completed (when `auto_persist` is off).
     unpersisted: Vec<(NodeId, PersistToken, Vec<RecordOf<Kv>>)>,
     auto_persist: bool,
@@ -86,7 +84,6 @@ impl Cluster {
             now: Duration::ZERO,
             net: VecDeque::new(),
             down: BTreeSet::new(),
-            cut: BTreeSet::new(),
             unpersisted: Vec::new(),
             auto_persist: true,
             replies: Vec::new(),
@@ -150,11 +147,7 @@ impl Cluster {
             while let Some((from, to, m)) = self.net.pop_front() {
                 any = true;
                 // Replies to a node outside the cluster (a test's impostor) go nowhere.
-                if self.down.contains(&from)
-                    || self.down.contains(&to)
-                    || self.cut.contains(&(from, to))
-                    || to >= n_reps
-                {
+                if self.down.contains(&from) || self.down.contains(&to) || to >= n_reps {
                     continue;
                 }
                 let now = self.now;
