@@ -88,6 +88,33 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Node `id`, not started: `kv-server run` with its data directory in `dir`, the
+    /// certificates in `certs_dir`, the `--peers` entries `peers` and a fresh client port.
+    fn new(id: u64, dir: &Path, certs_dir: &Path, peers: &[String]) -> std::io::Result<Self> {
+        let client_addr = free_port()?;
+        let data = dir.join(format!("data{id}"));
+        let args = vec![
+            "run".to_string(),
+            "--id".into(),
+            id.to_string(),
+            "--certs".into(),
+            certs_dir.display().to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--peers".into(),
+            peers.join(","),
+            "--listen".into(),
+            client_addr.to_string(),
+        ];
+        Ok(ServerProcess {
+            id,
+            client_addr,
+            data,
+            args,
+            child: None,
+        })
+    }
+
     /// Kills the process with SIGKILL and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -198,30 +225,10 @@ impl Cluster {
                     format!("{j}={addr}")
                 })
                 .collect();
-            let client_addr = free_port()?;
-            let data = dir.path().join(format!("data{id}"));
-            let args = vec![
-                "run".to_string(),
-                "--id".into(),
-                id.to_string(),
-                "--certs".into(),
-                certs_dir.display().to_string(),
-                "--data".into(),
-                data.display().to_string(),
-                "--peers".into(),
-                peers.join(","),
-                "--listen".into(),
-                client_addr.to_string(),
-                "--snapshot-log-len".into(),
-                snapshot_log_len.to_string(),
-            ];
-            let mut server = ServerProcess {
-                id,
-                client_addr,
-                data,
-                args,
-                child: None,
-            };
+            let mut server = ServerProcess::new(id, dir.path(), &certs_dir, &peers)?;
+            server
+                .args
+                .extend(["--snapshot-log-len".into(), snapshot_log_len.to_string()]);
             server.start(binary)?;
             servers.push(server);
         }
@@ -263,29 +270,8 @@ impl Cluster {
             .enumerate()
             .map(|(i, addr)| format!("{}={addr}", i + 1))
             .collect();
-        let client_addr = free_port()?;
-        let data = self._dir.path().join(format!("data{id}"));
-        let args = vec![
-            "run".to_string(),
-            "--join".into(),
-            "--id".into(),
-            id.to_string(),
-            "--certs".into(),
-            self.certs_dir.display().to_string(),
-            "--data".into(),
-            data.display().to_string(),
-            "--peers".into(),
-            peers.join(","),
-            "--listen".into(),
-            client_addr.to_string(),
-        ];
-        let mut server = ServerProcess {
-            id,
-            client_addr,
-            data,
-            args,
-            child: None,
-        };
+        let mut server = ServerProcess::new(id, self._dir.path(), &self.certs_dir, &peers)?;
+        server.args.push("--join".into());
         server.start(&self.binary)?;
         self.servers.push(server);
         Ok(id)

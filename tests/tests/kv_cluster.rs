@@ -52,30 +52,58 @@ async fn status(cluster: &Cluster, id: u64) -> KvResponse {
         .unwrap()
 }
 
+/// Writers putting keys `w{writer}-{i}` one at a time until stopped, recording each
+/// acknowledged put (a put that fails may or may not be applied, so it is not checked).
+struct WriteLoad {
+    acknowledged: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    /// Notified at every acknowledged put.
+    acked: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    writers: tokio::task::JoinSet<()>,
+}
+
+impl WriteLoad {
+    fn start(cluster: &Cluster, writers: u64) -> WriteLoad {
+        let acknowledged: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
+        let acked = Arc::new(Notify::new());
+        let (stop_tx, stop) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for w in 0..writers {
+            let mut client = client(cluster);
+            let (acknowledged, acked, stop) = (acknowledged.clone(), acked.clone(), stop.clone());
+            tasks.spawn(async move {
+                let mut i = 0u64;
+                while !*stop.borrow() {
+                    let (key, value) = (format!("w{w}-{i}"), format!("value {w} {i}").into_bytes());
+                    if client.put(key.clone(), value.clone()).await.is_ok() {
+                        acknowledged.lock().unwrap().insert(key, value);
+                        acked.notify_waiters();
+                    }
+                    i += 1;
+                }
+            });
+        }
+        WriteLoad {
+            acknowledged,
+            acked,
+            stop: stop_tx,
+            writers: tasks,
+        }
+    }
+
+    /// Stops the writers and waits for their last puts.
+    async fn stop(mut self) {
+        self.stop.send(true).unwrap();
+        while self.writers.join_next().await.is_some() {}
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_20_times_under_load_loses_no_acknowledged_write() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start(Path::new(SERVER), 1_000).await.unwrap();
-    let acknowledged: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
-    let acked = Arc::new(Notify::new());
-    let (stop_tx, stop) = watch::channel(false);
-    let mut writers = tokio::task::JoinSet::new();
-    for w in 0..4u64 {
-        let mut client = client(&cluster);
-        let (acknowledged, acked, stop) = (acknowledged.clone(), acked.clone(), stop.clone());
-        writers.spawn(async move {
-            let mut i = 0u64;
-            while !*stop.borrow() {
-                let (key, value) = (format!("w{w}-{i}"), format!("value {w} {i}").into_bytes());
-                // A write that fails is unacknowledged: it may or may not be applied.
-                if client.put(key.clone(), value.clone()).await.is_ok() {
-                    acknowledged.lock().unwrap().insert(key, value);
-                    acked.notify_waiters();
-                }
-                i += 1;
-            }
-        });
-    }
+    let load = WriteLoad::start(&cluster, 4);
+    let (acknowledged, acked) = (load.acknowledged.clone(), load.acked.clone());
     for round in 0..20 {
         let victim = leader(&cluster).await;
         cluster.servers[victim as usize - 1].kill();
@@ -109,8 +137,7 @@ async fn killing_the_leader_20_times_under_load_loses_no_acknowledged_write() {
         );
         cluster.restart(victim).unwrap();
     }
-    stop_tx.send(true).unwrap();
-    while writers.join_next().await.is_some() {}
+    load.stop().await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
         acknowledged.len() > 100,
@@ -242,24 +269,8 @@ async fn a_minority_partition_makes_no_progress_and_catches_up_after_healing() {
 async fn a_killed_node_is_replaced_by_a_new_one_under_load_and_no_acknowledged_write_is_lost() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let mut cluster = Cluster::start(Path::new(SERVER), 200).await.unwrap();
-    let acknowledged: Arc<Mutex<BTreeMap<String, Vec<u8>>>> = Arc::default();
-    let (stop_tx, stop) = watch::channel(false);
-    let mut writers = tokio::task::JoinSet::new();
-    for w in 0..4u64 {
-        let mut client = client(&cluster);
-        let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
-        writers.spawn(async move {
-            let mut i = 0u64;
-            while !*stop.borrow() {
-                let (key, value) = (format!("w{w}-{i}"), format!("value {w} {i}").into_bytes());
-                // A write that fails is unacknowledged: it may or may not be applied.
-                if client.put(key.clone(), value.clone()).await.is_ok() {
-                    acknowledged.lock().unwrap().insert(key, value);
-                }
-                i += 1;
-            }
-        });
-    }
+    let load = WriteLoad::start(&cluster, 4);
+    let acknowledged = load.acknowledged.clone();
     let dead = leader(&cluster).await % 3 + 1;
     cluster.servers[dead as usize - 1].kill();
 
@@ -318,8 +329,7 @@ async fn a_killed_node_is_replaced_by_a_new_one_under_load_and_no_acknowledged_w
         .await
         .unwrap();
 
-    stop_tx.send(true).unwrap();
-    while writers.join_next().await.is_some() {}
+    load.stop().await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(
         acknowledged.len() > before && before > 0,

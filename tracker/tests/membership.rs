@@ -155,6 +155,19 @@ impl WriteLoad {
     }
 }
 
+/// Three `bt-tracker` processes, a torrent with many pieces published on them, and the
+/// write load on that torrent (the directory holds the torrent's file).
+async fn three_nodes_under_load() -> (ProcessCluster, tempfile::TempDir, Torrent, WriteLoad) {
+    let cluster = ProcessCluster::start(3, 300);
+    let files = tempfile::tempdir().unwrap();
+    let torrent = load_torrent(&cluster, files.path());
+    let token = cluster.create_token("alice");
+    let client = quick_client(peer_endpoint(), cluster.peer_addrs(), cluster.ca);
+    client.publish(&token, torrent.encode()).await.unwrap();
+    let load = WriteLoad::start(&cluster, &torrent).await;
+    (cluster, files, torrent, load)
+}
+
 /// A torrent with many pieces, so every write of the load reports a new one.
 fn load_torrent(cluster: &ProcessCluster, dir: &std::path::Path) -> Torrent {
     make_torrent(
@@ -228,13 +241,7 @@ async fn leader(cluster: &ProcessCluster) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_with_sigkill_is_replaced_by_a_fresh_node_under_load() {
-    let mut cluster = ProcessCluster::start(3, 300);
-    let files = tempfile::tempdir().unwrap();
-    let torrent = load_torrent(&cluster, files.path());
-    let token = cluster.create_token("alice");
-    let client = quick_client(peer_endpoint(), cluster.peer_addrs(), cluster.ca);
-    client.publish(&token, torrent.encode()).await.unwrap();
-    let load = WriteLoad::start(&cluster, &torrent).await;
+    let (mut cluster, _files, torrent, load) = three_nodes_under_load().await;
 
     let lead = leader(&cluster).await;
     let dead = (1..=3).rev().find(|n| *n != lead).unwrap();
@@ -295,13 +302,7 @@ async fn a_node_killed_with_sigkill_is_replaced_by_a_fresh_node_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cluster_grows_from_three_to_five_nodes_and_shrinks_back_under_load() {
-    let mut cluster = ProcessCluster::start(3, 300);
-    let files = tempfile::tempdir().unwrap();
-    let torrent = load_torrent(&cluster, files.path());
-    let token = cluster.create_token("alice");
-    let client = quick_client(peer_endpoint(), cluster.peer_addrs(), cluster.ca);
-    client.publish(&token, torrent.encode()).await.unwrap();
-    let load = WriteLoad::start(&cluster, &torrent).await;
+    let (mut cluster, _files, torrent, load) = three_nodes_under_load().await;
 
     for id in [4, 5] {
         cluster.spawn_joiner(id);
@@ -331,13 +332,7 @@ async fn the_cluster_grows_from_three_to_five_nodes_and_shrinks_back_under_load(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_leader_hands_over_and_writes_go_on() {
-    let mut cluster = ProcessCluster::start(3, 300);
-    let files = tempfile::tempdir().unwrap();
-    let torrent = load_torrent(&cluster, files.path());
-    let token = cluster.create_token("alice");
-    let client = quick_client(peer_endpoint(), cluster.peer_addrs(), cluster.ca);
-    client.publish(&token, torrent.encode()).await.unwrap();
-    let load = WriteLoad::start(&cluster, &torrent).await;
+    let (mut cluster, _files, torrent, load) = three_nodes_under_load().await;
 
     // First a transfer on request, then the removal of whichever node leads.
     let before = leader(&cluster).await;
