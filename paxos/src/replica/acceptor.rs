@@ -138,10 +138,7 @@ impl<S: StateMachine> Replica<S> {
             if matches!(self.role, Role::Follower) {
                 self.reset_election_timer();
                 // Proposals held while no leader was known (see `on_forward`).
-                if !self.queue.is_empty() {
-                    let entries: Vec<_> = self.queue.drain(..).collect();
-                    self.send(from, Message::Forward { entries });
-                }
+                self.forward_queue(from);
             }
         }
         true
@@ -231,18 +228,13 @@ impl<S: StateMachine> Replica<S> {
         // not wait for an election timeout; proposals still queued here go along.
         let successor = match &self.role {
             Role::Leader(l) => self
-                .membership
-                .voters
-                .iter()
-                .filter(|v| **v != self.id)
-                .max_by_key(|v| (l.progress.get(v).copied().unwrap_or(0), **v))
-                .map(|v| (*v, l.ballot)),
+                .most_up_to_date_voter(&l.progress)
+                .map(|s| (s, l.ballot)),
             _ => None,
         };
         if let Some((s, ballot)) = successor {
             self.send(s, Message::TimeoutNow { ballot });
         }
-        let queued: Vec<_> = self.queue.drain(..).collect();
         let to = successor.map(|(s, _)| s).or_else(|| {
             self.membership
                 .voters
@@ -250,8 +242,8 @@ impl<S: StateMachine> Replica<S> {
                 .copied()
                 .find(|v| *v != self.id)
         });
-        if let (Some(to), false) = (to, queued.is_empty()) {
-            self.send(to, Message::Forward { entries: queued });
+        if let Some(to) = to {
+            self.forward_queue(to);
         }
         self.removed = true;
         self.role = Role::Follower;

@@ -151,16 +151,7 @@ impl<S: StateMachine> Replica<S> {
         let Some(h) = l.handover else {
             return;
         };
-        let successor = match h.target {
-            Some(t) => Some(t),
-            None => self
-                .membership
-                .voters
-                .iter()
-                .filter(|v| **v != self.id)
-                .max_by_key(|v| (l.progress.get(v).copied().unwrap_or(0), **v))
-                .copied(),
-        };
+        let successor = h.target.or_else(|| self.most_up_to_date_voter(&l.progress));
         let caught_up = successor
             .and_then(|s| l.progress.get(&s))
             .is_some_and(|p| *p >= h.need && self.log.decided >= h.need);
@@ -173,14 +164,25 @@ impl<S: StateMachine> Replica<S> {
             // Proposals that arrived during the handover go to the successor, right
             // behind the TimeoutNow: as a candidate it queues them for its first
             // slots. Dropped, their clients would wait out a timeout.
-            let queued: Vec<_> = self.queue.drain(..).collect();
-            if !queued.is_empty() {
-                self.send(s, Message::Forward { entries: queued });
-            }
+            self.forward_queue(s);
         }
         self.refuse_queued();
         self.leader = None;
         self.become_follower();
+    }
+
+    /// The voter other than this replica whose reported decided slot in `progress`
+    /// is highest (ties: the highest id): whom a leader hands over to.
+    pub(super) fn most_up_to_date_voter(
+        &self,
+        progress: &BTreeMap<NodeId, Slot>,
+    ) -> Option<NodeId> {
+        self.membership
+            .voters
+            .iter()
+            .filter(|v| **v != self.id)
+            .max_by_key(|v| (progress.get(v).copied().unwrap_or(0), **v))
+            .copied()
     }
 
     /// Applies a decided membership change and answers its request if it was

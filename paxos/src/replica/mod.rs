@@ -203,8 +203,9 @@ impl<S: StateMachine> Replica<S> {
     /// Handles a message from replica `from`. Nonsensical messages are ignored.
     /// A removed (retired) node is told so, and apart from catch-up requests (which
     /// let it learn of its removal), a leadership handover and forwarded client
-    /// proposals (a removed leader's backlog) its messages are ignored. A node not yet in the membership known here is heard: it may have
-    /// been added in slots this replica has not learned yet.
+    /// proposals (a removed leader's backlog) its messages are ignored. A node not yet
+    /// in the membership known here is heard: it may have been added in slots this
+    /// replica has not learned yet.
     pub fn handle_message(&mut self, from: NodeId, message: MessageOf<S>, now: Duration) {
         if self.removed {
             return;

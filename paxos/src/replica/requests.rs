@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Output, Replica, Role};
-use crate::ballot::ClientId;
+use crate::ballot::{ClientId, NodeId};
 use crate::error::ClientError;
 use crate::message::{Command, Entry, Message};
 use crate::session::SessionCheck;
@@ -195,6 +195,15 @@ impl<S: StateMachine> Replica<S> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Sends every queued entry to `to` in one message (a successor, or the leader a
+    /// follower held them for).
+    pub(super) fn forward_queue(&mut self, to: NodeId) {
+        if !self.queue.is_empty() {
+            let entries: Vec<_> = self.queue.drain(..).collect();
+            self.send(to, Message::Forward { entries });
         }
     }
 
