@@ -406,22 +406,19 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     peer_config.tuning.max_concurrent_bidi_streams = PEER_STREAMS_PER_CONNECTION;
     let peer_endpoint = Endpoint::bind(identity()?, peer_config)?;
 
-    let others = config.members.keys().copied().filter(|&i| i != config.id);
-    let paxos_config = if config.join {
-        paxos::Config {
-            id: config.id,
-            members: Vec::new(),
-            contacts: others.collect(),
-            seed: rand::random(),
-            ..paxos::Config::default()
-        }
+    let ids = config.members.keys().copied();
+    // A joining node knows no membership yet: it asks the other members for it.
+    let (members, contacts) = if config.join {
+        (Vec::new(), ids.filter(|&i| i != config.id).collect())
     } else {
-        paxos::Config {
-            id: config.id,
-            members: config.members.keys().copied().collect(),
-            seed: rand::random(),
-            ..paxos::Config::default()
-        }
+        (ids.collect(), Vec::new())
+    };
+    let paxos_config = paxos::Config {
+        id: config.id,
+        members,
+        contacts,
+        seed: rand::random(),
+        ..paxos::Config::default()
     };
     let storage =
         paxos::FileStorage::open(&config.data_dir).map_err(|error| NodeError::Storage {

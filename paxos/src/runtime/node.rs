@@ -206,6 +206,12 @@ where
     pub fn is_stopped(&self) -> bool {
         self.inputs.is_closed()
     }
+
+    /// Completes once the driver has stopped (see [`Node::is_stopped`]): what a
+    /// process awaits to exit when its replica is removed from the cluster.
+    pub async fn stopped(&self) {
+        self.inputs.closed().await
+    }
 }
 
 /// Loads the durable state from `storage`, builds the replica and starts driving it on the

@@ -346,25 +346,20 @@ async fn run(flags: NodeFlags, certs_dir: &Path, data: &Path) -> anyhow::Result<
         Identity::load(&identity_files.0, &identity_files.1)?,
         EndpointConfig::new(listen, InboundTrust::Open, &[ALPN_KV]),
     )?;
-    let others = peers.keys().copied().filter(|&i| i != id);
-    let config = if join {
-        // An empty node learns who the members are from the cluster itself.
-        Config {
-            id,
-            members: Vec::new(),
-            contacts: others.collect(),
-            snapshot_log_len,
-            seed: rand::random(),
-            ..Config::default()
-        }
+    let ids = peers.keys().copied();
+    // An empty node joining a running cluster learns who the members are from it.
+    let (members, contacts) = if join {
+        (Vec::new(), ids.filter(|&i| i != id).collect())
     } else {
-        Config {
-            id,
-            members: peers.keys().copied().collect(),
-            snapshot_log_len,
-            seed: rand::random(),
-            ..Config::default()
-        }
+        (ids.collect(), Vec::new())
+    };
+    let config = Config {
+        id,
+        members,
+        contacts,
+        snapshot_log_len,
+        seed: rand::random(),
+        ..Config::default()
     };
     let storage = paxos::FileStorage::open(data)
         .with_context(|| format!("opening the data directory {}", data.display()))?;
@@ -392,16 +387,10 @@ async fn run(flags: NodeFlags, certs_dir: &Path, data: &Path) -> anyhow::Result<
     tokio::spawn(serve_clients(client_endpoint, node.clone()));
     println!("ready");
     std::io::stdout().flush()?;
-    let removed = async {
-        // The replica stops for good once the cluster confirms its removal.
-        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
-        while !node.is_stopped() {
-            ticks.tick().await;
-        }
-    };
+    // The replica stops for good once the cluster confirms its removal.
     tokio::select! {
         signal = tokio::signal::ctrl_c() => signal?,
-        () = removed => {
+        () = node.stopped() => {
             // Whoever started the node may no longer read its output: not an error.
             let _ = writeln!(std::io::stdout(), "node {id} was removed from the cluster; stopping");
         }

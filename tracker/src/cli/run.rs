@@ -124,17 +124,11 @@ pub async fn run(flags: RunFlags) -> Result<(), CliError> {
             .unwrap_or_default()
     );
     flush_stdout()?;
+    // The replica stops for good once the cluster confirms its removal.
     let paxos = node.service().node().clone();
-    let removed = async {
-        // The replica stops for good once the cluster confirms its removal.
-        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(200));
-        while !paxos.is_stopped() {
-            ticks.tick().await;
-        }
-    };
     tokio::select! {
         signal = ctrl_c() => signal?,
-        () = removed => {
+        () = paxos.stopped() => {
             // Whoever started the node may no longer read its output: not an error.
             use std::io::Write;
             let _ = writeln!(
