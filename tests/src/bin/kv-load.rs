@@ -81,28 +81,7 @@ enum Cmd {
         target: Target,
     },
     /// Put load while the membership changes; one JSON line with acks per 100 ms bucket.
-    Timeline {
-        /// The initial servers.
-        #[command(flatten)]
-        target: Target,
-        /// File with the current client addresses (`IP:PORT`), one per line, re-read every
-        /// 200 ms; while it is missing or lists no address the last known list stays in use.
-        #[arg(long)]
-        endpoints_file: Option<PathBuf>,
-        /// File of `<unix ms> <step> <detail>` lines appended by the caller; reported as
-        /// events.
-        #[arg(long)]
-        marks_file: Option<PathBuf>,
-        /// Concurrent closed-loop clients.
-        #[arg(long, default_value_t = 64)]
-        clients: usize,
-        /// Seconds the load runs.
-        #[arg(long, default_value_t = 20.0)]
-        duration: f64,
-        /// Value size in bytes.
-        #[arg(long, default_value_t = 100)]
-        val_size: usize,
-    },
+    Timeline(Timeline),
 }
 
 fn ca_fingerprint(path: &std::path::Path) -> anyhow::Result<Fingerprint> {
@@ -164,24 +143,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{{\"leader\":{leader}}}");
             Ok(())
         }
-        Cmd::Timeline {
-            target,
-            endpoints_file,
-            marks_file,
-            clients,
-            duration,
-            val_size,
-        } => {
-            timeline(Timeline {
-                target,
-                endpoints_file,
-                marks_file,
-                clients,
-                duration,
-                val_size,
-            })
-            .await
-        }
+        Cmd::Timeline(args) => timeline(args).await,
     }
 }
 
@@ -376,12 +338,27 @@ const BUCKET_MS: u64 = 100;
 const REFRESH_EVERY: Duration = Duration::from_millis(200);
 
 /// Arguments of `kv-load timeline`.
+#[derive(clap::Args)]
 struct Timeline {
+    /// The initial servers.
+    #[command(flatten)]
     target: Target,
+    /// File with the current client addresses (`IP:PORT`), one per line, re-read every
+    /// 200 ms; while it is missing or lists no address the last known list stays in use.
+    #[arg(long)]
     endpoints_file: Option<PathBuf>,
+    /// File of `<unix ms> <step> <detail>` lines appended by the caller; reported as
+    /// events.
+    #[arg(long)]
     marks_file: Option<PathBuf>,
+    /// Concurrent closed-loop clients.
+    #[arg(long, default_value_t = 64)]
     clients: usize,
+    /// Seconds the load runs.
+    #[arg(long, default_value_t = 20.0)]
     duration: f64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
     val_size: usize,
 }
 

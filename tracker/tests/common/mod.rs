@@ -88,48 +88,25 @@ impl ProcessCluster {
             .expect("the CLI prints the CA fingerprint")
             .parse()
             .unwrap();
-        let mut nodes = BTreeMap::new();
-        for id in 1..=n {
-            run_cli(
-                &[
-                    "certs",
-                    "node",
-                    &format!("node{id}"),
-                    "--dir",
-                    certs.to_str().unwrap(),
-                ],
-                None,
-            );
-            nodes.insert(
-                id,
-                NodeAddrs {
-                    cluster: free_port(),
-                    peer: free_port(),
-                    http: free_port(),
-                },
-            );
-        }
         let mut cluster = ProcessCluster {
             dir,
-            nodes,
+            nodes: BTreeMap::new(),
             children: BTreeMap::new(),
             ca,
             peer_ttl_secs,
         };
+        for id in 1..=n {
+            cluster.new_node(id);
+        }
         for id in 1..=n {
             cluster.spawn(id);
         }
         cluster
     }
 
-    /// Starts node `id` and waits for its "ready" line.
-    pub fn spawn(&mut self, id: u64) {
-        self.spawn_with(id, false)
-    }
-
-    /// Makes a certificate for a new node `id` (name `node{id}`) with the CLI, picks
-    /// its addresses, and starts it with `run --join` and an empty data directory.
-    pub fn spawn_joiner(&mut self, id: u64) {
+    /// Makes the certificate of node `id` (name `node{id}`) with the CLI and picks its
+    /// addresses.
+    fn new_node(&mut self, id: u64) {
         let certs = self.certs();
         run_cli(
             &[
@@ -149,6 +126,17 @@ impl ProcessCluster {
                 http: free_port(),
             },
         );
+    }
+
+    /// Starts node `id` and waits for its "ready" line.
+    pub fn spawn(&mut self, id: u64) {
+        self.spawn_with(id, false)
+    }
+
+    /// Makes a certificate for a new node `id` (name `node{id}`) with the CLI, picks
+    /// its addresses, and starts it with `run --join` and an empty data directory.
+    pub fn spawn_joiner(&mut self, id: u64) {
+        self.new_node(id);
         self.spawn_with(id, true);
     }
 
