@@ -125,6 +125,7 @@ impl<S: StateMachine> Replica<S> {
             Role::Candidate(c) => Some(c.ballot),
             Role::Follower => None,
         };
+        let new_leader = self.leader.map(|(_, b)| b) != Some(ballot);
         if let Some(b) = own
             && b < ballot
         {
@@ -139,6 +140,11 @@ impl<S: StateMachine> Replica<S> {
                 self.reset_election_timer();
                 // Proposals held while no leader was known (see `on_forward`).
                 self.forward_queue(from);
+                if new_leader {
+                    // Phase 2 traffic: this leader is established (not a mere
+                    // candidate), so what the last one may have lost goes to it.
+                    self.reforward(from, ballot);
+                }
             }
         }
         true

@@ -379,6 +379,8 @@ impl<S: StateMachine> Replica<S> {
             handover: None,
         });
         self.leader = Some((self.id, ballot));
+        // What this replica forwarded to the leader it replaces may be lost.
+        self.reforward(self.id, ballot);
         self.propose_more();
         self.send_heartbeat();
     }

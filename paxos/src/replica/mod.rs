@@ -18,6 +18,7 @@
 //!   [`storage`](crate::storage) instead).
 
 mod acceptor;
+mod forwarded;
 mod leader;
 mod learner;
 mod members;
@@ -39,6 +40,7 @@ use crate::message::{Entry, Message, Snapshot};
 use crate::session::Sessions;
 use crate::state_machine::StateMachine;
 
+use forwarded::Forwarded;
 pub(crate) use leader::{Candidate, Leader};
 pub use output::{DurableStateOf, MessageOf, Output, OutputOf, PersistToken, RecordOf};
 use slot_log::SlotLog;
@@ -98,6 +100,9 @@ pub struct Replica<S: StateMachine> {
     waiting: BTreeMap<(ClientId, u64), Option<Ballot>>,
     /// Reads submitted here, waiting for their marker to be applied.
     pending_reads: BTreeMap<(ClientId, u64), S::Query>,
+    /// Entries of this replica's own clients that it forwarded to a leader, with that
+    /// leader's ballot: sent again, once, to the next leader if that one was lost.
+    forwarded: Forwarded<S::Command>,
     /// Lease reads waiting for `applied >= index`.
     lease_reads: Vec<(Slot, ClientId, u64, S::Query)>,
     // I/O plumbing.
@@ -185,6 +190,7 @@ impl<S: StateMachine> Replica<S> {
             queue: VecDeque::new(),
             waiting: BTreeMap::new(),
             pending_reads: BTreeMap::new(),
+            forwarded: Forwarded::default(),
             lease_reads: Vec::new(),
             outputs: VecDeque::new(),
             inbox: VecDeque::new(),
@@ -487,7 +493,7 @@ impl<S: StateMachine> Replica<S> {
                 && l != self.id
                 && !queued.is_empty()
             {
-                self.send(l, Message::Forward { entries: queued });
+                self.send_forward(l, queued);
             }
         }
         self.reset_election_timer();

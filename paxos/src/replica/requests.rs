@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use super::forwarded::Request;
 use super::{Output, Replica, Role};
-use crate::ballot::{ClientId, NodeId};
+use crate::ballot::{Ballot, ClientId, NodeId};
 use crate::error::ClientError;
 use crate::message::{Command, Entry, Message};
 use crate::session::SessionCheck;
@@ -203,7 +204,7 @@ impl<S: StateMachine> Replica<S> {
     pub(super) fn forward_queue(&mut self, to: NodeId) {
         if !self.queue.is_empty() {
             let entries: Vec<_> = self.queue.drain(..).collect();
-            self.send(to, Message::Forward { entries });
+            self.send_forward(to, entries);
         }
     }
 
@@ -212,11 +213,65 @@ impl<S: StateMachine> Replica<S> {
         if !entries.is_empty()
             && let Some((l, _)) = self.leader
         {
-            self.send(l, Message::Forward { entries });
+            self.send_forward(l, entries);
         }
     }
 
-    pub(super) fn on_forward(&mut self, entries: Vec<Entry<S::Command>>) {
+    /// Sends `entries` to `to`, the leader (or the successor of this one), and
+    /// remembers those of this replica's own clients, so that they can be sent again
+    /// if that leader is lost before it answers (see [`Forwarded`](super::Forwarded)).
+    pub(super) fn send_forward(&mut self, to: NodeId, entries: Vec<Entry<S::Command>>) {
+        let ballot = self.leader.map_or(self.promised, |(_, b)| b);
+        for entry in &entries {
+            if let Some(request) = Request::of(entry)
+                && self.awaits(request)
+            {
+                self.forwarded.record(request, ballot, entry);
+            }
+        }
+        // Sweep the answered ones out as the record grows; amortised over the
+        // records added since the last sweep.
+        if self.forwarded.len() > 2 * (self.waiting.len() + self.pending_reads.len()) + 1024 {
+            self.sweep_forwarded();
+        }
+        self.send(to, Message::Forward { entries });
+    }
+
+    /// Whether this replica still owes a client the answer to `request`.
+    fn awaits(&self, request: Request) -> bool {
+        match request {
+            Request::Command(client, seq) => self.waiting.contains_key(&(client, seq)),
+            Request::Read(client, id) => self.pending_reads.contains_key(&(client, id)),
+        }
+    }
+
+    fn sweep_forwarded(&mut self) {
+        let mut forwarded = std::mem::take(&mut self.forwarded);
+        forwarded.sweep(|request| self.awaits(*request));
+        self.forwarded = forwarded;
+    }
+
+    /// `leader` leads under `ballot`, newer than the leader this replica last
+    /// forwarded to: whatever went to an older leader and is still unanswered may
+    /// have died with it, so it goes to this one (once). A duplicate of an entry
+    /// that was chosen after all is applied once.
+    pub(super) fn reforward(&mut self, leader: NodeId, ballot: Ballot) {
+        if self.forwarded.len() == 0 {
+            return;
+        }
+        self.sweep_forwarded();
+        let entries = self.forwarded.take_older_than(ballot);
+        if entries.is_empty() {
+            return;
+        }
+        if leader == self.id {
+            self.queue.extend(entries);
+        } else {
+            self.send(leader, Message::Forward { entries });
+        }
+    }
+
+    pub(super) fn on_forward(&mut self, mut entries: Vec<Entry<S::Command>>) {
         if matches!(self.role, Role::Follower) {
             // Not leading (any more): pass them on to the leader, or, during an
             // election (a leadership handover above all), hold them until a leader
@@ -239,6 +294,13 @@ impl<S: StateMachine> Replica<S> {
             }
             return;
         }
+        // A command already applied needs no slot: its own replica answered it (or
+        // will, when it applies the slot). Forwarded again after a leader change, it
+        // would only be a duplicate in the log.
+        entries.retain(|entry| match entry {
+            Entry::Command(c) => matches!(self.sessions.check(c.client, c.seq), SessionCheck::New),
+            _ => true,
+        });
         self.queue.extend(entries);
     }
 }

@@ -23,6 +23,29 @@ fn follower_forwards_proposal_to_leader_and_replies_itself() {
         )));
 }
 
+/// A leader that dies takes the commands forwarded to it: the follower sends them
+/// again to the next leader, so its client is answered without retrying.
+#[test]
+fn a_command_forwarded_to_a_leader_that_died_reaches_the_next_leader() {
+    for next in 1..=2 {
+        let mut c = Cluster::new(3, |_| {});
+        c.run_for(Duration::from_millis(400));
+        let l = c.leader().unwrap();
+        // The same replica wins the election both times: once it is `f`, once not.
+        let f = (l + next) % 3;
+        c.crash(l);
+        c.down.insert(l);
+        c.propose(f, 4, 1, (1, 1));
+        assert_eq!(c.reply_for(4, 1), None, "forwarded into the void");
+        c.run_for(Duration::from_millis(1000));
+        let l2 = c.leader().expect("a new leader");
+        assert_ne!(l2, l);
+        assert_eq!(c.reply_for(4, 1), Some(Ok(None)));
+        let applied = &c.r(l2).state_machine().applied;
+        assert_eq!(applied.iter().filter(|x| **x == (1, 1)).count(), 1);
+    }
+}
+
 #[test]
 fn follower_without_known_leader_answers_not_leader() {
     let mut c = Cluster::new(3, |_| {});
