@@ -31,7 +31,7 @@ JSONL=bench/results/tracker-crowd-$STAMP.jsonl
 # Each worker holds one UDP socket per peer.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # Build first, so that a compile error is not mistaken for a benchmark failure.
-cargo build --release -p tracker --bin bt-tracker -p tracker-crowd
+cargo build --release --bin bt-tracker --bin tracker-crowd
 status=0
 ./target/release/tracker-crowd run --json "$JSONL" "$@" 2>&1 | tee "$OUT" || status=$?
 echo "raw output: $OUT"

@@ -599,6 +599,7 @@ async fn pieces_gained_while_no_tracker_node_answers_are_reported_once_one_does(
                 initial: Duration::from_millis(50),
                 max: Duration::from_millis(200),
             },
+            ..Default::default()
         },
     ));
     let data = dir.join("leecher").join("data");

@@ -23,10 +23,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use certs::Fingerprint;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use transport::{Backoff, Dialer, Endpoint, Expect, TransportError};
 
 use crate::api::{
@@ -50,6 +51,14 @@ pub struct ClientConfig {
     /// Back-off from a node that failed (exponential with jitter, from the transport's one
     /// back-off policy): 100 ms doubling to 5 s.
     pub backoff: Backoff,
+    /// A request unanswered for this long, or for three times this client's usual answer
+    /// time if that is longer, is also sent to the next node (a hedged request), and the
+    /// first answer wins. 150 ms: a node that was SIGKILLed never answers, and waiting
+    /// out `attempt_timeout` on it would stall every one of its clients for seconds; a
+    /// healthy node answers in a few ms. Hedges are rationed (about one per ten answered
+    /// requests), so an overloaded cluster is not sent twice the load. Writes keep their
+    /// write id, so a hedged write is applied once.
+    pub hedge_after: Duration,
 }
 
 impl Default for ClientConfig {
@@ -61,6 +70,7 @@ impl Default for ClientConfig {
                 initial: Duration::from_millis(100),
                 max: Duration::from_secs(5),
             },
+            hedge_after: Duration::from_millis(150),
         }
     }
 }
@@ -157,7 +167,22 @@ pub struct TrackerClient {
     failovers: AtomicU64,
     /// Attempts at a node that gave no answer (see `failed_attempts()`).
     failed_attempts: AtomicU64,
+    /// Requests also sent to another node because the first was slow to answer.
+    hedges: AtomicU64,
+    /// The hedges this client may still send, in tenths: each answer earns a tenth, each
+    /// hedge costs ten (see [`ClientConfig::hedge_after`]).
+    hedge_budget: AtomicU32,
+    /// Smoothed time to a node's answer, in microseconds (an exponential moving average
+    /// over the answered attempts).
+    usual_answer_us: AtomicU64,
 }
+
+/// Hedges a client may save up, in tenths: enough for one burst of slow answers (a node
+/// dying with a few requests in flight) without letting a steady trickle of slow answers
+/// double the load.
+const HEDGE_BUDGET_MAX: u32 = 100;
+/// Hedges a new client may send before it has earned any.
+const HEDGE_BUDGET_START: u32 = 30;
 
 impl std::fmt::Debug for TrackerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -200,6 +225,9 @@ impl TrackerClient {
             last_failures: Mutex::new(Vec::new()),
             failovers: AtomicU64::new(0),
             failed_attempts: AtomicU64::new(0),
+            hedges: AtomicU64::new(0),
+            hedge_budget: AtomicU32::new(HEDGE_BUDGET_START),
+            usual_answer_us: AtomicU64::new(0),
             nodes,
         }
     }
@@ -231,6 +259,12 @@ impl TrackerClient {
     /// request that succeeded this counts its retries.
     pub fn failed_attempts(&self) -> u64 {
         self.failed_attempts.load(Ordering::Relaxed)
+    }
+
+    /// How many requests were also sent to a second node because the first had not
+    /// answered within the hedge delay (see [`ClientConfig::hedge_after`]).
+    pub fn hedges(&self) -> u64 {
+        self.hedges.load(Ordering::Relaxed)
     }
 
     /// This client's session id (the `client` of its [`WriteId`]s).
@@ -410,105 +444,185 @@ impl TrackerClient {
     }
 
     /// Sends `request` to the preferred node, then to the others in turn, until one gives
-    /// a definite answer or the deadline passes.
+    /// a definite answer or the deadline passes. A node that fails is asked again after
+    /// its back-off. A node slow to answer is not waited out: after the hedge delay the
+    /// next node is asked as well, and the first answer wins.
     async fn call(&self, request: &Request) -> Result<Response, TrackerError> {
         let started = Instant::now();
         let deadline = started + self.config.deadline;
-        let count = self.nodes.len();
+        let first = self.preferred.load(Ordering::Relaxed);
+        // The nodes from the preferred one on, each with where it stands in this call.
+        let mut nodes: Vec<NodeTurn> = (0..self.nodes.len())
+            .map(|k| NodeTurn::new((first + k) % self.nodes.len()))
+            .collect();
         let mut tried: Vec<(SocketAddr, String)> = Vec::new();
         // Nodes whose certificate was refused: tried once, never again.
         let mut refused: Vec<(SocketAddr, String)> = Vec::new();
         // Nodes that speak another protocol version: tried once, never again.
         let mut other_version: Vec<(SocketAddr, String)> = Vec::new();
-        // Full passes over the nodes that ended without an answer.
-        let mut passes = 0u32;
+        let mut in_flight = FuturesUnordered::new();
+        // When the newest attempt was sent: the next node is asked as well once it has
+        // waited for the hedge delay.
+        let mut last_sent: Option<Instant> = None;
         loop {
-            let first = self.preferred.load(Ordering::Relaxed);
-            let mut soonest_retry: Option<Duration> = None;
-            for k in 0..count {
-                let index = (first + k) % count;
-                let addr = self.nodes[index];
-                if refused
-                    .iter()
-                    .chain(&other_version)
-                    .any(|(a, _)| *a == addr)
-                {
-                    continue;
-                }
-                let failure = match self.attempt(addr, request).await {
-                    Ok(Response::Unavailable(why)) => why,
-                    Ok(Response::Error(e)) => {
-                        self.preferred.store(index, Ordering::Relaxed);
-                        return Err(TrackerError::Refused(e));
-                    }
-                    Ok(response) => {
-                        if index != first {
-                            self.failovers.fetch_add(1, Ordering::Relaxed);
-                        }
-                        self.preferred.store(index, Ordering::Relaxed);
-                        return Ok(response);
-                    }
-                    Err(AttemptError::BackedOff(retry_in)) => {
-                        soonest_retry = Some(soonest_retry.map_or(retry_in, |s| s.min(retry_in)));
-                        continue;
-                    }
-                    Err(AttemptError::Failed(why)) => {
-                        self.dialer.report_failure(addr);
-                        why
-                    }
-                    Err(AttemptError::TimedOut(why)) => {
-                        self.dialer.back_off(addr);
-                        why
-                    }
-                    Err(AttemptError::Refused(why)) => {
-                        tracing::debug!(%addr, "tracker node refused: {why}");
-                        refused.push((addr, why.clone()));
-                        why
-                    }
-                    Err(AttemptError::OtherVersion(why)) => {
-                        tracing::debug!(%addr, "tracker node speaks another version: {why}");
-                        other_version.push((addr, why.clone()));
-                        why
-                    }
-                };
-                tracing::debug!(%addr, "tracker node failed: {failure}");
-                self.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                tried.retain(|(a, _)| *a != addr);
-                tried.push((addr, failure.clone()));
-                if let Ok(mut last) = self.last_failures.lock() {
-                    last.retain(|(a, _)| *a != addr);
-                    last.push((addr, failure));
-                }
-                if Instant::now() >= deadline {
-                    break;
-                }
+            let now = Instant::now();
+            let hedge_due = last_sent.map(|t| t + self.hedge_delay());
+            let may_send = in_flight.is_empty() || hedge_due.is_some_and(|due| now >= due);
+            if may_send
+                && now < deadline
+                && let Some(turn) = nodes.iter_mut().find(|n| n.ready(now))
+                && (in_flight.is_empty() || self.take_hedge())
+            {
+                turn.in_flight = true;
+                in_flight.push(self.timed_attempt(turn.index, request));
+                last_sent = Some(now);
+                continue;
             }
-            if count > 0 && refused.len() + other_version.len() == count {
-                if refused.is_empty() {
-                    return Err(TrackerError::OtherVersion {
-                        nodes: other_version,
+            if in_flight.is_empty() {
+                if nodes.iter().all(|n| n.excluded) && !nodes.is_empty() {
+                    if refused.is_empty() {
+                        return Err(TrackerError::OtherVersion {
+                            nodes: other_version,
+                        });
+                    }
+                    return Err(TrackerError::Untrusted {
+                        ca: self.ca,
+                        refused,
                     });
                 }
-                return Err(TrackerError::Untrusted {
-                    ca: self.ca,
-                    refused,
-                });
+                if now >= deadline || nodes.is_empty() {
+                    return Err(TrackerError::Unreachable {
+                        after: now - started,
+                        tried,
+                    });
+                }
             }
-            let now = Instant::now();
-            if now >= deadline || count == 0 {
-                return Err(TrackerError::Unreachable {
-                    after: now - started,
-                    tried,
-                });
-            }
-            // Every node answered "busy" or "no majority", failed or is backed off: back
-            // off exponentially across passes, so that a crowd of clients facing an
+            // Nothing to send now: wait for an answer, for the hedge delay to pass, or
+            // for a node's back-off to end.
+            let retry = nodes
+                .iter()
+                .filter(|n| !n.in_flight && !n.excluded)
+                .map(|n| n.retry_at.unwrap_or(now))
+                .min();
+            let hedge_wake = hedge_due.filter(|_| !in_flight.is_empty());
+            // Past the deadline only the attempts under way are waited for.
+            let wake = [retry, hedge_wake, Some(deadline)]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t > now)
+                .min();
+            let (index, took, result) = tokio::select! {
+                Some(outcome) = in_flight.next() => outcome,
+                () = sleep_until_some(wake) => continue,
+            };
+            let addr = self.nodes[index];
+            let turn = nodes
+                .iter_mut()
+                .find(|n| n.index == index)
+                .expect("an attempt is at one of the nodes");
+            turn.in_flight = false;
+            let failure = match result {
+                Ok(Response::Unavailable(why)) => why,
+                Ok(Response::Error(e)) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Err(TrackerError::Refused(e));
+                }
+                Ok(response) => {
+                    self.answered_in(took);
+                    if index != first {
+                        self.failovers.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Ok(response);
+                }
+                Err(AttemptError::BackedOff(retry_in)) => {
+                    turn.retry_at = Some(Instant::now() + retry_in);
+                    continue;
+                }
+                Err(AttemptError::Failed(why)) => {
+                    self.dialer.report_failure(addr);
+                    why
+                }
+                Err(AttemptError::TimedOut(why)) => {
+                    self.dialer.back_off(addr);
+                    why
+                }
+                Err(AttemptError::Refused(why)) => {
+                    tracing::debug!(%addr, "tracker node refused: {why}");
+                    refused.push((addr, why.clone()));
+                    turn.excluded = true;
+                    why
+                }
+                Err(AttemptError::OtherVersion(why)) => {
+                    tracing::debug!(%addr, "tracker node speaks another version: {why}");
+                    other_version.push((addr, why.clone()));
+                    turn.excluded = true;
+                    why
+                }
+            };
+            // Busy, no majority, failed or silent: back off from this node exponentially
+            // (per failure in this request), so that a crowd of clients facing an
             // overloaded cluster does not come back at once and every time faster.
-            passes += 1;
-            let backoff = self.config.backoff.delay(passes, &mut rand::rng());
-            let wait = soonest_retry.map_or(backoff, |s| s.max(backoff));
-            tokio::time::sleep(retry_wait(wait, deadline - now)).await;
+            turn.failures += 1;
+            let backoff = self.config.backoff.delay(turn.failures, &mut rand::rng());
+            turn.retry_at = Some(Instant::now() + retry_wait(backoff));
+            tracing::debug!(%addr, "tracker node failed: {failure}");
+            self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+            tried.retain(|(a, _)| *a != addr);
+            tried.push((addr, failure.clone()));
+            if let Ok(mut last) = self.last_failures.lock() {
+                last.retain(|(a, _)| *a != addr);
+                last.push((addr, failure));
+            }
         }
+    }
+
+    /// One attempt at the node `index`, with how long it took.
+    async fn timed_attempt(
+        &self,
+        index: usize,
+        request: &Request,
+    ) -> (usize, Duration, Result<Response, AttemptError>) {
+        let start = Instant::now();
+        let result = self.attempt(self.nodes[index], request).await;
+        (index, start.elapsed(), result)
+    }
+
+    /// How long to wait for an answer before asking the next node as well.
+    fn hedge_delay(&self) -> Duration {
+        let usual = Duration::from_micros(self.usual_answer_us.load(Ordering::Relaxed));
+        (3 * usual)
+            .max(self.config.hedge_after)
+            .min(self.config.attempt_timeout)
+    }
+
+    /// Spends one hedge from the budget, if there is one to spend.
+    fn take_hedge(&self) -> bool {
+        let taken = self
+            .hedge_budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(10))
+            .is_ok();
+        if taken {
+            self.hedges.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// A node answered in `took`: update the usual answer time, earn a tenth of a hedge.
+    fn answered_in(&self, took: Duration) {
+        let sample = took.as_micros().min(u64::MAX as u128) as u64;
+        let usual = self.usual_answer_us.load(Ordering::Relaxed);
+        let smoothed = if usual == 0 {
+            sample
+        } else {
+            usual - usual / 8 + sample / 8
+        };
+        self.usual_answer_us.store(smoothed, Ordering::Relaxed);
+        let _ = self
+            .hedge_budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                (b < HEDGE_BUDGET_MAX).then_some(b + 1)
+            });
     }
 
     async fn attempt(&self, addr: SocketAddr, request: &Request) -> Result<Response, AttemptError> {
@@ -536,11 +650,49 @@ impl TrackerClient {
     }
 }
 
-/// How long to wait before the next pass over the nodes: `wait`, but at least a moment so
-/// that a loop of instant refusals does not spin, and never past the deadline, `left`
-/// from now.
-fn retry_wait(wait: Duration, left: Duration) -> Duration {
-    wait.max(Duration::from_millis(10)).min(left)
+/// How long to wait before asking a node that failed again: its back-off `wait`, but at
+/// least a moment, so that a loop of instant refusals does not spin.
+fn retry_wait(wait: Duration) -> Duration {
+    wait.max(Duration::from_millis(10))
+}
+
+/// Sleeps until `at`, or forever if there is no `at`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where one node stands within one request.
+struct NodeTurn {
+    /// Its index in the client's node list.
+    index: usize,
+    /// An attempt at it is under way.
+    in_flight: bool,
+    /// It failed this many times in this request.
+    failures: u32,
+    /// Not to be asked again before this (its back-off after a failure).
+    retry_at: Option<Instant>,
+    /// Never to be asked again in this request (refused certificate, other version).
+    excluded: bool,
+}
+
+impl NodeTurn {
+    fn new(index: usize) -> Self {
+        NodeTurn {
+            index,
+            in_flight: false,
+            failures: 0,
+            retry_at: None,
+            excluded: false,
+        }
+    }
+
+    /// Whether the node may be asked at `now`.
+    fn ready(&self, now: Instant) -> bool {
+        !self.in_flight && !self.excluded && self.retry_at.is_none_or(|t| t <= now)
+    }
 }
 
 enum AttemptError {
@@ -566,13 +718,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_wait_before_retrying_never_passes_the_deadline() {
+    fn a_retry_waits_its_back_off_but_at_least_a_moment() {
         let ms = Duration::from_millis;
-        // Less than the 10 ms minimum left before the deadline: wait what is left (a
-        // crowd of clients hit this as a panic of `clamp` with min > max).
-        assert_eq!(retry_wait(ms(1), ms(4)), ms(4));
-        assert_eq!(retry_wait(ms(300), ms(7)), ms(7));
-        assert_eq!(retry_wait(ms(1), ms(1000)), ms(10));
-        assert_eq!(retry_wait(ms(300), ms(1000)), ms(300));
+        assert_eq!(retry_wait(ms(1)), ms(10));
+        assert_eq!(retry_wait(ms(300)), ms(300));
+    }
+
+    #[test]
+    fn a_node_is_ready_unless_asked_excluded_or_backing_off() {
+        let now = Instant::now();
+        let mut turn = NodeTurn::new(0);
+        assert!(turn.ready(now));
+        turn.in_flight = true;
+        assert!(!turn.ready(now));
+        turn.in_flight = false;
+        turn.retry_at = Some(now + Duration::from_millis(5));
+        assert!(!turn.ready(now));
+        assert!(turn.ready(now + Duration::from_millis(5)));
+        turn.excluded = true;
+        assert!(!turn.ready(now + Duration::from_secs(1)));
     }
 }

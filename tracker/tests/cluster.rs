@@ -153,6 +153,76 @@ async fn write_whose_answer_is_lost_is_retried_through_another_node_and_applied_
     assert_eq!((hit.seeders, hit.leechers, hit.completed), (1, 0, 1));
 }
 
+/// A leader that stops answering (paused with SIGSTOP: as silent as a dead machine) does
+/// not stall its clients for the attempt timeout: the request is hedged to another node,
+/// which forwards it to the dead leader and then, once a new leader is elected, to the new
+/// one. With the attempt timeout at 30 s, the request succeeds without a single failed
+/// attempt only if both work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_to_a_silent_leader_is_hedged_to_another_node_and_answered_there() {
+    let cluster = ProcessCluster::start(3, 30);
+    let token = cluster.create_token("carol");
+    let files = tempfile::tempdir().unwrap();
+    let torrent = make_torrent(
+        files.path(),
+        "hedged.bin",
+        100_000,
+        cluster.peer_addrs(),
+        cluster.ca,
+    );
+    let config = tracker::client::ClientConfig {
+        attempt_timeout: Duration::from_secs(30),
+        deadline: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let setup = quick_client(peer_endpoint(), cluster.peer_addrs(), cluster.ca);
+    setup.publish(&token, torrent.encode()).await.unwrap();
+    let leader = eventually(Duration::from_secs(5), || async {
+        for (id, a) in &cluster.nodes {
+            if metric(a.http, "is_leader").await == Some(1.0) {
+                return Some(*id);
+            }
+        }
+        None
+    })
+    .await
+    .expect("a leader");
+    // The client knows the leader and one follower only, so that its one hedge goes to
+    // a node that can only have forwarded the request to the silent leader.
+    let leader_addr = cluster.nodes[&leader].peer;
+    let follower_addr = cluster.nodes[&(leader % 3 + 1)].peer;
+    let client = tracker::client::TrackerClient::with_config(
+        peer_endpoint(),
+        vec![leader_addr, follower_addr],
+        cluster.ca,
+        config,
+    );
+    client.prefer(leader_addr);
+    client
+        .join(
+            torrent.info_hash(),
+            "127.0.0.1:9".parse().unwrap(),
+            Bitfield::new(torrent.piece_count()),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(client.current_node(), Some(leader_addr));
+    let (hedges, failed) = (client.hedges(), client.failed_attempts());
+
+    cluster.signal(leader, "STOP");
+    let reported = client.have(torrent.info_hash(), vec![0, 1]).await;
+    cluster.signal(leader, "CONT");
+    reported.expect("answered by another node");
+    assert_eq!(client.current_node(), Some(follower_addr));
+    assert!(client.hedges() > hedges, "the request was hedged");
+    assert_eq!(
+        client.failed_attempts(),
+        failed,
+        "no attempt failed: the other node got the new leader to answer"
+    );
+}
+
 /// The child side of the heartbeat test: a peer process that joins a swarm and heartbeats
 /// until it is killed. Does nothing unless started by that test.
 #[tokio::test]

@@ -74,6 +74,7 @@ pub fn client_for(endpoint: &Endpoint, torrent: &Torrent) -> Arc<TrackerClient> 
                 initial: Duration::from_millis(50),
                 max: Duration::from_secs(1),
             },
+            ..Default::default()
         },
     ))
 }

@@ -75,6 +75,7 @@ impl Members {
                 initial: Duration::from_millis(200),
                 max: Duration::from_secs(2),
             },
+            ..ClientConfig::default()
         };
         let client = (id != self.me).then(|| {
             Arc::new(TrackerClient::with_config(

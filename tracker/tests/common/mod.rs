@@ -202,6 +202,16 @@ impl ProcessCluster {
         }
     }
 
+    /// Sends `signal` ("STOP", "CONT", ...) to node `id` with kill(1).
+    pub fn signal(&self, id: u64, signal: &str) {
+        let pid = self.children[&id].id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// The peer-facing addresses, in id order.
     pub fn peer_addrs(&self) -> Vec<SocketAddr> {
         self.nodes.values().map(|a| a.peer).collect()
@@ -273,6 +283,7 @@ pub fn quick_client(endpoint: Endpoint, nodes: Vec<SocketAddr>, ca: Fingerprint)
                 initial: Duration::from_millis(50),
                 max: Duration::from_secs(1),
             },
+            ..ClientConfig::default()
         },
     )
 }
