@@ -270,6 +270,9 @@ pub enum NodeError {
     /// The replica could not start.
     #[error("replica: {0}")]
     Start(paxos::runtime::StartError),
+    /// The consensus runtime's thread could not start.
+    #[error("consensus thread: {0}")]
+    Runtime(std::io::Error),
     /// The HTTP address could not be bound.
     #[error("HTTP address {addr}: {error}")]
     Http {
@@ -305,6 +308,41 @@ pub struct RunningNode {
     cluster_endpoint: Endpoint,
     http_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    consensus: ConsensusRuntime,
+}
+
+/// The consensus plane's own runtime: one thread that runs the replica's driver, the
+/// cluster endpoint and the messages between the nodes.
+///
+/// On the runtime that serves the peers, the replica's driver was one task among
+/// thousands of peer connections. When a leader died under a crowd of 5,000 peers,
+/// their reconnection handshakes kept the driver waiting in the run queue for longer
+/// than the election timeout: every new leader stepped down again, and the cluster made
+/// almost no progress for 10 s (measured with `bench/tracker-crowd.sh`). On its own
+/// thread the driver competes with the peer-serving threads only for the CPU, where
+/// the operating system's scheduler serves a thread that needs little promptly.
+struct ConsensusRuntime {
+    handle: tokio::runtime::Handle,
+    /// Dropped to stop the runtime (its thread then drops every task left on it).
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl ConsensusRuntime {
+    fn start(id: u64) -> Result<Self, NodeError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(NodeError::Runtime)?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("consensus-{id}"))
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })
+            .map_err(NodeError::Runtime)?;
+        Ok(ConsensusRuntime { handle, stop })
+    }
 }
 
 impl RunningNode {
@@ -331,11 +369,18 @@ impl RunningNode {
     /// Stops serving: closes the endpoints and stops the node's tasks. The replica's
     /// driver stops once the last handle to it is dropped.
     pub fn shutdown(self) {
+        self.close();
+    }
+
+    /// Closes the endpoints and stops the tasks; gives back the consensus runtime, which
+    /// keeps running until dropped.
+    fn close(self) -> ConsensusRuntime {
         self.peer_endpoint.close();
         self.cluster_endpoint.close();
         for task in self.tasks {
             task.abort();
         }
+        self.consensus
     }
 
     /// Like [`RunningNode::shutdown`], and waits (up to a second) until the peers and
@@ -343,10 +388,13 @@ impl RunningNode {
     /// turn to another node at once instead of waiting out a timeout.
     pub async fn shutdown_and_notify(self) {
         let endpoints = [self.peer_endpoint.clone(), self.cluster_endpoint.clone()];
-        self.shutdown();
+        // The cluster endpoint's driver runs on the consensus runtime: keep it until
+        // the endpoint is idle.
+        let consensus = self.close();
         for endpoint in endpoints {
             let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
         }
+        drop(consensus.stop);
     }
 }
 
@@ -394,7 +442,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     cluster_config
         .alpn_max_frames
         .push((ALPN_TRACKER_ADMIN.to_vec(), MAX_FRAME_LEN));
-    let cluster_endpoint = Endpoint::bind(identity()?, cluster_config)?;
+    let consensus = ConsensusRuntime::start(config.id)?;
+    // The cluster endpoint's driver runs where it is bound.
+    let cluster_endpoint = {
+        let _on = consensus.handle.enter();
+        Endpoint::bind(identity()?, cluster_config)?
+    };
 
     let mut peer_config = EndpointConfig::new(
         config.peer_listen.unwrap_or(me.peer_addr),
@@ -429,14 +482,17 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         peer_ttl_ms: config.peer_ttl_ms,
     };
     let state = TrackerState::new(state_config.clone());
-    let network = QuicNetwork::new(config.id, cluster_endpoint.clone(), &directory);
-    let node = paxos::runtime::start(
-        paxos_config,
-        state,
-        storage,
-        network,
-        RuntimeConfig::default(),
-    )?;
+    let node = {
+        let _on = consensus.handle.enter();
+        let network = QuicNetwork::new(config.id, cluster_endpoint.clone(), &directory);
+        paxos::runtime::start(
+            paxos_config,
+            state,
+            storage,
+            network,
+            RuntimeConfig::default(),
+        )?
+    };
     let service = Service::new(
         node.clone(),
         ServiceConfig {
@@ -449,7 +505,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
 
     let mut tasks = Vec::new();
     let admin_service = service.clone();
-    tasks.push(tokio::spawn(serve_with(
+    tasks.push(consensus.handle.spawn(serve_with(
         cluster_endpoint.clone(),
         node.clone(),
         directory,
@@ -502,6 +558,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         cluster_endpoint,
         http_addr,
         tasks,
+        consensus,
     })
 }
 
