@@ -53,11 +53,12 @@ pub struct ClientConfig {
     pub backoff: Backoff,
     /// A request unanswered for this long, or for three times this client's usual answer
     /// time if that is longer, is also sent to the next node (a hedged request), and the
-    /// first answer wins. 150 ms: a node that was SIGKILLed never answers, and waiting
-    /// out `attempt_timeout` on it would stall every one of its clients for seconds; a
-    /// healthy node answers in a few ms. Hedges are rationed (about one per ten answered
-    /// requests), so an overloaded cluster is not sent twice the load. Writes keep their
-    /// write id, so a hedged write is applied once.
+    /// first answer wins, unless the node asked has sent something since the request
+    /// (it is alive, only slow). 150 ms: a node that was SIGKILLed never answers, and
+    /// waiting out `attempt_timeout` on it would stall every one of its clients for
+    /// seconds; a healthy node answers in a few ms. Hedges are rationed (about one per
+    /// ten answered requests), so an overloaded cluster is not sent twice the load.
+    /// Writes keep their write id, so a hedged write is applied once.
     pub hedge_after: Duration,
 }
 
@@ -467,6 +468,16 @@ impl TrackerClient {
         loop {
             let now = Instant::now();
             let hedge_due = last_sent.map(|t| t + self.hedge_delay());
+            if !in_flight.is_empty()
+                && hedge_due.is_some_and(|due| now >= due)
+                && nodes.iter().any(|n| n.in_flight && self.shows_life(n))
+            {
+                // A node that is asked is alive, only slow: it answers by itself (at
+                // the latest within its own request timeout), and a hedge would only
+                // add a handshake to a loaded cluster. Look again a hedge delay later.
+                last_sent = Some(now);
+                continue;
+            }
             let may_send = in_flight.is_empty() || hedge_due.is_some_and(|due| now >= due);
             if may_send
                 && now < deadline
@@ -474,6 +485,9 @@ impl TrackerClient {
                 && (in_flight.is_empty() || self.take_hedge())
             {
                 turn.in_flight = true;
+                turn.received_at_send = self
+                    .dialer
+                    .datagrams_received(self.nodes[turn.index], ALPN_TRACKER);
                 in_flight.push(self.timed_attempt(turn.index, request));
                 last_sent = Some(now);
                 continue;
@@ -588,6 +602,15 @@ impl TrackerClient {
         (index, start.elapsed(), result)
     }
 
+    /// Whether the node of `turn`, asked over a connection that was already open, has
+    /// sent anything since: at least the acknowledgement of the request.
+    fn shows_life(&self, turn: &NodeTurn) -> bool {
+        let received = self
+            .dialer
+            .datagrams_received(self.nodes[turn.index], ALPN_TRACKER);
+        matches!((turn.received_at_send, received), (Some(then), Some(now)) if now > then)
+    }
+
     /// How long to wait for an answer before asking the next node as well.
     fn hedge_delay(&self) -> Duration {
         let usual = Duration::from_micros(self.usual_answer_us.load(Ordering::Relaxed));
@@ -676,6 +699,9 @@ struct NodeTurn {
     retry_at: Option<Instant>,
     /// Never to be asked again in this request (refused certificate, other version).
     excluded: bool,
+    /// Datagrams received on the open connection to the node when the attempt was sent
+    /// (`None`: no connection was open, the attempt dials).
+    received_at_send: Option<u64>,
 }
 
 impl NodeTurn {
@@ -686,6 +712,7 @@ impl NodeTurn {
             failures: 0,
             retry_at: None,
             excluded: false,
+            received_at_send: None,
         }
     }
 

@@ -131,6 +131,18 @@ impl Dialer {
             .fail(&self.policy, Instant::now(), rng)
     }
 
+    /// How many datagrams the open connection to `addr` for `alpn` has received so far,
+    /// if there is one. A caller waiting for an answer can tell a remote that is alive but
+    /// slow (the count grows: QUIC acknowledges what it receives within milliseconds)
+    /// from one that is gone (it does not).
+    pub fn datagrams_received(&self, addr: SocketAddr, alpn: &[u8]) -> Option<u64> {
+        self.state()
+            .connections
+            .get(&(addr, alpn.to_vec()))
+            .filter(|(_, c)| !c.is_closed())
+            .map(|(_, c)| c.quinn().stats().udp_rx.datagrams)
+    }
+
     /// If `addr` is backed off now, until when.
     pub fn backed_off_until(&self, addr: SocketAddr) -> Option<Instant> {
         self.state()

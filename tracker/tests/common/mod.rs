@@ -210,6 +210,24 @@ impl ProcessCluster {
             .status()
             .unwrap();
         assert!(status.success(), "kill -{signal} {pid}");
+        if signal == "STOP" {
+            // kill(1) returns once the signal is sent; each thread stops at its next
+            // scheduling point. Return only when every thread is stopped, so that the
+            // node cannot answer or acknowledge anything sent after this.
+            let tasks = format!("/proc/{pid}/task");
+            let all_stopped = || {
+                std::fs::read_dir(&tasks).unwrap().all(|task| {
+                    let stat = std::fs::read_to_string(task.unwrap().path().join("stat"))
+                        .unwrap_or_default();
+                    // The state follows the parenthesised command name.
+                    stat.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('T'))
+                })
+            };
+            while !all_stopped() {
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// The peer-facing addresses, in id order.
