@@ -26,16 +26,7 @@ async fn tracker_keeps_serving_when_a_node_is_killed_and_the_restarted_node_catc
     assert_eq!(hash, first.info_hash());
 
     // Kill the leader with SIGKILL.
-    let leader = eventually(Duration::from_secs(5), || async {
-        for (id, a) in &cluster.nodes {
-            if metric(a.http, "is_leader").await == Some(1.0) {
-                return Some(*id);
-            }
-        }
-        None
-    })
-    .await
-    .expect("a leader");
+    let leader = cluster.leader().await;
     cluster.kill(leader);
 
     // Publishing, joining, reporting and searching keep working.
@@ -177,16 +168,7 @@ async fn a_request_to_a_silent_leader_is_hedged_to_another_node_and_answered_the
     };
     let setup = quick_client(peer_endpoint(), cluster.peer_addrs(), cluster.ca);
     setup.publish(&token, torrent.encode()).await.unwrap();
-    let leader = eventually(Duration::from_secs(5), || async {
-        for (id, a) in &cluster.nodes {
-            if metric(a.http, "is_leader").await == Some(1.0) {
-                return Some(*id);
-            }
-        }
-        None
-    })
-    .await
-    .expect("a leader");
+    let leader = cluster.leader().await;
     // The client knows the leader and one follower only, so that its one hedge goes to
     // a node that can only have forwarded the request to the silent leader.
     let leader_addr = cluster.nodes[&leader].peer;

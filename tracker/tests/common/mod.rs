@@ -202,6 +202,20 @@ impl ProcessCluster {
         }
     }
 
+    /// The node that reports itself the leader in its metrics, waiting up to 5 s for one.
+    pub async fn leader(&self) -> u64 {
+        eventually(Duration::from_secs(5), || async {
+            for (id, a) in &self.nodes {
+                if metric(a.http, "is_leader").await == Some(1.0) {
+                    return Some(*id);
+                }
+            }
+            None
+        })
+        .await
+        .expect("a leader")
+    }
+
     /// Sends `signal` ("STOP", "CONT", ...) to node `id` with kill(1).
     pub fn signal(&self, id: u64, signal: &str) {
         let pid = self.children[&id].id().to_string();
