@@ -23,7 +23,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use certs::Fingerprint;
@@ -36,6 +36,9 @@ use crate::api::{
 };
 use crate::bitfield::Bitfield;
 use crate::torrent::{InfoHash, Torrent};
+
+mod hedging;
+use hedging::Hedging;
 
 /// Settings of a [`TrackerClient`].
 #[derive(Clone, Debug)]
@@ -168,22 +171,9 @@ pub struct TrackerClient {
     failovers: AtomicU64,
     /// Attempts at a node that gave no answer (see `failed_attempts()`).
     failed_attempts: AtomicU64,
-    /// Requests also sent to another node because the first was slow to answer.
-    hedges: AtomicU64,
-    /// The hedges this client may still send, in tenths: each answer earns a tenth, each
-    /// hedge costs ten (see [`ClientConfig::hedge_after`]).
-    hedge_budget: AtomicU32,
-    /// Smoothed time to a node's answer, in microseconds (an exponential moving average
-    /// over the answered attempts).
-    usual_answer_us: AtomicU64,
+    /// When slow requests go to a second node as well (see [`ClientConfig::hedge_after`]).
+    hedging: Hedging,
 }
-
-/// Hedges a client may save up, in tenths: enough for one burst of slow answers (a node
-/// dying with a few requests in flight) without letting a steady trickle of slow answers
-/// double the load.
-const HEDGE_BUDGET_MAX: u32 = 100;
-/// Hedges a new client may send before it has earned any.
-const HEDGE_BUDGET_START: u32 = 30;
 
 impl std::fmt::Debug for TrackerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -226,9 +216,7 @@ impl TrackerClient {
             last_failures: Mutex::new(Vec::new()),
             failovers: AtomicU64::new(0),
             failed_attempts: AtomicU64::new(0),
-            hedges: AtomicU64::new(0),
-            hedge_budget: AtomicU32::new(HEDGE_BUDGET_START),
-            usual_answer_us: AtomicU64::new(0),
+            hedging: Hedging::new(),
             nodes,
         }
     }
@@ -265,7 +253,7 @@ impl TrackerClient {
     /// How many requests were also sent to a second node because the first had not
     /// answered within the hedge delay (see [`ClientConfig::hedge_after`]).
     pub fn hedges(&self) -> u64 {
-        self.hedges.load(Ordering::Relaxed)
+        self.hedging.sent()
     }
 
     /// This client's session id (the `client` of its [`WriteId`]s).
@@ -467,7 +455,11 @@ impl TrackerClient {
         let mut last_sent: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            let hedge_due = last_sent.map(|t| t + self.hedge_delay());
+            let hedge_due = last_sent.map(|t| {
+                t + self
+                    .hedging
+                    .delay(self.config.hedge_after, self.config.attempt_timeout)
+            });
             if !in_flight.is_empty()
                 && hedge_due.is_some_and(|due| now >= due)
                 && nodes.iter().any(|n| n.in_flight && self.shows_life(n))
@@ -482,7 +474,7 @@ impl TrackerClient {
             if may_send
                 && now < deadline
                 && let Some(turn) = nodes.iter_mut().find(|n| n.ready(now))
-                && (in_flight.is_empty() || self.take_hedge())
+                && (in_flight.is_empty() || self.hedging.take())
             {
                 turn.in_flight = true;
                 turn.received_at_send = self
@@ -542,7 +534,7 @@ impl TrackerClient {
                     return Err(TrackerError::Refused(e));
                 }
                 Ok(response) => {
-                    self.answered_in(took);
+                    self.hedging.answered_in(took);
                     if index != first {
                         self.failovers.fetch_add(1, Ordering::Relaxed);
                     }
@@ -609,43 +601,6 @@ impl TrackerClient {
             .dialer
             .datagrams_received(self.nodes[turn.index], ALPN_TRACKER);
         matches!((turn.received_at_send, received), (Some(then), Some(now)) if now > then)
-    }
-
-    /// How long to wait for an answer before asking the next node as well.
-    fn hedge_delay(&self) -> Duration {
-        let usual = Duration::from_micros(self.usual_answer_us.load(Ordering::Relaxed));
-        (3 * usual)
-            .max(self.config.hedge_after)
-            .min(self.config.attempt_timeout)
-    }
-
-    /// Spends one hedge from the budget, if there is one to spend.
-    fn take_hedge(&self) -> bool {
-        let taken = self
-            .hedge_budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(10))
-            .is_ok();
-        if taken {
-            self.hedges.fetch_add(1, Ordering::Relaxed);
-        }
-        taken
-    }
-
-    /// A node answered in `took`: update the usual answer time, earn a tenth of a hedge.
-    fn answered_in(&self, took: Duration) {
-        let sample = took.as_micros().min(u64::MAX as u128) as u64;
-        let usual = self.usual_answer_us.load(Ordering::Relaxed);
-        let smoothed = if usual == 0 {
-            sample
-        } else {
-            usual - usual / 8 + sample / 8
-        };
-        self.usual_answer_us.store(smoothed, Ordering::Relaxed);
-        let _ = self
-            .hedge_budget
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                (b < HEDGE_BUDGET_MAX).then_some(b + 1)
-            });
     }
 
     async fn attempt(&self, addr: SocketAddr, request: &Request) -> Result<Response, AttemptError> {
