@@ -488,12 +488,9 @@ impl<S: StateMachine> Replica<S> {
     fn become_follower(&mut self) {
         if !matches!(self.role, Role::Follower) {
             self.role = Role::Follower;
-            let queued: Vec<_> = self.queue.drain(..).collect();
-            if let Some((l, _)) = self.leader
-                && l != self.id
-                && !queued.is_empty()
-            {
-                self.send_forward(l, queued);
+            match self.leader {
+                Some((l, _)) if l != self.id => self.forward_queue(l),
+                _ => self.queue.clear(),
             }
         }
         self.reset_election_timer();
