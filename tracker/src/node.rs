@@ -366,10 +366,10 @@ impl RunningNode {
         self.http_addr
     }
 
-    /// Stops serving: closes the endpoints and stops the node's tasks. The replica's
-    /// driver stops once the last handle to it is dropped.
+    /// Stops serving: closes the endpoints, stops the node's tasks and ends the consensus
+    /// thread, whose runtime drops the replica's driver.
     pub fn shutdown(self) {
-        self.close();
+        drop(self.close());
     }
 
     /// Closes the endpoints and stops the tasks; gives back the consensus runtime, which
