@@ -206,18 +206,12 @@ impl Service {
     /// [`ALPN_TRACKER_ADMIN`](crate::api::ALPN_TRACKER_ADMIN)); the handshake has checked
     /// its certificate against the cluster CA.
     pub async fn serve_admin_connection(self, connection: Connection) {
-        while let Ok(stream) = connection.accept().await {
-            let service = self.clone();
-            tokio::spawn(async move {
-                if let Ok(Received::Request(request, responder)) = stream
-                    .read_kinds::<AdminRequest>(&[StreamKind::Request])
-                    .await
-                {
-                    let response = service.answer_admin(request).await;
-                    let _ = responder.respond(&response).await;
-                }
-            });
-        }
+        connection
+            .serve_requests(move |request: AdminRequest| {
+                let service = self.clone();
+                async move { service.answer_admin(request).await }
+            })
+            .await
     }
 
     /// Answers one request of the peer whose key has `fingerprint` (proved in the TLS

@@ -150,6 +150,31 @@ impl Connection {
         Ok(channel(send, recv, self.max_frame))
     }
 
+    /// Answers every request the remote sends on this connection with `answer`, each in a
+    /// task of its own, until the connection closes. Streams that are not a well-formed
+    /// request are dropped (the remote sees its stream reset). For simple request-answer
+    /// protocols such as an operator's; a server that must also admit or count requests
+    /// reads the streams itself with [`Connection::accept`].
+    pub async fn serve_requests<Q, R, F, Fut>(&self, answer: F)
+    where
+        Q: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + Sync + 'static,
+        F: Fn(Q) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = R> + Send + 'static,
+    {
+        while let Ok(stream) = self.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                if let Ok(Received::Request(request, responder)) =
+                    stream.read_kinds::<Q>(&[StreamKind::Request]).await
+                {
+                    let response = answer(request).await;
+                    let _ = responder.respond(&response).await;
+                }
+            });
+        }
+    }
+
     /// Waits for the next stream the remote opens. Errors only when the connection is gone;
     /// read the stream with [`IncomingStream::read`], typically in a task of its own so
     /// that a slow stream does not hold up the others.

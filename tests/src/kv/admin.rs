@@ -16,7 +16,7 @@ use paxos::runtime::{ChangeError, ClusterView, Node};
 use paxos::{MembershipChange, MembershipError, NodeId};
 use serde::{Deserialize, Serialize};
 use transport::paxos_network::ClusterMember;
-use transport::{Connection, Endpoint, EndpointConfig, Expect, InboundTrust, Received, StreamKind};
+use transport::{Connection, Endpoint, EndpointConfig, Expect, InboundTrust};
 
 use super::state_machine::Kv;
 
@@ -59,18 +59,12 @@ pub enum KvAdminResponse {
 /// Serves the operator's requests on `connection` (whose peer certificate names
 /// [`ADMIN_NAME`]) until it closes.
 pub async fn serve_admin_connection(connection: Connection, node: Node<Kv>) {
-    while let Ok(stream) = connection.accept().await {
-        let node = node.clone();
-        tokio::spawn(async move {
-            if let Ok(Received::Request(request, responder)) = stream
-                .read_kinds::<KvAdminRequest>(&[StreamKind::Request])
-                .await
-            {
-                let response = answer(&node, request).await;
-                let _ = responder.respond(&response).await;
-            }
-        });
-    }
+    connection
+        .serve_requests(move |request: KvAdminRequest| {
+            let node = node.clone();
+            async move { answer(&node, request).await }
+        })
+        .await
 }
 
 /// Whether a connection on the paxos endpoint is an operator's: the admin ALPN and a
