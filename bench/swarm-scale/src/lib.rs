@@ -9,9 +9,11 @@
 //! * [`scenario`]: the swarms to simulate (flash crowd, Poisson arrivals with churn,
 //!   misbehaving peers).
 //! * [`sim`]: the event engine and network model.
+//! * [`queue`]: its event queue.
 //! * [`tracker_side`]: the tracker state machine as the peers use it.
 //! * [`report`]: figures, table rows and the CDF plot.
 
+pub mod queue;
 pub mod report;
 pub mod scenario;
 pub mod sim;

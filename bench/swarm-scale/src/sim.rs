@@ -18,8 +18,7 @@
 //! What is measured: each leecher's completion time from its start, the bytes every
 //! uplink sent over time (in [`BIN`] bins, for the uplink use), and the seeder's bytes.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use tracker::Bitfield;
 use tracker::api::PeerInfo;
 
+use crate::queue::EventQueue;
 use crate::scenario::{Arrivals, Scenario};
 use crate::tracker_side::TrackerSide;
 
@@ -213,10 +213,7 @@ pub struct Sim {
     scenario: Scenario,
     t0: Instant,
     now: Ns,
-    seq: u64,
-    queue: BinaryHeap<Reverse<(Ns, u64, usize)>>,
-    events: Vec<Option<Ev>>,
-    free_events: Vec<usize>,
+    queue: EventQueue<Ev>,
     rng: ChaCha8Rng,
     nodes: Vec<Node>,
     by_fp: HashMap<Fingerprint, u32>,
@@ -312,10 +309,7 @@ impl Sim {
         let mut sim = Sim {
             t0: Instant::now(),
             now: 0,
-            seq: 0,
-            queue: BinaryHeap::new(),
-            events: Vec::new(),
-            free_events: Vec::new(),
+            queue: EventQueue::new(),
             rng,
             nodes,
             by_fp,
@@ -366,18 +360,7 @@ impl Sim {
     }
 
     fn at(&mut self, at: Ns, ev: Ev) {
-        self.seq += 1;
-        let slot = match self.free_events.pop() {
-            Some(slot) => {
-                self.events[slot] = Some(ev);
-                slot
-            }
-            None => {
-                self.events.push(Some(ev));
-                self.events.len() - 1
-            }
-        };
-        self.queue.push(Reverse((at, self.seq, slot)));
+        self.queue.push(at, ev);
     }
 
     fn after(&mut self, delay: Ns, ev: Ev) {
@@ -425,7 +408,7 @@ impl Sim {
     /// Runs until every leecher expected to complete has, or the deadline.
     pub fn run(mut self) -> Outcome {
         let deadline = ns(self.scenario.deadline);
-        while let Some(Reverse((at, _, slot))) = self.queue.pop() {
+        while let Some((at, ev)) = self.queue.pop() {
             if at > deadline {
                 break;
             }
@@ -433,8 +416,6 @@ impl Sim {
                 self.print_progress();
             }
             self.now = at;
-            let ev = self.events[slot].take().expect("each event is taken once");
-            self.free_events.push(slot);
             self.handled += 1;
             self.handle(ev);
             if self.outstanding == 0 {
