@@ -5,7 +5,7 @@
 //!   the dialler): the dialler sends [`Control::Hello`] with the info hash and its
 //!   bitfield; the acceptor answers with its own `Hello`, or [`Control::Refuse`] if it
 //!   does not serve that torrent. Afterwards either side sends [`Control::Have`] when it
-//!   gains a piece and [`Control::Lost`] when it finds one gone from its disk, and
+//!   gains pieces and [`Control::Lost`] when it finds one gone from its disk, and
 //!   [`Control::Interested`] when it stops (or starts again) downloading from the other.
 //!   Each side starts out taken as interested; a side that is not interested and hears
 //!   that the other is not either ends the channel.
@@ -14,8 +14,8 @@
 //!   A peer asked for a piece it lacks answers [`PieceHeader::NotHave`] and the connection
 //!   stays up.
 //!
-//! Everything received is checked: a `Hello` whose bitfield has the wrong length, a `Have`
-//! past the torrent's end, or piece data of the wrong length ends the exchange with that
+//! Everything received is checked: a `Hello` whose bitfield has the wrong length, an empty
+//! `Have`, one past the torrent's end, or piece data of the wrong length ends the exchange with that
 //! peer; piece data is verified against the torrent's BLAKE3 hash before it is written.
 
 use serde::{Deserialize, Serialize};
@@ -48,8 +48,9 @@ pub enum Control {
     },
     /// The acceptor does not serve this torrent (the reason is for logs).
     Refuse(String),
-    /// The sender gained a piece.
-    Have(u32),
+    /// The sender gained these pieces (ascending; at least one, none past the torrent's
+    /// end). Pieces are announced in batches: see `SwarmConfig::announce_interval`.
+    Have(Vec<u32>),
     /// The sender lost a piece (found missing or changed on its disk).
     Lost(u32),
     /// Whether the sender downloads from the receiver: `false` when it stops (it will

@@ -56,7 +56,7 @@ enum Ev {
     Have {
         to: usize,
         from: usize,
-        piece: u32,
+        pieces: Vec<u32>,
         link: u64,
     },
     RequestArrives {
@@ -437,7 +437,7 @@ impl Sim {
             Ev::Have {
                 to,
                 from,
-                piece,
+                pieces,
                 link,
             } => {
                 if !self.usable(to, from, link) {
@@ -445,7 +445,7 @@ impl Sim {
                 }
                 let fp = self.nodes[from].info.fingerprint;
                 let Some(s) = self.swarm(to) else { return };
-                s.handle_have(fp, piece, now);
+                s.handle_haves(fp, &pieces, now);
                 to
             }
             Ev::RequestArrives {
@@ -763,7 +763,7 @@ impl Sim {
                 }
             }
             Action::Heartbeat => {}
-            Action::Advertise(piece) => {
+            Action::Advertise(pieces) => {
                 let inbound: Vec<usize> = self.nodes[i].inbound.iter().copied().collect();
                 for to in inbound {
                     if let Some(link) = self.link(to, i) {
@@ -773,7 +773,7 @@ impl Sim {
                             Ev::Have {
                                 to,
                                 from: i,
-                                piece,
+                                pieces: pieces.clone(),
                                 link,
                             },
                         );

@@ -380,7 +380,7 @@ fn examples() -> Vec<(String, Vec<u8>)> {
         "peer.Control.Refuse",
         encode(&Control::Refuse("paused".into())),
     );
-    add("peer.Control.Have", encode(&Control::Have(9)));
+    add("peer.Control.Have", encode(&Control::Have(vec![9, 300])));
     add("peer.Control.Lost", encode(&Control::Lost(300)));
     add(
         "peer.Control.Interested",

@@ -40,6 +40,10 @@ struct Args {
     /// Experiment: the download pipeline's queue time in ms (default: the core's).
     #[arg(long)]
     queue_ms: Option<u64>,
+    /// Experiment: the interval of batched have announcements in ms (default: the
+    /// core's).
+    #[arg(long)]
+    announce_ms: Option<u64>,
     /// Experiment: most requests waiting for an upload slot (default: the core's).
     #[arg(long)]
     upload_queue: Option<usize>,
@@ -120,6 +124,9 @@ fn main() -> anyhow::Result<()> {
         }
         if let Some(ms) = args.queue_ms {
             c.queue_time = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = args.announce_ms {
+            c.announce_interval = std::time::Duration::from_millis(ms);
         }
         if let Some(q) = args.upload_queue {
             c.max_upload_queue = q;

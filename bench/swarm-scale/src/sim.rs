@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use certs::Fingerprint;
@@ -83,10 +84,11 @@ enum Ev {
         from: u32,
         to: u32,
     },
+    /// New pieces of `from`, one batch shared by all its neighbours' events.
     Have {
         to: u32,
         from: u32,
-        piece: u32,
+        pieces: Rc<[u32]>,
     },
     Request {
         at: u32,
@@ -549,13 +551,13 @@ impl Sim {
                 s.handle_connect_failed(fp, now);
                 Some(from)
             }
-            Ev::Have { to, from, piece } => {
+            Ev::Have { to, from, pieces } => {
                 if !self.linked(to, from) {
                     return;
                 }
                 let fp = self.nodes[from as usize].info.fingerprint;
                 let Some(s) = self.swarm(to) else { return };
-                s.handle_have(fp, piece, now);
+                s.handle_haves(fp, &pieces, now);
                 Some(to)
             }
             Ev::Request { at, from, piece } => {
@@ -620,6 +622,13 @@ impl Sim {
                 let fp = self.nodes[from as usize].info.fingerprint;
                 if good && !self.nodes[to as usize].disk.set(piece) {
                     self.duplicates += 1;
+                }
+                let n = &self.nodes[to as usize];
+                if let Some((at, graceful)) = n.leave_at_pieces
+                    && n.disk.count() >= at
+                    && n.alive
+                {
+                    self.after(0, Ev::Depart { node: to, graceful });
                 }
                 let Some(s) = self.swarm(to) else { return };
                 if good {
@@ -1101,17 +1110,20 @@ impl Sim {
                 let fp = self.nodes[i as usize].info.fingerprint;
                 self.tracker.heartbeat(fp, now_ms);
             }
-            Action::Advertise(piece) => {
+            Action::Advertise(pieces) => {
+                let pieces: Rc<[u32]> = pieces.into();
                 let links = self.nodes[i as usize].links.clone();
                 for to in links {
                     let delay = self.latency(i, to);
-                    self.after(delay, Ev::Have { to, from: i, piece });
-                }
-                let n = &self.nodes[i as usize];
-                if let Some((at, graceful)) = n.leave_at_pieces
-                    && n.disk.count() >= at
-                {
-                    self.after(0, Ev::Depart { node: i, graceful });
+                    let pieces = Rc::clone(&pieces);
+                    self.after(
+                        delay,
+                        Ev::Have {
+                            to,
+                            from: i,
+                            pieces,
+                        },
+                    );
                 }
             }
             Action::Complete => {

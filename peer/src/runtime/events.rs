@@ -25,7 +25,7 @@ pub(crate) enum Event {
         bitfield: Bitfield,
     },
     /// A neighbour announced a piece.
-    Have { peer: Fingerprint, piece: u32 },
+    Have { peer: Fingerprint, pieces: Vec<u32> },
     /// A neighbour lost a piece.
     Lost { peer: Fingerprint, piece: u32 },
     /// A neighbour said whether it downloads from us, on link `link`.

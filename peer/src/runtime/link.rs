@@ -113,7 +113,7 @@ pub(crate) fn spawn_writer(mut send: ChannelSender) -> mpsc::UnboundedSender<Con
 
 /// Starts the task that reads the neighbour's control messages and reports them; when
 /// the channel ends or breaks the link is reported lost. Messages about pieces past the
-/// torrent's end are a protocol violation and end the link.
+/// torrent's end, and empty announcements, are a protocol violation and end the link.
 pub(crate) fn spawn_reader(
     mut recv: ChannelReceiver,
     peer: Fingerprint,
@@ -124,8 +124,10 @@ pub(crate) fn spawn_reader(
     tokio::spawn(async move {
         loop {
             match recv.recv::<Control>().await {
-                Ok(Some(Control::Have(piece))) if piece < piece_count => {
-                    if events.send(Event::Have { peer, piece }).is_err() {
+                Ok(Some(Control::Have(pieces)))
+                    if !pieces.is_empty() && pieces.iter().all(|&p| p < piece_count) =>
+                {
+                    if events.send(Event::Have { peer, pieces }).is_err() {
                         return;
                     }
                 }

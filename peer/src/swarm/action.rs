@@ -77,8 +77,11 @@ pub enum Action {
     ReportNotHave(Vec<u32>),
     /// Tell the tracker this peer is still here.
     Heartbeat,
-    /// Tell the peers connected to this one that it now has this piece.
-    Advertise(u32),
+    /// Tell the peers connected to this one that it now has these pieces (ascending).
+    /// Pieces are announced in batches at most once per
+    /// [`SwarmConfig::announce_interval`](super::SwarmConfig::announce_interval), the first
+    /// after a quiet spell at once.
+    Advertise(Vec<u32>),
     /// Every piece is verified: the download is complete and the peer now only seeds.
     /// Emitted each time the download becomes complete (again after a lost piece is
     /// fetched anew), and at construction when every piece is already present.

@@ -49,6 +49,13 @@ pub struct SwarmConfig {
     /// A batch of new pieces this large is reported at once, without waiting for the
     /// interval. 256: keeps a report's size bounded on fast links.
     pub report_batch_max: usize,
+    /// New pieces are announced to neighbours at most this often: a piece gained after a
+    /// quiet spell goes at once, those gained within the interval after it go together at
+    /// its end. 100 ms: in simulation (1,000 leechers, flash crowd) 0 / 100 / 250 / 500 ms
+    /// took 61.6 / 35.3 / 20.8 / 14.1 M events and finished at p50 1.135 / 1.150 / 1.162 /
+    /// 1.164 T*: 100 ms halves the messages for 1 % of completion time, longer intervals
+    /// save less and delay rare pieces more.
+    pub announce_interval: Duration,
     /// A heartbeat is due this often. 10 s: the tracker's default time-to-live is 30 s,
     /// so two heartbeats can be lost before the peer is dropped from the swarm.
     pub heartbeat_interval: Duration,
@@ -125,6 +132,7 @@ impl Default for SwarmConfig {
             endgame_threshold: 8,
             report_interval: Duration::from_secs(2),
             report_batch_max: 256,
+            announce_interval: Duration::from_millis(100),
             heartbeat_interval: Duration::from_secs(10),
             tracker_backoff: Backoff {
                 initial: Duration::from_secs(2),

@@ -34,6 +34,9 @@ impl Swarm {
         } else if self.uplink_idle_at(now) {
             self.offer_uplink(now);
         }
+        if let Some(pieces) = self.announcements.take_due(now, newly_complete) {
+            self.outputs.push_back(Action::Advertise(pieces));
+        }
         if let Some(batch) = self.reports.take_due(now, newly_complete) {
             self.outputs.push_back(Action::ReportHave(batch));
         }
@@ -351,6 +354,7 @@ impl Swarm {
             }
         };
         consider(Some(self.reports.next_deadline()));
+        consider(self.announcements.next_deadline());
         if self.complete {
             // An idle uplink looks for peers once it has idled long enough, no sooner
             // than the tracker may be asked again.

@@ -13,7 +13,7 @@
 //! | time | [`handle_timeout`](Swarm::handle_timeout) (due at [`Swarm::next_timeout`]) |
 //! | tracker | [`handle_peers_offered`](Swarm::handle_peers_offered) |
 //! | connections | [`handle_connected`](Swarm::handle_connected), [`handle_connect_failed`](Swarm::handle_connect_failed), [`handle_disconnected`](Swarm::handle_disconnected) |
-//! | a neighbour's announcements | [`handle_bitfield`](Swarm::handle_bitfield), [`handle_have`](Swarm::handle_have) |
+//! | a neighbour's announcements | [`handle_bitfield`](Swarm::handle_bitfield), [`handle_haves`](Swarm::handle_haves) |
 //! | answers to requests | [`handle_piece_verified`](Swarm::handle_piece_verified), [`handle_piece_corrupt`](Swarm::handle_piece_corrupt), [`handle_not_have`](Swarm::handle_not_have), [`handle_busy`](Swarm::handle_busy), [`handle_request_failed`](Swarm::handle_request_failed) |
 //! | neighbours' requests | [`handle_upload_requested`](Swarm::handle_upload_requested), [`handle_upload_done`](Swarm::handle_upload_done) |
 //! | local disk | [`handle_local_piece_lost`](Swarm::handle_local_piece_lost) |
@@ -27,7 +27,8 @@
 //!   with the project's exponential back-off ([`backoff::Backoff`]) and replaced; one
 //!   that sends a piece failing verification is banned for good.
 //! * When no neighbour has a needed piece the tracker is asked who does; new pieces are
-//!   reported in batches and heartbeats are sent on time (`reports`).
+//!   reported in batches and heartbeats are sent on time (`reports`); neighbours hear of
+//!   new pieces in batches too, at once after a quiet spell (`announce`).
 //! * Uploads are decided here too (`upload`): neighbours' requests wait for one of a few
 //!   slots sized to the measured uplink, the neediest requester first and, among equals,
 //!   the piece with the fewest copies sent.
@@ -65,6 +66,7 @@
 //! ```
 
 mod action;
+mod announce;
 mod config;
 mod layout;
 mod maintain;
@@ -94,6 +96,7 @@ pub use config::SwarmConfig;
 pub use layout::PieceLayout;
 pub use view::{ContactState, PeerView, Progress, UploadStatus};
 
+use announce::Announcements;
 use neighbour::{Contact, KnownPeer, Neighbour};
 use peer_table::PeerTable;
 use picker::Picker;
@@ -111,6 +114,7 @@ pub struct Swarm {
     banned: BTreeSet<Fingerprint>,
     rng: ChaCha8Rng,
     reports: Reports,
+    announcements: Announcements,
     uploads: Uploads,
     next_tracker_ask: Instant,
     last_tracker_ask: Instant,
@@ -169,6 +173,7 @@ impl Swarm {
                 config.heartbeat_interval,
                 now,
             ),
+            announcements: Announcements::new(config.announce_interval),
             uploads: Uploads::new(count, now),
             config,
             local,
@@ -321,20 +326,28 @@ impl Swarm {
         }
     }
 
-    /// A neighbour announced a new piece.
+    /// A neighbour announced one new piece: [`handle_haves`](Self::handle_haves) with one.
+    pub fn handle_have(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+        self.handle_haves(peer, &[piece], now);
+    }
+
+    /// A neighbour announced new pieces (a batch, as [`Action::Advertise`] sends them);
+    /// pieces past the torrent's end are ignored.
     ///
     /// The one input that skips the full upkeep after an input: it is by far the
     /// most frequent (every piece anyone gains reaches all its neighbours), and all it can
     /// change is what this neighbour may be asked for. Deadlines, dials and tracker asks
     /// depend on time or on other inputs, and are handled when those come.
-    pub fn handle_have(&mut self, peer: Fingerprint, piece: u32, now: Instant) {
+    pub fn handle_haves(&mut self, peer: Fingerprint, pieces: &[u32], now: Instant) {
         let now = self.advance(now);
-        let Some(n) = self.neighbour_mut(peer) else {
+        let Some(n) = self.peers.get_mut(&peer).and_then(KnownPeer::neighbour_mut) else {
             return;
         };
         let first_news = !std::mem::replace(&mut n.announced, true);
-        if n.bitfield.set(piece) {
-            self.picker.add_piece(piece);
+        for &piece in pieces {
+            if n.bitfield.set(piece) {
+                self.picker.add_piece(piece);
+            }
         }
         self.let_go_if_both_complete(peer, now);
         if first_news || self.complete {
@@ -374,7 +387,7 @@ impl Swarm {
         }
         if self.picker.mark_have(piece) {
             self.reports.gained(piece);
-            self.outputs.push_back(Action::Advertise(piece));
+            self.announcements.gained(piece);
             for (&fp, p) in self.peers.iter_mut() {
                 if let Some(n) = p.neighbour_mut()
                     && n.in_flight.remove(&piece).is_some()
@@ -518,6 +531,7 @@ impl Swarm {
         let now = self.advance(now);
         if self.picker.mark_lost(piece) {
             self.reports.lost(piece);
+            self.announcements.lost(piece);
             self.outputs.push_back(Action::ReportNotHave(vec![piece]));
             self.complete = false;
         }

@@ -510,6 +510,42 @@ fn new_pieces_are_reported_in_batches_and_heartbeats_are_on_time() {
 }
 
 #[test]
+fn new_pieces_are_announced_at_once_after_a_quiet_spell_and_batched_within_the_interval() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        announce_interval: ms(100),
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 10, Bitfield::new(10), t0);
+    drain(&mut s);
+    join(&mut s, 1, Bitfield::full(10), t0);
+    let advertised = |actions: Vec<Action>| -> Vec<Vec<u32>> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Advertise(pieces) => Some(pieces),
+                _ => None,
+            })
+            .collect()
+    };
+    s.handle_piece_verified(fp(1), 4, t0 + ms(10));
+    assert_eq!(
+        advertised(drain(&mut s)),
+        vec![vec![4]],
+        "first goes at once"
+    );
+    s.handle_piece_verified(fp(1), 7, t0 + ms(30));
+    s.handle_piece_verified(fp(1), 2, t0 + ms(60));
+    assert!(advertised(drain(&mut s)).is_empty(), "within the interval");
+    assert!(s.next_timeout().is_some_and(|t| t <= t0 + ms(110)));
+    s.handle_timeout(t0 + ms(110));
+    assert_eq!(advertised(drain(&mut s)), vec![vec![2, 7]]);
+    // A second later the next piece goes at once again.
+    s.handle_piece_verified(fp(1), 0, t0 + ms(1200));
+    assert_eq!(advertised(drain(&mut s)), vec![vec![0]]);
+}
+
+#[test]
 fn a_large_batch_is_reported_at_once() {
     let t0 = Instant::now();
     let config = SwarmConfig {
@@ -540,12 +576,14 @@ fn completion_flushes_reports_releases_neighbours_and_is_announced_once() {
     }
     let n = out.len();
     assert_eq!(
-        out[n - 3..],
+        out[n - 4..],
         [
             Action::Disconnect {
                 peer: fp(1),
                 banned: false
             },
+            // Piece 0 went at once; the rest are not held back for the interval.
+            Action::Advertise(vec![1, 2]),
             Action::ReportHave(vec![0, 1, 2]),
             Action::Complete
         ]

@@ -60,7 +60,7 @@ impl TorrentTask {
                 }
                 Action::ReportNotHave(pieces) => self.report_not_have(pieces),
                 Action::Heartbeat => self.heartbeat(),
-                Action::Advertise(piece) => self.broadcast(Control::Have(piece)),
+                Action::Advertise(pieces) => self.broadcast(Control::Have(pieces)),
                 Action::Complete => {
                     self.checkpoint_if_due(true);
                     self.entry

@@ -48,11 +48,13 @@ impl TorrentTask {
                 self.swarm.handle_connected(peer, now);
                 self.swarm.handle_bitfield(peer, bitfield, now);
             }
-            Event::Have { peer, piece } => {
+            Event::Have { peer, pieces } => {
                 if let Some((_, bitfield)) = self.links.get_mut(&peer) {
-                    bitfield.set(piece);
+                    for &piece in &pieces {
+                        bitfield.set(piece);
+                    }
                 }
-                self.swarm.handle_have(peer, piece, now);
+                self.swarm.handle_haves(peer, &pieces, now);
             }
             Event::Lost { peer, piece } => {
                 if let Some((_, bitfield)) = self.links.get_mut(&peer) {
