@@ -11,8 +11,13 @@ use std::time::Instant;
 use certs::Fingerprint;
 use rand::seq::SliceRandom;
 
-use super::neighbour::{Contact, KnownPeer};
-use super::{Action, Release, Swarm};
+use std::collections::VecDeque;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::neighbour::{Contact, KnownPeer, Neighbour};
+use super::picker::Picker;
+use super::{Action, Release, Swarm, SwarmConfig};
 
 impl Swarm {
     /// Brings the state up to date at `now`.
@@ -197,56 +202,55 @@ impl Swarm {
         }
     }
 
-    /// Tops up every neighbour's pipeline to its target.
+    /// Tops up every neighbour's pipeline to its target, in one walk over the table: this
+    /// runs after nearly every input, and looking each neighbour up by fingerprint cost a
+    /// sixth of the simulator's time in cache misses.
     fn fill(&mut self, now: Instant) {
-        let connected: Vec<Fingerprint> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.neighbour().is_some())
-            .map(|(&fp, _)| fp)
-            .collect();
-        for fp in connected {
-            self.fill_one(fp, now);
+        let Swarm {
+            peers,
+            picker,
+            rng,
+            outputs,
+            config,
+            layout,
+            ..
+        } = self;
+        for (&fp, p) in peers.iter_mut() {
+            if let Some(n) = p.neighbour_mut() {
+                let mut pipeline = Pipeline {
+                    picker,
+                    rng,
+                    outputs,
+                    config,
+                    piece_len: layout.piece_len,
+                };
+                pipeline.top_up(fp, n, now);
+            }
         }
     }
 
     /// Tops up one neighbour's pipeline to its target.
     pub(super) fn fill_one(&mut self, fp: Fingerprint, now: Instant) {
-        let cfg = &self.config;
-        let piece_len = self.layout.piece_len;
-        let Some(n) = self.peers.get_mut(&fp).and_then(KnownPeer::neighbour_mut) else {
+        let Swarm {
+            peers,
+            picker,
+            rng,
+            outputs,
+            config,
+            layout,
+            ..
+        } = self;
+        let Some(n) = peers.get_mut(&fp).and_then(KnownPeer::neighbour_mut) else {
             return;
         };
-        if !n.announced {
-            return;
-        }
-        if let Some(until) = n.busy_until {
-            if now < until {
-                return;
-            }
-            n.busy_until = None;
-        }
-        let target = n.target_in_flight(
-            cfg.min_in_flight,
-            cfg.max_in_flight,
-            cfg.queue_time,
-            piece_len,
-        );
-        let free = target.saturating_sub(n.in_flight.len());
-        if free == 0 {
-            return;
-        }
-        let picks = self.picker.pick(
-            &n.bitfield,
-            |i| n.in_flight.contains_key(&i),
-            free,
-            &mut self.rng,
-        );
-        for piece in picks {
-            n.request_sent(piece, now);
-            self.picker.requested(piece);
-            self.outputs.push_back(Action::Request { peer: fp, piece });
-        }
+        let mut pipeline = Pipeline {
+            picker,
+            rng,
+            outputs,
+            config,
+            piece_len: layout.piece_len,
+        };
+        pipeline.top_up(fp, n, now);
     }
 
     /// The ask for peers to fill the free neighbour slots (at least one), excluding every
@@ -380,5 +384,52 @@ impl Swarm {
             }
         }
         earliest
+    }
+}
+
+/// What topping up a neighbour's pipeline needs of the core besides the neighbour itself
+/// (borrowed field by field, so that the table of peers can be walked meanwhile).
+struct Pipeline<'a> {
+    picker: &'a mut Picker,
+    rng: &'a mut ChaCha8Rng,
+    outputs: &'a mut VecDeque<Action>,
+    config: &'a SwarmConfig,
+    piece_len: u64,
+}
+
+impl Pipeline<'_> {
+    /// Requests pieces of `n` until its pipeline holds its target.
+    fn top_up(&mut self, fp: Fingerprint, n: &mut Neighbour, now: Instant) {
+        if !n.announced {
+            return;
+        }
+        if let Some(until) = n.busy_until {
+            if now < until {
+                return;
+            }
+            n.busy_until = None;
+        }
+        let cfg = self.config;
+        let target = n.target_in_flight(
+            cfg.min_in_flight,
+            cfg.max_in_flight,
+            cfg.queue_time,
+            self.piece_len,
+        );
+        let free = target.saturating_sub(n.in_flight.len());
+        if free == 0 {
+            return;
+        }
+        let picks = self.picker.pick(
+            &n.bitfield,
+            |i| n.in_flight.contains_key(&i),
+            free,
+            self.rng,
+        );
+        for piece in picks {
+            n.request_sent(piece, now);
+            self.picker.requested(piece);
+            self.outputs.push_back(Action::Request { peer: fp, piece });
+        }
     }
 }
