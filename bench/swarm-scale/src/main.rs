@@ -44,6 +44,10 @@ struct Args {
     /// core's).
     #[arg(long)]
     announce_ms: Option<u64>,
+    /// Experiment: ms a useless neighbour is kept before it is swapped (default: the
+    /// core's).
+    #[arg(long)]
+    swap_tenure_ms: Option<u64>,
     /// Experiment: most requests waiting for an upload slot (default: the core's).
     #[arg(long)]
     upload_queue: Option<usize>,
@@ -127,6 +131,9 @@ fn main() -> anyhow::Result<()> {
         }
         if let Some(ms) = args.announce_ms {
             c.announce_interval = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = args.swap_tenure_ms {
+            c.swap_tenure = std::time::Duration::from_millis(ms);
         }
         if let Some(q) = args.upload_queue {
             c.max_upload_queue = q;

@@ -15,6 +15,14 @@ pub struct SwarmConfig {
     /// Each neighbour costs a QUIC connection and its piece announcements, which is cheap
     /// next to idle uplinks.
     pub max_neighbours: usize,
+    /// A neighbour with nothing we need is swapped for a waiting candidate only once it
+    /// has been connected this long. 1 s: at the start of a flash crowd every neighbour is
+    /// empty, and without a tenure each one was swapped the moment it said so; in
+    /// simulation (10,000 leechers) peers dialled about 260 times a second each and the
+    /// first 4 s of swarm took 5 minutes to simulate. With 1 s, 88 dials per peer in all.
+    /// At 1,000 leechers 0 / 0.5 / 1 / 2 / 4 s finished at p50 1.150 / 1.209 / 1.133 /
+    /// 1.212 / 1.274 T*: long tenures keep useless neighbours too long.
+    pub swap_tenure: Duration,
     /// Fewest requests kept in flight per neighbour. 2: one piece is being sent while the
     /// next is already queued at the sender, so the link never idles for a round trip.
     pub min_in_flight: usize,
@@ -124,6 +132,7 @@ impl Default for SwarmConfig {
     fn default() -> Self {
         SwarmConfig {
             max_neighbours: 32,
+            swap_tenure: Duration::from_secs(1),
             min_in_flight: 2,
             max_in_flight: 64,
             queue_time: Duration::from_millis(300),

@@ -79,6 +79,8 @@ pub(crate) struct Neighbour {
     pub(crate) in_flight: BTreeMap<u32, Instant>,
     /// Its delivery rate.
     pub(crate) rate: Rate,
+    /// When it connected.
+    connected_at: Instant,
     /// When it last made progress: connected, was sent a request while idle, or delivered.
     last_progress: Instant,
     /// It answered "busy": nothing is asked of it before this.
@@ -95,6 +97,7 @@ impl Neighbour {
             announced: false,
             in_flight: BTreeMap::new(),
             rate: Rate::default(),
+            connected_at: now,
             last_progress: now,
             busy_until: None,
             false_claims: 0,
@@ -147,10 +150,20 @@ impl Neighbour {
         (!self.announced || !self.in_flight.is_empty()).then(|| self.last_progress + timeout)
     }
 
-    /// Whether it has nothing to offer: it has announced its pieces, none is one we miss,
-    /// and nothing is outstanding.
-    pub(crate) fn is_useless(&self, have: &Bitfield) -> bool {
-        self.announced && self.in_flight.is_empty() && self.bitfield.count_missing_from(have) == 0
+    /// Whether it has nothing to offer: connected for at least `tenure` (a neighbour
+    /// empty-handed now may gain pieces soon), it has announced its pieces, none is one we
+    /// miss, and nothing is outstanding.
+    pub(crate) fn is_useless(&self, have: &Bitfield, now: Instant, tenure: Duration) -> bool {
+        now >= self.connected_at + tenure
+            && self.announced
+            && self.in_flight.is_empty()
+            && self.bitfield.count_missing_from(have) == 0
+    }
+
+    /// When it may count as useless, if that is still to come.
+    pub(crate) fn tenure_ends(&self, now: Instant, tenure: Duration) -> Option<Instant> {
+        let end = self.connected_at + tenure;
+        (end > now).then_some(end)
     }
 }
 

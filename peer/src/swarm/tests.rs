@@ -673,12 +673,22 @@ fn useless_neighbour_makes_room_for_a_candidate() {
     let t0 = Instant::now();
     let config = SwarmConfig {
         max_neighbours: 1,
+        swap_tenure: ms(1000),
         ..SwarmConfig::default()
     };
     let mut s = swarm_with(config, 4, bits(4, [0]), t0);
     drain(&mut s);
     join(&mut s, 1, bits(4, [0]), t0);
     s.handle_peers_offered(vec![info(2)], t0 + ms(1));
+    // Connected only just: it may gain pieces yet, so it keeps its slot until its
+    // tenure ends, and the core wakes up then.
+    let early = drain(&mut s);
+    assert!(
+        !early.iter().any(|a| matches!(a, Action::Disconnect { .. })),
+        "{early:?}"
+    );
+    assert!(s.next_timeout().is_some_and(|t| t <= t0 + ms(1000)));
+    s.handle_timeout(t0 + ms(1000));
     let out = drain(&mut s);
     assert_eq!(
         out[..2],
