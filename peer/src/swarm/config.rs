@@ -15,17 +15,18 @@ pub struct SwarmConfig {
     /// Each neighbour costs a QUIC connection and its piece announcements, which is cheap
     /// next to idle uplinks.
     pub max_neighbours: usize,
-    /// A neighbour with nothing we need is swapped for a waiting candidate only once it
-    /// has been connected this long. At the start of a flash crowd every neighbour is
-    /// empty, and without a tenure each one is swapped the moment it says so: in simulation
+    /// A neighbour with nothing we need is swapped for a waiting candidate only once it has
+    /// been connected this long. At the start of a flash crowd every neighbour is empty,
+    /// and without a tenure each one is swapped the moment it says so: in simulation
     /// (10,000 leechers) peers dialled about 260 times a second each and the first 4 s of
     /// swarm took 5 minutes to simulate; with 1 s, 88 dials per peer in the first 8 s and
-    /// the whole run took 25 instead of 54 CPU-minutes. At 1,000 leechers 0 / 0.5 / 1 / 2 /
-    /// 4 s finished at p50 1.150 / 1.209 / 1.133 / 1.212 / 1.274 T*. Off (0) by default
-    /// for now: with 1 s the churn scenario (1,000 leechers arriving over 5 minutes, the
-    /// seeder leaving after 2 copies' worth) lost 3 pieces with the seeder, because its
-    /// steadier neighbours never asked for them, and no leecher finished. A seeder that
-    /// makes sure every piece leaves it once must come first.
+    /// the whole run took 25 CPU-minutes (54 before this and the announcement batches). At
+    /// 1,000 leechers 0 / 0.5 / 1 / 2 / 4 s finished at p50 1.150 / 1.209 / 1.133 / 1.212 /
+    /// 1.274 T*. Off (0) by default for now: with 1 s the churn scenario (1,000 leechers
+    /// arriving over 5 minutes, the seeder leaving after 2 copies' worth) lost 3 pieces
+    /// with the seeder, because its steadier neighbours never asked for them, and no
+    /// leecher finished. A seeder that makes sure every piece leaves it once must come
+    /// first.
     pub swap_tenure: Duration,
     /// Fewest requests kept in flight per neighbour. 2: one piece is being sent while the
     /// next is already queued at the sender, so the link never idles for a round trip.
