@@ -16,7 +16,7 @@
 //!   swarm core (`runtime/torrent/`, one file per concern: events, dialing, downloading,
 //!   tracker calls, checkpoints, status), serving pieces to neighbours. **A new effect of
 //!   a core action, or a new event from the network, goes here.**
-//! * [`wire`]: the peer-to-peer messages (`bytetorrent/peer/1`). **A new message goes
+//! * [`wire`]: the peer-to-peer messages (`bytetorrent/peer/2`). **A new message goes
 //!   here and in PROTOCOL.md.**
 //! * [`dashboard`]: the local web page of a running peer.
 //! * [`status_file`]: how `bt status` sees other `bt` processes.

@@ -1,4 +1,4 @@
-//! The peer-to-peer protocol (`bytetorrent/peer/1`): one definition of every message two
+//! The peer-to-peer protocol (`bytetorrent/peer/2`): one definition of every message two
 //! peers exchange. PROTOCOL.md section 8 describes it for independent implementations.
 //!
 //! * **Control channel**, one per torrent per connection (stream kind `0x04`, opened by

@@ -8,7 +8,7 @@ use crate::frame::DEFAULT_MAX_FRAME;
 use crate::trust::InboundTrust;
 
 /// ALPN of the peer-to-peer protocol (piece exchange).
-pub const ALPN_PEER: &[u8] = b"bytetorrent/peer/1";
+pub const ALPN_PEER: &[u8] = b"bytetorrent/peer/2";
 /// ALPN of the consensus protocol between tracker nodes.
 ///
 /// Version 2: fingerprints and digests inside commands are `bin`, addresses `"ip:port"`
@@ -31,7 +31,7 @@ pub struct EndpointConfig {
     /// no entry in `alpn_max_frames`.
     pub max_frame: usize,
     /// Largest frame body per protocol (ALPN), for an endpoint that speaks protocols with
-    /// different maximums (a peer serves `bytetorrent/peer/1` and dials trackers, whose
+    /// different maximums (a peer serves `bytetorrent/peer/2` and dials trackers, whose
     /// frames carry whole torrent files). See [`EndpointConfig::max_frame_for`].
     pub alpn_max_frames: Vec<(Vec<u8>, usize)>,
     /// How long a dial may take before it counts as failed. 5 s: a handshake on a LAN
