@@ -22,11 +22,11 @@ pub struct SwarmConfig {
     /// swarm took 5 minutes to simulate; with 1 s, 88 dials per peer in the first 8 s and
     /// the whole run took 25 CPU-minutes (54 before this and the announcement batches). At
     /// 1,000 leechers 0 / 0.5 / 1 / 2 / 4 s finished at p50 1.150 / 1.209 / 1.133 / 1.212 /
-    /// 1.274 T*. Off (0) by default for now: with 1 s the churn scenario (1,000 leechers
-    /// arriving over 5 minutes, the seeder leaving after 2 copies' worth) lost 3 pieces
-    /// with the seeder, because its steadier neighbours never asked for them, and no
-    /// leecher finished. A seeder that makes sure every piece leaves it once must come
-    /// first.
+    /// 1.274 T*. Off (0) by default for now: with 1 s, in the churn scenario (1,000
+    /// leechers arriving over 5 minutes, 20 % leaving early, the seeder leaving after 2
+    /// copies' worth) the first leecher left 16 s after the seeder holding the last copy of
+    /// 3 pieces, and no leecher finished; the seeder had sent other pieces up to 14 times.
+    /// The seeder must spread its copies evenly first.
     pub swap_tenure: Duration,
     /// Fewest requests kept in flight per neighbour. 2: one piece is being sent while the
     /// next is already queued at the sender, so the link never idles for a round trip.
