@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use rand_chacha::ChaCha8Rng;
 
 use super::neighbour::{Contact, KnownPeer, Neighbour};
+use super::peer_table::PeerTable;
 use super::picker::Picker;
 use super::{Action, Release, Swarm, SwarmConfig};
 
@@ -206,24 +207,9 @@ impl Swarm {
     /// runs after nearly every input, and looking each neighbour up by fingerprint cost a
     /// sixth of the simulator's time in cache misses.
     fn fill(&mut self, now: Instant) {
-        let Swarm {
-            peers,
-            picker,
-            rng,
-            outputs,
-            config,
-            layout,
-            ..
-        } = self;
+        let (peers, mut pipeline) = self.peers_and_pipeline();
         for (&fp, p) in peers.iter_mut() {
             if let Some(n) = p.neighbour_mut() {
-                let mut pipeline = Pipeline {
-                    picker,
-                    rng,
-                    outputs,
-                    config,
-                    piece_len: layout.piece_len,
-                };
                 pipeline.top_up(fp, n, now);
             }
         }
@@ -231,6 +217,14 @@ impl Swarm {
 
     /// Tops up one neighbour's pipeline to its target.
     pub(super) fn fill_one(&mut self, fp: Fingerprint, now: Instant) {
+        let (peers, mut pipeline) = self.peers_and_pipeline();
+        if let Some(n) = peers.get_mut(&fp).and_then(KnownPeer::neighbour_mut) {
+            pipeline.top_up(fp, n, now);
+        }
+    }
+
+    /// The table of peers beside what topping up their pipelines needs, borrowed apart.
+    fn peers_and_pipeline(&mut self) -> (&mut PeerTable<KnownPeer>, Pipeline<'_>) {
         let Swarm {
             peers,
             picker,
@@ -240,17 +234,14 @@ impl Swarm {
             layout,
             ..
         } = self;
-        let Some(n) = peers.get_mut(&fp).and_then(KnownPeer::neighbour_mut) else {
-            return;
-        };
-        let mut pipeline = Pipeline {
+        let pipeline = Pipeline {
             picker,
             rng,
             outputs,
             config,
             piece_len: layout.piece_len,
         };
-        pipeline.top_up(fp, n, now);
+        (peers, pipeline)
     }
 
     /// The ask for peers to fill the free neighbour slots (at least one), excluding every
