@@ -11,10 +11,12 @@
 
 use std::time::{Duration, Instant};
 
+use super::reports::PendingPieces;
+
 /// Pieces gained and not yet announced.
 #[derive(Debug, Clone)]
 pub(crate) struct Announcements {
-    pending: Vec<u32>,
+    pending: PendingPieces,
     last: Option<Instant>,
     interval: Duration,
 }
@@ -22,7 +24,7 @@ pub(crate) struct Announcements {
 impl Announcements {
     pub(crate) fn new(interval: Duration) -> Self {
         Announcements {
-            pending: Vec::new(),
+            pending: PendingPieces::default(),
             last: None,
             interval,
         }
@@ -30,12 +32,12 @@ impl Announcements {
 
     /// `piece` was verified and should be announced.
     pub(crate) fn gained(&mut self, piece: u32) {
-        self.pending.push(piece);
+        self.pending.gained(piece);
     }
 
     /// `piece` was lost before it was announced: it no longer will be.
     pub(crate) fn lost(&mut self, piece: u32) {
-        self.pending.retain(|&p| p != piece);
+        self.pending.lost(piece);
     }
 
     /// The pieces to announce now (ascending), if due: an interval has passed since the
@@ -50,10 +52,7 @@ impl Announcements {
             return None;
         }
         self.last = Some(now);
-        let mut batch = std::mem::take(&mut self.pending);
-        batch.sort_unstable();
-        batch.dedup();
-        Some(batch)
+        Some(self.pending.take_batch())
     }
 
     /// When the pending pieces are due, if any are pending.

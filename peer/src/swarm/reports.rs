@@ -7,10 +7,43 @@
 
 use std::time::{Duration, Instant};
 
+/// Pieces gained and not yet told (to the tracker, or to neighbours by `announce`): a
+/// piece lost before its turn is dropped, and a batch goes out ascending, each piece once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PendingPieces(Vec<u32>);
+
+impl PendingPieces {
+    /// `piece` was verified and should be told.
+    pub(crate) fn gained(&mut self, piece: u32) {
+        self.0.push(piece);
+    }
+
+    /// `piece` was lost: if it was not told yet, it no longer will be.
+    pub(crate) fn lost(&mut self, piece: u32) {
+        self.0.retain(|&p| p != piece);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Everything pending, ascending and without repeats.
+    pub(crate) fn take_batch(&mut self) -> Vec<u32> {
+        let mut batch = std::mem::take(&mut self.0);
+        batch.sort_unstable();
+        batch.dedup();
+        batch
+    }
+}
+
 /// Pending piece reports and the heartbeat clock.
 #[derive(Debug, Clone)]
 pub(crate) struct Reports {
-    pending: Vec<u32>,
+    pending: PendingPieces,
     last_report: Instant,
     next_heartbeat: Instant,
     interval: Duration,
@@ -28,7 +61,7 @@ impl Reports {
         now: Instant,
     ) -> Self {
         Reports {
-            pending: Vec::new(),
+            pending: PendingPieces::default(),
             last_report: now,
             next_heartbeat: now + heartbeat_interval,
             interval,
@@ -39,12 +72,12 @@ impl Reports {
 
     /// `piece` was verified and should be reported.
     pub(crate) fn gained(&mut self, piece: u32) {
-        self.pending.push(piece);
+        self.pending.gained(piece);
     }
 
     /// `piece` was lost: if it was not reported yet, it no longer will be.
     pub(crate) fn lost(&mut self, piece: u32) {
-        self.pending.retain(|&p| p != piece);
+        self.pending.lost(piece);
     }
 
     /// The batch to report now, if one is due; `force` sends whatever is pending.
@@ -59,10 +92,7 @@ impl Reports {
             return None;
         }
         self.last_report = now;
-        let mut batch = std::mem::take(&mut self.pending);
-        batch.sort_unstable();
-        batch.dedup();
-        Some(batch)
+        Some(self.pending.take_batch())
     }
 
     /// Whether a heartbeat is due at `now`; if so, the next one is scheduled.
