@@ -15,8 +15,9 @@
 //!   stays up.
 //!
 //! Everything received is checked: a `Hello` whose bitfield has the wrong length, an empty
-//! `Have`, one past the torrent's end, or piece data of the wrong length ends the exchange with that
-//! peer; piece data is verified against the torrent's BLAKE3 hash before it is written.
+//! `Have` or one past the torrent's end, or piece data of the wrong length ends the exchange
+//! with that peer; piece data is verified against the torrent's BLAKE3 hash before it is
+//! written.
 
 use serde::{Deserialize, Serialize};
 use tracker::Bitfield;
