@@ -181,6 +181,20 @@ fn main() -> anyhow::Result<()> {
             outcome.corrupt_bans,
             outcome.departed
         );
+        if let Some((min, max)) = outcome.seeder_spread {
+            eprintln!(
+                "{}: when the first seeder left it had sent each piece {min} to {max} times",
+                scenario.name
+            );
+        }
+        if !outcome.lost_pieces.is_empty() {
+            eprintln!(
+                "{}: {} pieces held by no live peer at the end: {:?}",
+                scenario.name,
+                outcome.lost_pieces.len(),
+                &outcome.lost_pieces[..outcome.lost_pieces.len().min(16)]
+            );
+        }
         if args.timeline {
             // Who finished last, by link speed: where the tail comes from.
             let mut done: Vec<(f64, f64, f64)> = outcome

@@ -206,6 +206,11 @@ pub struct Outcome {
     pub duplicates: u64,
     /// "Busy" answers received (full upload queues).
     pub busies: u64,
+    /// When the first seeder left: the fewest and the most copies it had sent of any
+    /// piece (how evenly it spread its uplink).
+    pub seeder_spread: Option<(u32, u32)>,
+    /// Pieces no live peer held at the end (a swarm that lost them cannot complete).
+    pub lost_pieces: Vec<u32>,
     /// Problems found in the cores' behaviour (must be empty).
     pub errors: Vec<String>,
 }
@@ -230,6 +235,11 @@ pub struct Sim {
     departed: u64,
     duplicates: u64,
     busies: u64,
+    /// Copies of each piece the first seeder has sent.
+    seeder_sends: Vec<u32>,
+    seeder_spread: Option<(u32, u32)>,
+    /// A departure took the last copy of a piece: no one can complete any more.
+    lost_a_piece: bool,
     errors: Vec<String>,
     /// Honest leechers still expected to complete.
     outstanding: usize,
@@ -326,6 +336,9 @@ impl Sim {
             departed: 0,
             duplicates: 0,
             busies: 0,
+            seeder_sends: vec![0; scenario.pieces as usize],
+            seeder_spread: None,
+            lost_a_piece: false,
             errors: Vec::new(),
             outstanding: scenario.leechers,
             progress: None,
@@ -420,7 +433,7 @@ impl Sim {
             self.now = at;
             self.handled += 1;
             self.handle(ev);
-            if self.outstanding == 0 {
+            if self.outstanding == 0 || self.lost_a_piece {
                 break;
             }
         }
@@ -479,6 +492,7 @@ impl Sim {
                 (n.up, n.down, took)
             })
             .collect();
+        let lost_pieces = self.pieces_held_by_none();
         Outcome {
             leechers,
             uploaded_bins: self.uploaded_bins,
@@ -492,6 +506,8 @@ impl Sim {
             departed: self.departed,
             duplicates: self.duplicates,
             busies: self.busies,
+            seeder_spread: self.seeder_spread,
+            lost_pieces,
             errors: self.errors,
         }
     }
@@ -817,6 +833,11 @@ impl Sim {
         if !self.linked(at, to) {
             return;
         }
+        if at == 0
+            && let Some(c) = self.seeder_sends.get_mut(piece as usize)
+        {
+            *c += 1;
+        }
         let len = self.layout.len_of(piece) as f64;
         let receiver = &mut self.nodes[to as usize];
         let start = receiver.down_free_at.max(self.now);
@@ -931,11 +952,33 @@ impl Sim {
         self.after(delay, Ev::Disconnected { to: other, from: i });
     }
 
+    /// Pieces no live peer holds: a swarm that lost one cannot complete.
+    fn pieces_held_by_none(&self) -> Vec<u32> {
+        let mut held = Bitfield::new(self.scenario.pieces);
+        for n in self
+            .nodes
+            .iter()
+            .filter(|n| n.alive && n.kind != Kind::Liar)
+        {
+            for p in n.disk.ones() {
+                held.set(p);
+            }
+        }
+        held.zeros().collect()
+    }
+
     fn depart(&mut self, i: u32, graceful: bool) {
         if !self.nodes[i as usize].alive {
             return;
         }
         self.advance_uplink(i);
+        if i == 0 {
+            let (min, max) = self
+                .seeder_sends
+                .iter()
+                .fold((u32::MAX, 0), |(lo, hi), &c| (lo.min(c), hi.max(c)));
+            self.seeder_spread = Some((min, max));
+        }
         let n = &mut self.nodes[i as usize];
         n.alive = false;
         n.left_at = Some(self.now);
@@ -959,6 +1002,9 @@ impl Sim {
         }
         if graceful {
             self.tracker.leave(fp);
+        }
+        if !self.pieces_held_by_none().is_empty() {
+            self.lost_a_piece = true;
         }
     }
 
