@@ -22,11 +22,12 @@ pub struct SwarmConfig {
     /// swarm took 5 minutes to simulate; with 1 s, 88 dials per peer in the first 8 s and
     /// the whole run took 25 CPU-minutes (54 before this and the announcement batches). At
     /// 1,000 leechers 0 / 0.5 / 1 / 2 / 4 s finished at p50 1.150 / 1.209 / 1.133 / 1.212 /
-    /// 1.274 T*. Off (0) by default for now: with 1 s, in the churn scenario (1,000
-    /// leechers arriving over 5 minutes, 20 % leaving early, the seeder leaving after 2
-    /// copies' worth) the first leecher left 16 s after the seeder holding the last copy of
-    /// 3 pieces, and no leecher finished; the seeder had sent other pieces up to 14 times.
-    /// The seeder must spread its copies evenly first.
+    /// 1.274 T*. 1 s by default. It needs a seeder that spreads its copies evenly (see
+    /// `upload`): before that, in the churn scenario (1,000 leechers arriving over 5
+    /// minutes, 20 % leaving early, the seeder leaving after 2 copies' worth) a leecher
+    /// left holding the last copy of 3 pieces and no leecher finished; the seeder had sent
+    /// some pieces 14 times and others once. With the spreading, 1 to 6 times, and every
+    /// leecher finishes.
     pub swap_tenure: Duration,
     /// Fewest requests kept in flight per neighbour. 2: one piece is being sent while the
     /// next is already queued at the sender, so the link never idles for a round trip.
@@ -137,7 +138,7 @@ impl Default for SwarmConfig {
     fn default() -> Self {
         SwarmConfig {
             max_neighbours: 32,
-            swap_tenure: Duration::ZERO,
+            swap_tenure: Duration::from_secs(1),
             min_in_flight: 2,
             max_in_flight: 64,
             queue_time: Duration::from_millis(300),

@@ -512,6 +512,7 @@ impl Swarm {
             max_wait: c.upload_max_wait,
             max_waiting: c.max_upload_queue,
             piece_len: self.layout.piece_len,
+            spread: self.is_complete(),
         }
     }
 
