@@ -18,8 +18,8 @@ use tracker::Bitfield;
 #[derive(Debug, Clone)]
 pub(crate) struct Picker {
     have: Bitfield,
-    availability: Vec<u32>,
-    requested: Vec<u32>,
+    /// Per piece: how many neighbours have it and how many requests for it are out.
+    counts: Vec<PieceCounts>,
     endgame_threshold: u32,
     /// Missing pieces that no neighbour has: kept up to date with every change, so that
     /// "is anything unavailable?" costs nothing on the hot path (every input asks it).
@@ -30,6 +30,13 @@ pub(crate) struct Picker {
     missing: u32,
 }
 
+/// A piece's two counts, side by side: picking reads both for every candidate piece.
+#[derive(Debug, Clone, Copy, Default)]
+struct PieceCounts {
+    availability: u32,
+    requested: u32,
+}
+
 impl Picker {
     /// A picker over `have.len()` pieces, of which `have` are held already.
     pub(crate) fn new(have: Bitfield, endgame_threshold: u32) -> Self {
@@ -37,8 +44,7 @@ impl Picker {
         let missing = have.len() - have.count();
         Picker {
             have,
-            availability: vec![0; n],
-            requested: vec![0; n],
+            counts: vec![PieceCounts::default(); n],
             endgame_threshold,
             missing_unavailable: missing,
             missing_unrequested: missing,
@@ -63,7 +69,9 @@ impl Picker {
     /// Connected neighbours holding `piece` (0 past the end).
     #[cfg(test)]
     pub(crate) fn availability(&self, piece: u32) -> u32 {
-        self.availability.get(piece as usize).copied().unwrap_or(0)
+        self.counts
+            .get(piece as usize)
+            .map_or(0, |c| c.availability)
     }
 
     /// Panics unless the running counts agree with a recount.
@@ -72,11 +80,11 @@ impl Picker {
         let missing: Vec<u32> = self.have.zeros().collect();
         let unavailable = missing
             .iter()
-            .filter(|&&i| self.availability[i as usize] == 0)
+            .filter(|&&i| self.counts[i as usize].availability == 0)
             .count() as u32;
         let unrequested = missing
             .iter()
-            .filter(|&&i| self.requested[i as usize] == 0)
+            .filter(|&&i| self.counts[i as usize].requested == 0)
             .count() as u32;
         assert_eq!(self.missing, missing.len() as u32, "missing count");
         assert_eq!(self.missing_unavailable, unavailable, "unavailable count");
@@ -86,7 +94,7 @@ impl Picker {
     /// Outstanding requests for `piece` (0 past the end).
     #[cfg(test)]
     pub(crate) fn requests(&self, piece: u32) -> u32 {
-        self.requested.get(piece as usize).copied().unwrap_or(0)
+        self.counts.get(piece as usize).map_or(0, |c| c.requested)
     }
 
     /// A neighbour with these pieces joined the counts.
@@ -106,44 +114,44 @@ impl Picker {
     /// One neighbour more holds `piece`.
     pub(crate) fn add_piece(&mut self, piece: u32) {
         let missing = self.is_missing(piece);
-        if let Some(a) = self.availability.get_mut(piece as usize) {
-            if *a == 0 && missing {
+        if let Some(c) = self.counts.get_mut(piece as usize) {
+            if c.availability == 0 && missing {
                 self.missing_unavailable -= 1;
             }
-            *a = a.saturating_add(1);
+            c.availability = c.availability.saturating_add(1);
         }
     }
 
     /// One neighbour fewer holds `piece`.
     pub(crate) fn remove_piece(&mut self, piece: u32) {
         let missing = self.is_missing(piece);
-        if let Some(a) = self.availability.get_mut(piece as usize) {
-            if *a == 1 && missing {
+        if let Some(c) = self.counts.get_mut(piece as usize) {
+            if c.availability == 1 && missing {
                 self.missing_unavailable += 1;
             }
-            *a = a.saturating_sub(1);
+            c.availability = c.availability.saturating_sub(1);
         }
     }
 
     /// A request for `piece` was sent.
     pub(crate) fn requested(&mut self, piece: u32) {
         let missing = self.is_missing(piece);
-        if let Some(r) = self.requested.get_mut(piece as usize) {
-            if *r == 0 && missing {
+        if let Some(c) = self.counts.get_mut(piece as usize) {
+            if c.requested == 0 && missing {
                 self.missing_unrequested -= 1;
             }
-            *r = r.saturating_add(1);
+            c.requested = c.requested.saturating_add(1);
         }
     }
 
     /// A request for `piece` ended (answered, cancelled, or its neighbour left).
     pub(crate) fn released(&mut self, piece: u32) {
         let missing = self.is_missing(piece);
-        if let Some(r) = self.requested.get_mut(piece as usize) {
-            if *r == 1 && missing {
+        if let Some(c) = self.counts.get_mut(piece as usize) {
+            if c.requested == 1 && missing {
                 self.missing_unrequested += 1;
             }
-            *r = r.saturating_sub(1);
+            c.requested = c.requested.saturating_sub(1);
         }
     }
 
@@ -154,8 +162,8 @@ impl Picker {
         }
         let i = piece as usize;
         self.missing -= 1;
-        self.missing_unavailable -= u32::from(self.availability[i] == 0);
-        self.missing_unrequested -= u32::from(self.requested[i] == 0);
+        self.missing_unavailable -= u32::from(self.counts[i].availability == 0);
+        self.missing_unrequested -= u32::from(self.counts[i].requested == 0);
         true
     }
 
@@ -166,8 +174,8 @@ impl Picker {
         }
         let i = piece as usize;
         self.missing += 1;
-        self.missing_unavailable += u32::from(self.availability[i] == 0);
-        self.missing_unrequested += u32::from(self.requested[i] == 0);
+        self.missing_unavailable += u32::from(self.counts[i].availability == 0);
+        self.missing_unrequested += u32::from(self.counts[i].requested == 0);
         true
     }
 
@@ -190,7 +198,7 @@ impl Picker {
         }
         self.have
             .zeros()
-            .filter(|&i| self.availability[i as usize] == 0)
+            .filter(|&i| self.counts[i as usize].availability == 0)
             .collect()
     }
 
@@ -212,11 +220,11 @@ impl Picker {
         }
         let mut candidates: Vec<((u32, u32, u32), u32)> = useful(&self.have, holder)
             .filter(|&i| !asked(i))
-            .filter(|&i| endgame || self.requested[i as usize] == 0)
+            .filter(|&i| endgame || self.counts[i as usize].requested == 0)
             .map(|i| {
                 let key = (
-                    self.requested[i as usize],
-                    self.availability[i as usize],
+                    self.counts[i as usize].requested,
+                    self.counts[i as usize].availability,
                     rng.random::<u32>(),
                 );
                 (key, i)

@@ -35,7 +35,6 @@
 //! [`SwarmConfig::min_upload_slots`]: super::SwarmConfig::min_upload_slots
 //! [`SwarmConfig::max_upload_slots`]: super::SwarmConfig::max_upload_slots
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use certs::Fingerprint;
@@ -61,7 +60,8 @@ struct Waiting {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Uploads {
     waiting: Vec<Waiting>,
-    serving: BTreeMap<(Fingerprint, u32), Instant>,
+    /// Uploads in progress: a handful (at most the slots), so a vector.
+    serving: Vec<(Fingerprint, u32)>,
     /// Copies of each piece sent (whole).
     copies: Vec<u32>,
     /// The fewest copies sent of any piece, and how many pieces have that few.
@@ -143,11 +143,12 @@ impl Uploads {
         now: Instant,
         limits: &UploadLimits,
     ) -> Queued {
-        if self.serving.contains_key(&(peer, piece))
+        // The piece first: comparing it is cheap, and a first seeder's queue is long.
+        if self.serving.contains(&(peer, piece))
             || self
                 .waiting
                 .iter()
-                .any(|w| w.peer == peer && w.piece == piece)
+                .any(|w| w.piece == piece && w.peer == peer)
         {
             return Queued::Waiting;
         }
@@ -191,7 +192,7 @@ impl Uploads {
             if self.serving.is_empty() {
                 self.rate.busy_from(now);
             }
-            self.serving.insert((w.peer, w.piece), now);
+            self.serving.push((w.peer, w.piece));
             granted.push((w.peer, w.piece));
         }
         granted
@@ -200,9 +201,10 @@ impl Uploads {
     /// An upload ended with `bytes` sent (0 if it failed or was cut short); returns
     /// whether it was one in progress.
     pub(crate) fn done(&mut self, peer: Fingerprint, piece: u32, bytes: u64, now: Instant) -> bool {
-        if self.serving.remove(&(peer, piece)).is_none() {
+        let Some(at) = self.serving.iter().position(|&s| s == (peer, piece)) else {
             return false;
-        }
+        };
+        self.serving.swap_remove(at);
         self.note_if_idle(now);
         if bytes > 0 {
             self.rate.delivered(bytes, now);
