@@ -211,6 +211,26 @@ fn main() -> anyhow::Result<()> {
                 })
                 .collect();
             eprintln!("slowest (up/down): {}", slowest.join(", "));
+            // Where the slowest fell behind: pieces every 5 s, against the median leecher.
+            let mut order: Vec<usize> = (0..outcome.leechers.len()).collect();
+            let secs = |i: usize| outcome.leechers[i].2.unwrap_or(f64::INFINITY);
+            order.sort_by(|&a, &b| secs(b).total_cmp(&secs(a)));
+            let show = |i: usize| {
+                let p: Vec<String> = outcome.progress[i]
+                    .iter()
+                    .map(|(pieces, n, from, out)| format!("{pieces}/{n}/{from}/{out}"))
+                    .collect();
+                p.join(" ")
+            };
+            if let Some(&median) = order.get(order.len() / 2) {
+                eprintln!(
+                    "every 5 s, pieces/neighbours/asked/requests; median: {}",
+                    show(median)
+                );
+            }
+            for &i in order.iter().take(3) {
+                eprintln!("slow: {}", show(i));
+            }
             // Uplink use per 5 s, for seeing where capacity goes unused.
             let per = 50;
             let line: Vec<String> = outcome

@@ -41,6 +41,9 @@ pub const UPLOAD_SLOTS: usize = 4;
 pub const TRACKER_RTT: Duration = Duration::from_millis(40);
 /// Width of the bins in which uploaded bytes are counted.
 pub const BIN: Duration = Duration::from_millis(100);
+
+/// How often each leecher's progress is sampled (for finding where the slowest fell behind).
+pub const SAMPLE: Duration = Duration::from_secs(5);
 /// The tracker forgets silent peers after this.
 const TRACKER_TTL_MS: u64 = 30_000;
 /// How often the tracker's leader expires silent peers.
@@ -211,6 +214,9 @@ pub struct Outcome {
     pub seeder_spread: Option<(u32, u32)>,
     /// Pieces no live peer held at the end (a swarm that lost them cannot complete).
     pub lost_pieces: Vec<u32>,
+    /// Each honest leecher that stayed (as in `leechers`), every [`SAMPLE`]: its pieces,
+    /// neighbours, neighbours it awaits pieces from, and requests outstanding.
+    pub progress: Vec<Vec<(u32, u32, u32, u32)>>,
     /// Problems found in the cores' behaviour (must be empty).
     pub errors: Vec<String>,
 }
@@ -240,6 +246,9 @@ pub struct Sim {
     seeder_spread: Option<(u32, u32)>,
     /// A departure took the last copy of a piece: no one can complete any more.
     lost_a_piece: bool,
+    /// Each node's pieces every [`SAMPLE`] (leechers only; empty for the others).
+    samples: Vec<Vec<(u32, u32, u32, u32)>>,
+    next_sample: Ns,
     errors: Vec<String>,
     /// Honest leechers still expected to complete.
     outstanding: usize,
@@ -318,6 +327,7 @@ impl Sim {
             pieces,
             TRACKER_TTL_MS,
         );
+        let node_count = nodes.len();
         let mut sim = Sim {
             t0: Instant::now(),
             now: 0,
@@ -339,6 +349,8 @@ impl Sim {
             seeder_sends: vec![0; scenario.pieces as usize],
             seeder_spread: None,
             lost_a_piece: false,
+            samples: vec![Vec::new(); node_count],
+            next_sample: 0,
             errors: Vec::new(),
             outstanding: scenario.leechers,
             progress: None,
@@ -430,6 +442,9 @@ impl Sim {
             if self.handled.is_multiple_of(1 << 20) {
                 self.print_progress();
             }
+            while at >= self.next_sample {
+                self.sample_progress();
+            }
             self.now = at;
             self.handled += 1;
             self.handle(ev);
@@ -493,6 +508,13 @@ impl Sim {
             })
             .collect();
         let lost_pieces = self.pieces_held_by_none();
+        let progress = self
+            .nodes
+            .iter()
+            .zip(std::mem::take(&mut self.samples))
+            .filter(|(n, _)| n.kind == Kind::Leecher && n.leave_at_pieces.is_none())
+            .map(|(_, p)| p)
+            .collect();
         Outcome {
             leechers,
             uploaded_bins: self.uploaded_bins,
@@ -508,6 +530,7 @@ impl Sim {
             busies: self.busies,
             seeder_spread: self.seeder_spread,
             lost_pieces,
+            progress,
             errors: self.errors,
         }
     }
@@ -950,6 +973,24 @@ impl Sim {
         self.closing.insert((i, other));
         let delay = self.latency(i, other);
         self.after(delay, Ev::Disconnected { to: other, from: i });
+    }
+
+    /// Records every leecher's pieces at the sampling instant that is due.
+    fn sample_progress(&mut self) {
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.kind == Kind::Leecher {
+                let (mut neighbours, mut in_flight, mut from) = (0, 0, 0);
+                for p in n.swarm.as_ref().map(Swarm::peers).unwrap_or_default() {
+                    if p.state == peer::swarm::ContactState::Connected {
+                        neighbours += 1;
+                        in_flight += p.in_flight as u32;
+                        from += u32::from(p.in_flight > 0);
+                    }
+                }
+                self.samples[i].push((n.disk.count(), neighbours, from, in_flight));
+            }
+        }
+        self.next_sample += ns(SAMPLE);
     }
 
     /// Pieces no live peer holds: a swarm that lost one cannot complete.
