@@ -23,6 +23,10 @@
 //!    same ones (the idea behind super-seeding, for the first seeder above all);
 //! 5. arrival order.
 //!
+//! The queue holds what the measured uplink sends within the longest wait (see
+//! [`SwarmConfig::max_upload_queue`]); beyond it the least urgent request is refused as
+//! "busy" and asked elsewhere, so that the order above is what decides.
+//!
 //! The number of slots (uploads at once) follows the measured uplink: enough that each
 //! piece is sent in about [`SwarmConfig::upload_slot_time`] at an equal share, between
 //! [`SwarmConfig::min_upload_slots`] and [`SwarmConfig::max_upload_slots`]. Few slots get
@@ -34,6 +38,7 @@
 //! [`SwarmConfig::upload_slot_time`]: super::SwarmConfig::upload_slot_time
 //! [`SwarmConfig::min_upload_slots`]: super::SwarmConfig::min_upload_slots
 //! [`SwarmConfig::max_upload_slots`]: super::SwarmConfig::max_upload_slots
+//! [`SwarmConfig::max_upload_queue`]: super::SwarmConfig::max_upload_queue
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +50,9 @@ use super::rate::Rate;
 /// above its least-sent piece. 1: its copies stay within two of each other while it has
 /// a choice, so that a first seeder that leaves early leaves every piece behind.
 const SPREAD_SLACK: u32 = 1;
+
+/// The shortest queue a measured uplink keeps, however slow (see `Uploads::queue_limit`).
+const MIN_QUEUE: usize = 16;
 
 /// A request waiting for a slot.
 #[derive(Debug, Clone)]
@@ -133,6 +141,24 @@ impl Uploads {
         }
     }
 
+    /// How many requests may wait: what the measured uplink sends within
+    /// [`UploadLimits::max_wait`], at least [`MIN_QUEUE`], at most `max_waiting`. A longer
+    /// queue would only hold requests past `max_wait`, where they go first whoever sent
+    /// them, so the neediest neighbours would lose their precedence; refused ones are asked
+    /// elsewhere.
+    fn queue_limit(&self, limits: &UploadLimits) -> usize {
+        let most = limits.max_waiting.max(1);
+        let Some(rate) = self.rate.bytes_per_sec() else {
+            return most;
+        };
+        let pieces = rate * limits.max_wait.as_secs_f64() / limits.piece_len.max(1) as f64;
+        if pieces.is_finite() && pieces >= 0.0 {
+            (pieces.ceil() as usize).clamp(MIN_QUEUE.min(most), most)
+        } else {
+            most
+        }
+    }
+
     /// Queues a request from `peer`, which holds `requester_pieces` pieces. When the
     /// queue is full the least urgent request (possibly this one) is refused.
     pub(crate) fn requested(
@@ -161,7 +187,7 @@ impl Uploads {
             order: self.next_order,
         });
         self.next_order += 1;
-        if self.waiting.len() > limits.max_waiting.max(1) {
+        if self.waiting.len() > self.queue_limit(limits) {
             let worst = self.best_index(now, limits, true);
             let w = self.waiting.swap_remove(worst);
             self.note_if_idle(now);
@@ -379,6 +405,30 @@ mod tests {
         assert_eq!(u.forget(fp(1), later), vec![0]);
         assert_eq!(u.counts(), (0, 0));
         assert_eq!(u.idle_since(), Some(later), "idle once nothing waits");
+    }
+
+    #[test]
+    fn the_queue_holds_what_the_measured_uplink_sends_within_the_longest_wait() {
+        let t0 = Instant::now();
+        let l = limits(512);
+        let mut u = Uploads::new(100, t0);
+        // Unmeasured: up to max_waiting wait.
+        for piece in 0..40 {
+            assert_eq!(u.requested(fp(1), piece, 50, t0, &l), Queued::Waiting);
+        }
+        // 10,000 B/s of 1,000-byte pieces, 2 s at most: 20 may wait.
+        u.grant(t0, &l);
+        u.done(fp(1), 0, 10_000, t0 + Duration::from_secs(1));
+        u.forget(fp(1), t0);
+        for piece in 1..=20 {
+            assert_eq!(u.requested(fp(2), piece, 50, t0, &l), Queued::Waiting);
+        }
+        // The 21st request is from a needier neighbour: the least needy one is refused.
+        assert_eq!(
+            u.requested(fp(3), 21, 10, t0, &l),
+            Queued::Refused(fp(2), 20)
+        );
+        assert_eq!(u.counts(), (20, 0));
     }
 
     #[test]
