@@ -26,7 +26,7 @@ pub struct SwarmConfig {
     /// `upload`): before that, in the churn scenario (1,000 leechers arriving over 5
     /// minutes, 20 % leaving early, the seeder leaving after 2 copies' worth) a leecher
     /// left holding the last copy of 3 pieces and no leecher finished; the seeder had sent
-    /// some pieces 14 times and others once. With the spreading, 1 to 6 times, and every
+    /// some pieces 14 times and others once. With the spreading, 1 to 7 times, and every
     /// leecher finishes.
     pub swap_tenure: Duration,
     /// Fewest requests kept in flight per neighbour. 2: one piece is being sent while the
