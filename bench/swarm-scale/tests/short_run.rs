@@ -73,6 +73,13 @@ fn leechers_leaving_and_the_seeder_leaving_do_not_stop_the_rest() {
     let fig = figures(&scenario, &outcome);
     assert!(outcome.departed > 0, "nobody left");
     assert!(fig.seeder_copies < 2.5, "the seeder stayed: {fig:?}");
+    // The seeder sent every piece before it left, and no departure took a last copy.
+    let (fewest, most) = outcome.seeder_spread.expect("the seeder left");
+    assert!(
+        fewest >= 1,
+        "the seeder left having sent pieces {fewest} to {most} times"
+    );
+    assert!(outcome.lost_pieces.is_empty(), "{:?}", outcome.lost_pieces);
     assert_eq!(fig.incomplete, 0, "{fig:?}");
 }
 
