@@ -1,6 +1,6 @@
 //! The peer's tokio runtime: one QUIC endpoint for everything, and per torrent a task
 //! that drives the [`Swarm`](crate::swarm::Swarm) core with real connections, the
-//! [`PieceStore`](crate::storage::PieceStore) and the tracker client.
+//! [`PieceStore`] and the tracker client.
 //!
 //! * [`Peer`] owns the endpoint (its key is the peer's identity, kept in the state
 //!   directory so a restarted peer is the same peer), accepts connections from other peers
