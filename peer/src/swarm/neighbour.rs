@@ -113,16 +113,9 @@ impl Neighbour {
         queue_time: Duration,
         piece_len: u64,
     ) -> usize {
-        let max = max.max(min);
-        let Some(rate) = self.rate.bytes_per_sec() else {
-            return min;
-        };
-        let pieces = rate * queue_time.as_secs_f64() / piece_len.max(1) as f64;
-        if pieces.is_finite() && pieces >= 0.0 {
-            (pieces.ceil() as usize).clamp(min, max)
-        } else {
-            max
-        }
+        self.rate
+            .pieces_within(queue_time, piece_len, min, max)
+            .unwrap_or(min)
     }
 
     /// Records a request for `piece` sent at `now`.

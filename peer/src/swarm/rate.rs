@@ -50,6 +50,25 @@ impl Rate {
     pub(crate) fn bytes_per_sec(&self) -> Option<f64> {
         self.bytes_per_sec
     }
+
+    /// How many pieces of `piece_len` bytes the measured rate moves within `time`, rounded
+    /// up and held to `[min, max]` (`max` if the rate is absurd); None until measured.
+    pub(crate) fn pieces_within(
+        &self,
+        time: Duration,
+        piece_len: u64,
+        min: usize,
+        max: usize,
+    ) -> Option<usize> {
+        let max = max.max(min);
+        let rate = self.bytes_per_sec?;
+        let pieces = rate * time.as_secs_f64() / piece_len.max(1) as f64;
+        Some(if pieces.is_finite() && pieces >= 0.0 {
+            (pieces.ceil() as usize).clamp(min, max)
+        } else {
+            max
+        })
+    }
 }
 
 #[cfg(test)]

@@ -148,15 +148,9 @@ impl Uploads {
     /// elsewhere.
     fn queue_limit(&self, limits: &UploadLimits) -> usize {
         let most = limits.max_waiting.max(1);
-        let Some(rate) = self.rate.bytes_per_sec() else {
-            return most;
-        };
-        let pieces = rate * limits.max_wait.as_secs_f64() / limits.piece_len.max(1) as f64;
-        if pieces.is_finite() && pieces >= 0.0 {
-            (pieces.ceil() as usize).clamp(MIN_QUEUE.min(most), most)
-        } else {
-            most
-        }
+        self.rate
+            .pieces_within(limits.max_wait, limits.piece_len, MIN_QUEUE.min(most), most)
+            .unwrap_or(most)
     }
 
     /// Queues a request from `peer`, which holds `requester_pieces` pieces. When the
