@@ -196,25 +196,21 @@ fn main() -> anyhow::Result<()> {
             );
         }
         if args.timeline {
-            // Who finished last, by link speed: where the tail comes from.
-            let mut done: Vec<(f64, f64, f64)> = outcome
-                .leechers
-                .iter()
-                .filter_map(|&(up, down, secs)| secs.map(|s| (s, up, down)))
-                .collect();
-            done.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let slowest: Vec<String> = done
-                .iter()
-                .take(5)
-                .map(|(s, up, down)| {
-                    format!("{s:.1} s ({:.0}/{:.0} Mbit/s)", up * 8e-6, down * 8e-6)
-                })
-                .collect();
-            eprintln!("slowest (up/down): {}", slowest.join(", "));
-            // Where the slowest fell behind: pieces every 5 s, against the median leecher.
+            // Leechers, slowest first (those that never finished before all others).
             let mut order: Vec<usize> = (0..outcome.leechers.len()).collect();
             let secs = |i: usize| outcome.leechers[i].2.unwrap_or(f64::INFINITY);
             order.sort_by(|&a, &b| secs(b).total_cmp(&secs(a)));
+            // Who finished last, by link speed: where the tail comes from.
+            let slowest: Vec<String> = order
+                .iter()
+                .filter_map(|&i| {
+                    let (up, down, secs) = outcome.leechers[i];
+                    secs.map(|s| format!("{s:.1} s ({:.0}/{:.0} Mbit/s)", up * 8e-6, down * 8e-6))
+                })
+                .take(5)
+                .collect();
+            eprintln!("slowest (up/down): {}", slowest.join(", "));
+            // Where the slowest fell behind: pieces every 5 s, against the median leecher.
             let show = |i: usize| {
                 let p: Vec<String> = outcome.progress[i]
                     .iter()
