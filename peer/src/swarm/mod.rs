@@ -388,12 +388,16 @@ impl Swarm {
         if self.picker.mark_have(piece) {
             self.reports.gained(piece);
             self.announcements.gained(piece);
-            for (&fp, p) in self.peers.iter_mut() {
-                if let Some(n) = p.neighbour_mut()
-                    && n.in_flight.remove(&piece).is_some()
-                {
-                    self.picker.released(piece);
-                    self.outputs.push_back(Action::Cancel { peer: fp, piece });
+            // Copies still requested elsewhere (endgame) are cancelled; outside endgame
+            // there are none, and the walk over every neighbour is skipped.
+            if self.picker.requests(piece) > 0 {
+                for (&fp, p) in self.peers.iter_mut() {
+                    if let Some(n) = p.neighbour_mut()
+                        && n.in_flight.remove(&piece).is_some()
+                    {
+                        self.picker.released(piece);
+                        self.outputs.push_back(Action::Cancel { peer: fp, piece });
+                    }
                 }
             }
         }

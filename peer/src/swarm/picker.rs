@@ -11,6 +11,8 @@
 //! from several neighbours, fewest outstanding requests first, and the first copy to
 //! arrive wins.
 
+use std::collections::BinaryHeap;
+
 use rand::Rng;
 use tracker::Bitfield;
 
@@ -92,7 +94,6 @@ impl Picker {
     }
 
     /// Outstanding requests for `piece` (0 past the end).
-    #[cfg(test)]
     pub(crate) fn requests(&self, piece: u32) -> u32 {
         self.counts.get(piece as usize).map_or(0, |c| c.requested)
     }
@@ -203,7 +204,15 @@ impl Picker {
     }
 
     /// Up to `n` pieces to request from a neighbour holding `holder`, best first, skipping
-    /// pieces already requested from that neighbour (`asked`).
+    /// pieces already requested from that neighbour (`asked`, which must imply a request
+    /// counted with [`requested`](Self::requested)).
+    ///
+    /// Best is fewest requests outstanding (which outside endgame must be none), then
+    /// fewest holders, then a random order: each call draws one salt and ranks equals by a
+    /// hash of salt and piece, a fresh random permutation per call for the price of a
+    /// multiply. Only the `n` best are kept while the holder's pieces are walked a word at
+    /// a time: this runs for every neighbour with room in its pipeline after nearly every
+    /// input, and most candidates lose.
     pub(crate) fn pick(
         &self,
         holder: &Bitfield,
@@ -218,43 +227,66 @@ impl Picker {
         if !endgame && self.missing_unrequested == 0 {
             return Vec::new();
         }
-        let mut candidates: Vec<((u32, u32, u32), u32)> = useful(&self.have, holder)
-            .filter(|&i| !asked(i))
-            .filter(|&i| endgame || self.counts[i as usize].requested == 0)
-            .map(|i| {
-                let key = (
-                    self.counts[i as usize].requested,
-                    self.counts[i as usize].availability,
-                    rng.random::<u32>(),
-                );
-                (key, i)
-            })
-            .collect();
-        if candidates.len() > n {
-            candidates.select_nth_unstable(n - 1);
-            candidates.truncate(n);
-        }
-        candidates.sort_unstable();
-        candidates.into_iter().map(|(_, i)| i).collect()
+        let salt: u64 = rng.random();
+        // A max-heap of the best `n` so far: its top is the first to lose its place.
+        let mut best: BinaryHeap<(u128, u32)> = BinaryHeap::with_capacity(n + 1);
+        for_each_useful(&self.have, holder, |i| {
+            let c = self.counts[i as usize];
+            // The cheap test first: outside endgame, a piece asked of this neighbour is
+            // requested, so `asked` is needed only in endgame.
+            if (!endgame && c.requested != 0) || (endgame && asked(i)) {
+                return;
+            }
+            let key = u128::from(c.requested) << 96
+                | u128::from(c.availability) << 64
+                | u128::from(tie_break(salt, i));
+            if best.len() < n {
+                best.push((key, i));
+            } else if best.peek().is_some_and(|&(worst, _)| key < worst) {
+                best.pop();
+                best.push((key, i));
+            }
+        });
+        let mut picked = best.into_vec();
+        picked.sort_unstable();
+        picked.into_iter().map(|(_, i)| i).collect()
     }
 }
 
-/// The pieces `holder` has and `have` lacks, ascending, a byte of the bitfields at a time
-/// (most bytes are skipped whole: this runs on every input of a busy core).
-fn useful<'a>(have: &'a Bitfield, holder: &'a Bitfield) -> impl Iterator<Item = u32> + 'a {
+/// A pseudo-random rank of `piece` under `salt` (the SplitMix64 finaliser): equal-ranked
+/// pieces are ordered by it, differently in every call.
+fn tie_break(salt: u64, piece: u32) -> u64 {
+    let mut z = salt ^ u64::from(piece).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Calls `f` with each piece `holder` has and `have` lacks, ascending, 64 pieces at a time
+/// (most words are skipped whole).
+fn for_each_useful(have: &Bitfield, holder: &Bitfield, mut f: impl FnMut(u32)) {
     let len = have.len().min(holder.len());
-    have.as_bytes()
-        .iter()
-        .zip(holder.as_bytes())
-        .enumerate()
-        .filter(|&(_, (h, o))| o & !h != 0)
-        .flat_map(move |(k, (h, o))| {
-            let byte = o & !h;
-            (0..8u32)
-                .filter(move |bit| byte & (0x80 >> bit) != 0)
-                .map(move |bit| k as u32 * 8 + bit)
-        })
-        .filter(move |&i| i < len)
+    let word = |bytes: &[u8], k: usize| {
+        let mut w = [0u8; 8];
+        let chunk = bytes.get(k * 8..).unwrap_or(&[]);
+        let take = chunk.len().min(8);
+        w[..take].copy_from_slice(&chunk[..take]);
+        // Piece 8k + j is bit 7 - j of byte k: big-endian puts the first piece on top.
+        u64::from_be_bytes(w)
+    };
+    let words = (len as usize).div_ceil(64);
+    for k in 0..words {
+        let mut bits = word(holder.as_bytes(), k) & !word(have.as_bytes(), k);
+        while bits != 0 {
+            let top = bits.leading_zeros();
+            bits &= !(1u64 << (63 - top));
+            let i = k as u32 * 64 + top;
+            if i >= len {
+                return;
+            }
+            f(i);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -287,7 +319,9 @@ mod tests {
     fn requested_and_held_pieces_are_not_picked_outside_endgame() {
         let mut p = Picker::new(bits(20, &[0]), 0);
         p.add_holder(&Bitfield::full(20));
+        // 1 asked of another neighbour, 2 of this one (so requested too, as in the core).
         p.requested(1);
+        p.requested(2);
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let order = p.pick(&Bitfield::full(20), |i| i == 2, 20, &mut rng);
         assert_eq!(order.len(), 17);
@@ -316,6 +350,29 @@ mod tests {
         assert_eq!(p.unavailable(), vec![2, 4]);
         p.remove_holder(&bits(5, &[0, 1, 3]));
         assert_eq!(p.unavailable(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn useful_pieces_are_found_across_words_and_not_past_the_end() {
+        let have = bits(130, &[0, 64, 65]);
+        let holder = bits(130, &[0, 1, 63, 64, 66, 127, 128, 129]);
+        let mut found = Vec::new();
+        for_each_useful(&have, &holder, |i| found.push(i));
+        assert_eq!(found, vec![1, 63, 66, 127, 128, 129]);
+        let mut found = Vec::new();
+        for_each_useful(&bits(3, &[]), &Bitfield::full(50), |i| found.push(i));
+        assert_eq!(found, vec![0, 1, 2], "only the pieces both cover");
+    }
+
+    #[test]
+    fn ties_are_broken_differently_from_call_to_call() {
+        let mut p = Picker::new(Bitfield::new(64), 0);
+        p.add_holder(&Bitfield::full(64));
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let firsts: std::collections::BTreeSet<u32> = (0..50)
+            .map(|_| p.pick(&Bitfield::full(64), |_| false, 1, &mut rng)[0])
+            .collect();
+        assert!(firsts.len() > 20, "{firsts:?}");
     }
 
     #[test]
