@@ -13,7 +13,7 @@ use crate::torrent::InfoHash;
 use super::neighbours::{self, Asker};
 use super::search;
 use super::sessions::Sessions;
-use super::swarms::{Swarm, check_bitfield};
+use super::swarms::{Member, Swarm, check_bitfield};
 use super::torrents::Torrents;
 use super::users::Users;
 use super::{Command, Output, Query, StateConfig, Stats, TorrentDetails, Uploader};
@@ -278,9 +278,22 @@ impl TrackerState {
         }
         let mut rng = neighbours::query_rng(seed, asker);
         let want = want.min(MAX_PEERS_PER_ANSWER) as usize;
-        let chosen = neighbours::choose(swarm.members(), None, want, &mut rng, |_, m| {
-            m.fingerprint != *asker && m.have.get(piece)
-        });
+        let eligible = |_: usize, m: &Member| m.fingerprint != *asker && m.have.get(piece);
+        // A random walk over the members finds holders of a common piece at once; for a
+        // piece fewer than one in eight members hold, the index of holders is read instead.
+        let chosen = match swarm.holders() {
+            Some(holders) if (swarm.availability()[piece as usize] as usize) * 8 < swarm.len() => {
+                neighbours::choose_holders(
+                    swarm.members(),
+                    holders,
+                    piece,
+                    want,
+                    &mut rng,
+                    eligible,
+                )
+            }
+            _ => neighbours::choose(swarm.members(), None, want, &mut rng, eligible),
+        };
         Ok(chosen.iter().map(|&i| swarm.members()[i].info()).collect())
     }
 

@@ -13,6 +13,7 @@
 //! hash-map lookups and one bit per piece, a join samples a bounded number of candidates
 //! however large the swarm, and a heartbeat visits only the swarms of its peer.
 
+mod holders;
 mod machine;
 mod neighbours;
 mod search;

@@ -33,6 +33,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::bitfield::Bitfield;
 
+use super::holders::PieceHolders;
 use super::swarms::Member;
 
 /// Width of an in-degree band: peers whose in-degrees differ by less than this are
@@ -196,14 +197,55 @@ pub(crate) fn choose(
     if want == 0 || members.is_empty() {
         return Vec::new();
     }
+    let walk = Walk::new(members.len(), rng);
+    choose_among(members, asker, want, rng, walk, eligible)
+}
+
+/// Like [`choose`], among the holders of `piece` as `holders` lists them: its blocks of
+/// 64 members are visited in a random order, so a rare piece's few holders are found
+/// without a visit to every member.
+pub(crate) fn choose_holders(
+    members: &[Member],
+    holders: &PieceHolders,
+    piece: u32,
+    want: usize,
+    rng: &mut ChaCha8Rng,
+    eligible: impl Fn(usize, &Member) -> bool,
+) -> Vec<usize> {
+    if want == 0 || members.is_empty() {
+        return Vec::new();
+    }
+    let slots = Walk::new(holders.block_count(), rng).flat_map(move |block| {
+        let mut bits = holders.block(block, piece);
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let k = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                block * 64 + k
+            })
+        })
+    });
+    choose_among(members, None, want, rng, slots, eligible)
+}
+
+/// The pool of [`choose`]: `candidates` in the order given, the eligible ones kept until
+/// the pool is full, then the best `want` of it.
+fn choose_among(
+    members: &[Member],
+    asker: Option<Asker<'_>>,
+    want: usize,
+    rng: &mut ChaCha8Rng,
+    candidates: impl Iterator<Item = usize>,
+    eligible: impl Fn(usize, &Member) -> bool,
+) -> Vec<usize> {
     let pool_cap = if members.len() <= CONSIDER_ALL_UP_TO {
         members.len()
     } else {
         pool_size(want)
     };
     let mut pool: Vec<(u32, bool, u32, u64, usize)> = Vec::with_capacity(pool_cap.min(1024));
-    for i in Walk::new(members.len(), rng) {
-        let m = &members[i];
+    for i in candidates {
+        let Some(m) = members.get(i) else { continue };
         if !eligible(i, m) {
             continue;
         }

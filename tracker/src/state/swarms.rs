@@ -6,8 +6,9 @@
 //! the last member; the order is therefore a function of the command history, the same on
 //! every replica, and snapshots keep it.
 //!
-//! Derived numbers (pieces per member, per-piece availability, seeders) are kept up to
-//! date with every change, so that no question about a swarm needs a scan of its bitfields.
+//! Derived numbers (pieces per member, per-piece availability, seeders, and in a large
+//! swarm the holders of each piece) are kept up to date with every change, so that no
+//! question about a swarm needs a scan of its bitfields.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ use crate::api::{ApiError, MAX_MEMBERS_PER_PAGE, MembersPage, PeerInfo, SwarmMem
 use crate::bitfield::Bitfield;
 
 use super::SwarmPeer;
+use super::holders::PieceHolders;
+use super::neighbours::CONSIDER_ALL_UP_TO;
 
 /// A peer in a swarm.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +75,9 @@ pub(crate) struct Swarm {
     members: Vec<Member>,
     index: HashMap<Fingerprint, u32>,
     availability: Vec<u32>,
+    /// The members holding each piece, once the swarm has outgrown being considered whole
+    /// by neighbour selection (smaller swarms are walked whole anyway).
+    holders: Option<PieceHolders>,
     seeders: u32,
     /// The in-degrees of peers that are not members (they left or expired) but are among
     /// the neighbours present members were handed; a peer that comes back gets its own
@@ -126,6 +132,7 @@ impl Swarm {
             members: Vec::new(),
             index: HashMap::new(),
             availability: vec![0; piece_count as usize],
+            holders: None,
             seeders: 0,
             absent_in_degree: HashMap::new(),
             heard_floor_ms: u64::MAX,
@@ -184,8 +191,26 @@ impl Swarm {
             self.seeders += 1;
         }
         self.heard_floor_ms = self.heard_floor_ms.min(m.last_heard_ms);
-        self.index.insert(m.fingerprint, self.members.len() as u32);
+        let slot = self.members.len();
+        self.index.insert(m.fingerprint, slot as u32);
+        match &mut self.holders {
+            Some(holders) => holders.set_all(slot, &m.have),
+            None if slot >= CONSIDER_ALL_UP_TO => {
+                let mut holders = PieceHolders::new(self.piece_count);
+                for (at, member) in self.members.iter().enumerate() {
+                    holders.set_all(at, &member.have);
+                }
+                holders.set_all(slot, &m.have);
+                self.holders = Some(holders);
+            }
+            None => {}
+        }
         self.members.push(m);
+    }
+
+    /// Which members hold each piece, in a swarm large enough to keep that.
+    pub(crate) fn holders(&self) -> Option<&PieceHolders> {
+        self.holders.as_ref()
     }
 
     /// The members, in replicated order.
@@ -333,6 +358,10 @@ impl Swarm {
         let m = &mut self.members[at];
         for_each_one(&m.have, |p| self.availability[p as usize] -= 1);
         for_each_one(have, |p| self.availability[p as usize] += 1);
+        if let Some(holders) = &mut self.holders {
+            holders.clear_all(at, &m.have);
+            holders.set_all(at, have);
+        }
         let was_full = m.count == piece_count;
         m.addr = addr;
         m.have.clone_from(have);
@@ -381,6 +410,9 @@ impl Swarm {
             if m.have.set(p) {
                 m.count += 1;
                 self.availability[p as usize] += 1;
+                if let Some(holders) = &mut self.holders {
+                    holders.set(at, p);
+                }
             }
         }
         m.last_heard_ms = m.last_heard_ms.max(now_ms);
@@ -404,6 +436,9 @@ impl Swarm {
             if m.have.clear(p) {
                 m.count -= 1;
                 self.availability[p as usize] -= 1;
+                if let Some(holders) = &mut self.holders {
+                    holders.clear(at, p);
+                }
             }
         }
         m.last_heard_ms = m.last_heard_ms.max(now_ms);
@@ -421,10 +456,18 @@ impl Swarm {
 
     /// Removes the member at `at`; the last member takes its place.
     pub(crate) fn remove(&mut self, at: usize) -> Member {
+        let last = self.members.len() - 1;
         let m = self.members.swap_remove(at);
         self.index.remove(&m.fingerprint);
+        if let Some(holders) = &mut self.holders {
+            holders.clear_all(at, &m.have);
+        }
         if let Some(moved) = self.members.get(at) {
             self.index.insert(moved.fingerprint, at as u32);
+            if let Some(holders) = &mut self.holders {
+                holders.clear_all(last, &moved.have);
+                holders.set_all(at, &moved.have);
+            }
         }
         for_each_one(&m.have, |p| self.availability[p as usize] -= 1);
         if m.count == self.piece_count {

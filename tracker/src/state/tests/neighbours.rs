@@ -431,3 +431,104 @@ fn twenty_thousand_peers_with_churn_keep_in_degree_within_twice_the_degree() {
     assert!(max <= 2 * WANT, "max in-degree {max} with {WANT} asked");
     assert_eq!(components(&latest), 1, "the live graph is connected");
 }
+
+/// In a swarm large enough to keep an index of holders, every answer about a rare piece
+/// names exactly its holders, through joins, reports, re-joins, departures (whose places
+/// the last members take) and expiry, checked against a model of who holds what.
+#[test]
+fn rare_piece_holders_stay_exact_through_every_change() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut h = Harness::new();
+    let pieces = 64;
+    let ih = h.publish("a", pieces, 1);
+    // Each member's pieces and last-heard time.
+    let mut model: BTreeMap<u32, (HashSet<u32>, u64)> = BTreeMap::new();
+    // Pieces 0..8 stay rare (each member holds one with probability 1/100); the rest
+    // are common, so the swarm is not a toy.
+    let random_have = |rng: &mut rand_chacha::ChaCha8Rng| -> HashSet<u32> {
+        (0..pieces)
+            .filter(|&p| rng.random_bool(if p < 8 { 0.01 } else { 0.5 }))
+            .collect()
+    };
+    let field = |set: &HashSet<u32>| bits(pieces, set.iter().copied());
+    let mut now = 1_000;
+    for round in 0..6u32 {
+        for _ in 0..1_500 {
+            let peer = rng.random_range(0..800);
+            now += 1;
+            match rng.random_range(0..10) {
+                0..=3 => {
+                    let have = random_have(&mut rng);
+                    h.join(ih, peer, field(&have), 0, now);
+                    model.insert(peer, (have, now));
+                }
+                4..=5 if model.contains_key(&peer) => {
+                    let p = rng.random_range(0..pieces);
+                    h.ok(Command::Have {
+                        info_hash: ih,
+                        fingerprint: fp(peer),
+                        pieces: vec![p],
+                        now_ms: now,
+                    });
+                    let (have, heard) = model.get_mut(&peer).unwrap();
+                    have.insert(p);
+                    *heard = now;
+                }
+                6 if model.contains_key(&peer) => {
+                    let p = rng.random_range(0..pieces);
+                    h.ok(Command::NotHave {
+                        info_hash: ih,
+                        fingerprint: fp(peer),
+                        pieces: vec![p],
+                        now_ms: now,
+                    });
+                    let (have, heard) = model.get_mut(&peer).unwrap();
+                    have.remove(&p);
+                    *heard = now;
+                }
+                7 if model.contains_key(&peer) => {
+                    h.ok(Command::Leave {
+                        info_hash: ih,
+                        fingerprint: fp(peer),
+                    });
+                    model.remove(&peer);
+                }
+                _ => {}
+            }
+        }
+        if round == 3 {
+            // Everyone not heard from in the last 1,000 ms of the history expires.
+            let cutoff = now - 1_000;
+            h.apply(Command::Expire {
+                now_ms: cutoff + TTL,
+            });
+            model.retain(|_, (_, heard)| *heard >= cutoff);
+        }
+        assert!(
+            model.len() > 256,
+            "large enough for the index: {}",
+            model.len()
+        );
+        for piece in 0..8 {
+            let mut expected: Vec<Fingerprint> = model
+                .iter()
+                .filter(|(_, (have, _))| have.contains(&piece))
+                .map(|(&peer, _)| fp(peer))
+                .collect();
+            expected.sort();
+            let mut got = fps(&peers_of(h.query(Query::PeersWithPiece {
+                info_hash: ih,
+                asker: fp(10_000),
+                piece,
+                want: MAX_PEERS_PER_ANSWER,
+                seed: u64::from(round),
+            })));
+            got.sort();
+            assert_eq!(
+                got, expected,
+                "holders of piece {piece} after round {round}"
+            );
+        }
+    }
+}
