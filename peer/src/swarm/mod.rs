@@ -229,7 +229,7 @@ impl Swarm {
             }
             if let Some(peer) = self.peers.get_mut(&fp) {
                 if matches!(peer.contact, Contact::Idle) {
-                    peer.info = info;
+                    *peer.info = info;
                 }
             } else if self.peers.len() < self.config.max_known_peers {
                 self.peers.insert(fp, KnownPeer::new(info));
