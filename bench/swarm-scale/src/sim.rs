@@ -19,6 +19,8 @@
 //! uplink sent over time (in [`BIN`] bins, for the uplink use), and the seeder's bytes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+
+use rustc_hash::FxHashSet;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -165,7 +167,8 @@ struct Node {
     joined_at: Option<Ns>,
     completed_at: Option<Ns>,
     left_at: Option<Ns>,
-    /// Peers connected to this one (either direction).
+    /// Peers connected to this one (either direction), in the order linked; mirrored in
+    /// [`Sim::link_set`].
     links: Vec<u32>,
     flows: Vec<Flow>,
     waiting: VecDeque<(u32, u32)>,
@@ -229,6 +232,12 @@ pub struct Sim {
     queue: EventQueue<Ev>,
     rng: ChaCha8Rng,
     nodes: Vec<Node>,
+    /// Each node's `alive`, densely: the check before every delivery reads it for both
+    /// ends, and a node's whole record is far larger than a cache line.
+    alive: Vec<bool>,
+    /// `(a, b)` for every `b` in `a`'s links: a delivery's "are they still linked?" is one
+    /// hash probe instead of a scan of the receiver's links.
+    link_set: FxHashSet<(u32, u32)>,
     by_fp: HashMap<Fingerprint, u32>,
     tracker: TrackerSide,
     layout: PieceLayout,
@@ -333,6 +342,8 @@ impl Sim {
             now: 0,
             queue: EventQueue::new(),
             rng,
+            alive: vec![true; node_count],
+            link_set: FxHashSet::default(),
             nodes,
             by_fp,
             tracker,
@@ -403,9 +414,30 @@ impl Sim {
     }
 
     fn linked(&self, a: u32, b: u32) -> bool {
-        self.nodes[a as usize].alive
-            && self.nodes[b as usize].alive
-            && self.nodes[a as usize].links.contains(&b)
+        self.alive[a as usize] && self.alive[b as usize] && self.link_set.contains(&(a, b))
+    }
+
+    /// Links `a` and `b` both ways, unless they are linked already.
+    fn link(&mut self, a: u32, b: u32) {
+        if self.link_set.insert((b, a)) {
+            self.nodes[b as usize].links.push(a);
+        }
+        if self.link_set.insert((a, b)) {
+            self.nodes[a as usize].links.push(b);
+        }
+    }
+
+    /// Drops `b` from `a`'s links.
+    fn unlink_one_way(&mut self, a: u32, b: u32) {
+        if self.link_set.remove(&(a, b)) {
+            self.nodes[a as usize].links.retain(|&l| l != b);
+        }
+    }
+
+    /// Drops the link between `a` and `b` both ways.
+    fn unlink(&mut self, a: u32, b: u32) {
+        self.unlink_one_way(a, b);
+        self.unlink_one_way(b, a);
     }
 
     /// Prints a line of progress to standard error about every `every` of wall time.
@@ -554,9 +586,8 @@ impl Sim {
                     self.after(delay, Ev::DialFailed { from, to });
                     return;
                 }
-                if !self.nodes[to as usize].links.contains(&from) {
-                    self.nodes[to as usize].links.push(from);
-                    self.nodes[from as usize].links.push(to);
+                if !self.link_set.contains(&(to, from)) {
+                    self.link(to, from);
                 }
                 // The dialler wants to download from `to` (again).
                 self.abandoned.remove(&(to, from));
@@ -961,8 +992,7 @@ impl Sim {
     /// over it), pieces under way between them are abandoned, and `other`'s core hears of
     /// it one latency later, as from a closed QUIC connection.
     fn close_link(&mut self, i: u32, other: u32) {
-        self.nodes[i as usize].links.retain(|&l| l != other);
-        self.nodes[other as usize].links.retain(|&l| l != i);
+        self.unlink(i, other);
         self.abandoned.remove(&(i, other));
         self.abandoned.remove(&(other, i));
         for (at, to) in [(i, other), (other, i)] {
@@ -1033,10 +1063,12 @@ impl Sim {
             self.departed += 1;
         }
         let fp = n.info.fingerprint;
+        self.alive[i as usize] = false;
         let links = std::mem::take(&mut n.links);
         for other in links {
+            self.link_set.remove(&(i, other));
             if graceful {
-                self.nodes[other as usize].links.retain(|&l| l != i);
+                self.unlink_one_way(other, i);
                 let delay = self.latency(i, other);
                 self.after(delay, Ev::Disconnected { to: other, from: i });
             }
@@ -1091,8 +1123,7 @@ impl Sim {
                         self.errors
                             .push(format!("peer {i} banned honest peer {to}"));
                     }
-                    self.nodes[i as usize].links.retain(|&l| l != to);
-                    self.nodes[to as usize].links.retain(|&l| l != i);
+                    self.unlink(i, to);
                 } else if self.linked(i, to) {
                     if self.abandoned.contains(&(i, to)) {
                         // The other side had stopped downloading from this one already.
@@ -1107,7 +1138,7 @@ impl Sim {
             }
             Action::Request { peer, piece } => {
                 let Some(to) = fp_of(self, &peer) else { return };
-                if !self.nodes[i as usize].links.contains(&to) {
+                if !self.link_set.contains(&(i, to)) {
                     // A neighbour that left or closed the link (its goodbye may still be
                     // on the way) is not an error; one never connected is.
                     if self.nodes[to as usize].left_at.is_none() && !self.closing.contains(&(to, i))
