@@ -126,6 +126,13 @@ pub struct Swarm {
     /// have moved it earlier (`None` inside: nothing scheduled). The runtime asks after
     /// every input and the answer scans every known peer, so it is kept.
     deadline: std::cell::Cell<Option<Option<Instant>>>,
+    /// The earliest instant a connected neighbour needs attention (its request deadline,
+    /// the end of its "busy" or of its tenure), as the last fill of every pipeline left
+    /// them (`None` inside: none). Every input that changes a neighbour ends in that fill,
+    /// or folds its one neighbour in (`handle_haves`), so the next timeout need not
+    /// follow every neighbour's pointer again: with 10,000 simulated peers those 32
+    /// cache misses per input were a tenth of the simulation.
+    neighbour_wake: std::cell::Cell<Option<Option<Instant>>>,
 }
 
 /// Why a neighbour is let go.
@@ -187,6 +194,7 @@ impl Swarm {
             now,
             outputs: VecDeque::new(),
             deadline: std::cell::Cell::new(None),
+            neighbour_wake: std::cell::Cell::new(None),
         };
         swarm.maintain(now);
         swarm
@@ -356,16 +364,16 @@ impl Swarm {
             self.maintain(now);
         } else {
             self.fill_one(peer, now);
-            // Filling can only add this neighbour's request deadline: fold it into the
-            // kept next timeout (a kept one that passed is harmless: an early wake-up).
-            if let Some(Some(kept)) = self.deadline.get() {
-                let timeout = self.config.request_timeout;
-                let added = self.peers.get(&peer).and_then(KnownPeer::neighbour);
-                if let Some(d) = added.and_then(|n| n.deadline(timeout)) {
-                    self.deadline.set(Some(Some(kept.min(d))));
+            // Filling can only add this neighbour's request deadline (or end its "busy",
+            // which at worst leaves an early wake-up kept): fold it into both kept times.
+            let timeout = self.config.request_timeout;
+            let added = self.peers.get(&peer).and_then(KnownPeer::neighbour);
+            if let Some(d) = added.and_then(|n| n.deadline(timeout)) {
+                for kept in [&self.deadline, &self.neighbour_wake] {
+                    if let Some(at) = kept.get() {
+                        kept.set(Some(Some(at.map_or(d, |at| at.min(d)))));
+                    }
                 }
-            } else {
-                self.deadline.set(None);
             }
         }
     }

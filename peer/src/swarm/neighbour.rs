@@ -154,6 +154,25 @@ impl Neighbour {
             && self.bitfield.count_missing_from(have) == 0
     }
 
+    /// The earliest instant after `now` it needs attention: its request deadline, the end
+    /// of its "busy", or the end of its tenure.
+    pub(crate) fn wake_after(
+        &self,
+        now: Instant,
+        timeout: Duration,
+        tenure: Duration,
+    ) -> Option<Instant> {
+        [
+            self.deadline(timeout),
+            self.busy_until,
+            self.tenure_ends(now, tenure),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|&d| d > now)
+        .min()
+    }
+
     /// When it may count as useless, if that is still to come.
     pub(crate) fn tenure_ends(&self, now: Instant, tenure: Duration) -> Option<Instant> {
         let end = self.connected_at + tenure;
