@@ -116,11 +116,29 @@ impl Swarm {
     fn expire(&mut self, now: Instant) {
         let connect = self.config.connect_timeout;
         let request = self.config.request_timeout;
+        // No neighbour is late while the wake-up noted by the last fill is still to come
+        // (one connected since had its deadline set from now): then only dials are
+        // checked, without following every neighbour's pointer.
+        let neighbours_on_time = !self.complete
+            && self
+                .neighbour_wake
+                .get()
+                .is_some_and(|wake| wake.is_none_or(|w| w > now));
         let is_late = |p: &KnownPeer| match &p.contact {
             Contact::Idle => false,
             Contact::Connecting(since) => now >= *since + connect,
+            Contact::Connected(_) if neighbours_on_time => false,
             Contact::Connected(n) => n.deadline(request).is_some_and(|d| now >= d),
         };
+        debug_assert!(
+            !neighbours_on_time
+                || !self
+                    .peers
+                    .values()
+                    .filter_map(KnownPeer::neighbour)
+                    .any(|n| { n.deadline(request).is_some_and(|d| now >= d) }),
+            "a neighbour is late before the kept wake-up"
+        );
         // Checked before collecting: this runs after every input and is rarely true.
         if !self.peers.values().any(is_late) {
             return;
