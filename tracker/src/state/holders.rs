@@ -7,7 +7,9 @@
 //! flash crowd, where every leecher asks about the pieces none of its neighbours has,
 //! those walks took 13 % of the whole simulation. This index is the transpose of the
 //! members' bitfields, cut into blocks of 64 members: bit `s % 64` of
-//! `blocks[s / 64][p]` is set exactly when the member in slot `s` holds piece `p`.
+//! `blocks[s / 64][p]` is set exactly when the member in slot `s` holds piece `p`. An
+//! answer read from it is exactly the walk's (the holders are sorted into the walk's
+//! order), so the index changes what an answer costs, never what it is.
 //!
 //! It is derived state (rebuilt from the members on restore, never sent anywhere), kept
 //! only for swarms large enough to be sampled; at 10,000 peers and 1,024 pieces it takes
@@ -89,8 +91,7 @@ impl PieceHolders {
         }
     }
 
-    /// The slots holding `piece`, ascending (for tests: an answer walks the blocks in a
-    /// random order).
+    /// The slots holding `piece`, ascending.
     #[cfg(test)]
     pub(crate) fn holders(&self, piece: u32) -> Vec<usize> {
         (0..self.blocks.len())

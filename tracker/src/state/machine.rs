@@ -280,7 +280,8 @@ impl TrackerState {
         let want = want.min(MAX_PEERS_PER_ANSWER) as usize;
         let eligible = |_: usize, m: &Member| m.fingerprint != *asker && m.have.get(piece);
         // A random walk over the members finds holders of a common piece at once; for a
-        // piece fewer than one in eight members hold, the index of holders is read instead.
+        // piece fewer than one in eight members hold, the index of holders gives the same
+        // answer without visiting every member.
         let chosen = match swarm.holders() {
             Some(holders) if (swarm.availability()[piece as usize] as usize) * 8 < swarm.len() => {
                 neighbours::choose_holders(
