@@ -108,14 +108,7 @@ impl PieceHolders {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bits(len: u32, ones: &[u32]) -> Bitfield {
-        let mut b = Bitfield::new(len);
-        for &i in ones {
-            b.set(i);
-        }
-        b
-    }
+    use crate::state::tests::bits;
 
     #[test]
     fn holders_follow_sets_and_clears_across_blocks() {
@@ -123,12 +116,12 @@ mod tests {
         assert_eq!(h.block_count(), 0);
         h.set(3, 7);
         h.set(130, 7);
-        h.set_all(64, &bits(10, &[0, 7, 9]));
+        h.set_all(64, &bits(10, [0, 7, 9]));
         assert_eq!(h.block_count(), 3);
         assert_eq!(h.holders(7), vec![3, 64, 130]);
         assert_eq!(h.holders(9), vec![64]);
         h.clear(3, 7);
-        h.clear_all(64, &bits(10, &[7, 9]));
+        h.clear_all(64, &bits(10, [7, 9]));
         assert_eq!(h.holders(7), vec![130]);
         assert_eq!(h.holders(0), vec![64]);
         assert!(h.holders(9).is_empty());

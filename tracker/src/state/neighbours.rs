@@ -216,10 +216,9 @@ pub(crate) fn choose(
     rng: &mut ChaCha8Rng,
     eligible: impl Fn(usize, &Member) -> bool,
 ) -> Vec<usize> {
-    if want == 0 || members.is_empty() {
+    let Some(walk) = start_walk(members, want, rng) else {
         return Vec::new();
-    }
-    let walk = Walk::new(members.len(), rng);
+    };
     choose_among(members, asker, want, rng, walk, eligible)
 }
 
@@ -235,10 +234,9 @@ pub(crate) fn choose_holders(
     rng: &mut ChaCha8Rng,
     eligible: impl Fn(usize, &Member) -> bool,
 ) -> Vec<usize> {
-    if want == 0 || members.is_empty() {
+    let Some(walk) = start_walk(members, want, rng) else {
         return Vec::new();
-    }
-    let walk = Walk::new(members.len(), rng);
+    };
     let mut found: Vec<(u64, usize)> = Vec::new();
     for block in 0..holders.block_count() {
         let mut bits = holders.block(block, piece);
@@ -253,6 +251,12 @@ pub(crate) fn choose_holders(
     found.sort_unstable();
     let slots = found.into_iter().map(|(_, slot)| slot);
     choose_among(members, None, want, rng, slots, eligible)
+}
+
+/// The random walk over `members` that a choice of `want` of them follows, or `None` when
+/// there is nothing to choose (then no random number is drawn).
+fn start_walk(members: &[Member], want: usize, rng: &mut ChaCha8Rng) -> Option<Walk> {
+    (want > 0 && !members.is_empty()).then(|| Walk::new(members.len(), rng))
 }
 
 /// The pool of [`choose`]: `candidates` in the order given, the eligible ones kept until

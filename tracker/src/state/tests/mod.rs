@@ -66,7 +66,7 @@ fn addr(n: u32) -> SocketAddr {
     SocketAddr::from(([10, (n >> 16) as u8, (n >> 8) as u8, n as u8], 7000))
 }
 
-fn bits(len: u32, ones: impl IntoIterator<Item = u32>) -> Bitfield {
+pub(crate) fn bits(len: u32, ones: impl IntoIterator<Item = u32>) -> Bitfield {
     let mut b = Bitfield::new(len);
     for i in ones {
         b.set(i);

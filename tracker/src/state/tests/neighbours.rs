@@ -463,28 +463,31 @@ fn rare_piece_holders_stay_exact_through_every_change() {
                     h.join(ih, peer, field(&have), 0, now);
                     model.insert(peer, (have, now));
                 }
-                4..=5 if model.contains_key(&peer) => {
-                    let p = rng.random_range(0..pieces);
-                    h.ok(Command::Have {
-                        info_hash: ih,
-                        fingerprint: fp(peer),
-                        pieces: vec![p],
-                        now_ms: now,
+                k @ 4..=6 if model.contains_key(&peer) => {
+                    // Twice as many reports of pieces gained as of pieces lost.
+                    let (p, gained) = (rng.random_range(0..pieces), k < 6);
+                    let (info_hash, fingerprint, pieces) = (ih, fp(peer), vec![p]);
+                    h.ok(if gained {
+                        Command::Have {
+                            info_hash,
+                            fingerprint,
+                            pieces,
+                            now_ms: now,
+                        }
+                    } else {
+                        Command::NotHave {
+                            info_hash,
+                            fingerprint,
+                            pieces,
+                            now_ms: now,
+                        }
                     });
                     let (have, heard) = model.get_mut(&peer).unwrap();
-                    have.insert(p);
-                    *heard = now;
-                }
-                6 if model.contains_key(&peer) => {
-                    let p = rng.random_range(0..pieces);
-                    h.ok(Command::NotHave {
-                        info_hash: ih,
-                        fingerprint: fp(peer),
-                        pieces: vec![p],
-                        now_ms: now,
-                    });
-                    let (have, heard) = model.get_mut(&peer).unwrap();
-                    have.remove(&p);
+                    if gained {
+                        have.insert(p);
+                    } else {
+                        have.remove(&p);
+                    }
                     *heard = now;
                 }
                 7 if model.contains_key(&peer) => {
