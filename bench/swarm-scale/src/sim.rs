@@ -19,8 +19,6 @@
 //! uplink sent over time (in [`BIN`] bins, for the uplink use), and the seeder's bytes.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-
-use rustc_hash::FxHashSet;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -29,6 +27,7 @@ use certs::Fingerprint;
 use peer::swarm::{Action, PieceLayout, Swarm, SwarmConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHashSet;
 use tracker::Bitfield;
 use tracker::api::PeerInfo;
 
@@ -586,9 +585,7 @@ impl Sim {
                     self.after(delay, Ev::DialFailed { from, to });
                     return;
                 }
-                if !self.link_set.contains(&(to, from)) {
-                    self.link(to, from);
-                }
+                self.link(to, from);
                 // The dialler wants to download from `to` (again).
                 self.abandoned.remove(&(to, from));
                 let delay = self.latency(from, to);

@@ -124,11 +124,12 @@ impl Swarm {
                 .neighbour_wake
                 .get()
                 .is_some_and(|wake| wake.is_none_or(|w| w > now));
+        let late_neighbour = |n: &Neighbour| n.deadline(request).is_some_and(|d| now >= d);
         let is_late = |p: &KnownPeer| match &p.contact {
             Contact::Idle => false,
             Contact::Connecting(since) => now >= *since + connect,
             Contact::Connected(_) if neighbours_on_time => false,
-            Contact::Connected(n) => n.deadline(request).is_some_and(|d| now >= d),
+            Contact::Connected(n) => late_neighbour(n),
         };
         debug_assert!(
             !neighbours_on_time
@@ -136,7 +137,7 @@ impl Swarm {
                     .peers
                     .values()
                     .filter_map(KnownPeer::neighbour)
-                    .any(|n| { n.deadline(request).is_some_and(|d| now >= d) }),
+                    .any(late_neighbour),
             "a neighbour is late before the kept wake-up"
         );
         // Checked before collecting: this runs after every input and is rarely true.
@@ -408,9 +409,7 @@ impl Swarm {
         }
         earliest
     }
-}
 
-impl Swarm {
     /// The earliest instant after `now` a connected neighbour needs attention, by a walk.
     fn neighbours_wake_after(&self, now: Instant) -> Option<Instant> {
         let (timeout, tenure) = (self.config.request_timeout, self.config.swap_tenure);
