@@ -68,6 +68,11 @@ pub struct PieceRequest {
     pub info_hash: InfoHash,
     /// The piece.
     pub piece: u32,
+    /// How many pieces the requester holds. The server serves those furthest from
+    /// completion first; it cannot count them from announcements, which spare it pieces
+    /// it already has. Absent (0) from older peers.
+    #[serde(default)]
+    pub holds: u32,
 }
 
 /// The answer's header.

@@ -347,6 +347,7 @@ async fn seeder_with_a_damaged_piece_answers_not_have_stops_advertising_it_and_t
         .request_chunk::<_, PieceHeader>(&PieceRequest {
             info_hash: torrent.info_hash(),
             piece,
+            holds: 0,
         })
         .await
         .unwrap();

@@ -763,9 +763,12 @@ impl Sim {
                 }
             }
             Action::Heartbeat => {}
-            Action::Advertise(pieces) => {
+            Action::Advertise { pieces, known_to } => {
                 let inbound: Vec<usize> = self.nodes[i].inbound.iter().copied().collect();
                 for to in inbound {
+                    if known_to.contains(&self.nodes[to].info.fingerprint) {
+                        continue;
+                    }
                     if let Some(link) = self.link(to, i) {
                         let delay = self.latency(i, to);
                         self.after(

@@ -98,6 +98,28 @@ async fn a_piece_request_that_ends_inside_its_frame_is_refused_with_malformed_fr
     let request = PieceRequest {
         info_hash: s.torrent.info_hash(),
         piece: 0,
+        holds: 0,
+    };
+    let (header, _body) = s
+        .connection
+        .request_chunk::<_, PieceHeader>(&request)
+        .await
+        .unwrap();
+    assert_eq!(header, PieceHeader::Data { len: 16384 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_without_the_requesters_piece_count_is_served() {
+    /// A piece request as peers sent it before `holds`.
+    #[derive(serde::Serialize)]
+    struct RequestWithoutHolds {
+        info_hash: tracker::torrent::InfoHash,
+        piece: u32,
+    }
+    let s = setup().await;
+    let request = RequestWithoutHolds {
+        info_hash: s.torrent.info_hash(),
+        piece: 4,
     };
     let (header, _body) = s
         .connection
@@ -129,6 +151,7 @@ async fn stream_kinds_the_peer_protocol_does_not_use_are_refused_with_unknown_st
     let request = rmp_serde::to_vec_named(&PieceRequest {
         info_hash: s.torrent.info_hash(),
         piece: 0,
+        holds: 0,
     })
     .unwrap();
     for kind in [0x01u8, 0x02, 0x7f] {
@@ -174,6 +197,7 @@ async fn a_piece_past_the_end_is_not_have_and_pieces_need_no_control_channel() {
     let past = PieceRequest {
         info_hash: s.torrent.info_hash(),
         piece: s.torrent.piece_count(),
+        holds: 0,
     };
     let (header, body) = s
         .connection
@@ -185,6 +209,7 @@ async fn a_piece_past_the_end_is_not_have_and_pieces_need_no_control_channel() {
     let last = PieceRequest {
         info_hash: s.torrent.info_hash(),
         piece: s.torrent.piece_count() - 1,
+        holds: 0,
     };
     let (header, body) = s
         .connection

@@ -391,6 +391,7 @@ fn examples() -> Vec<(String, Vec<u8>)> {
         encode(&PieceRequest {
             info_hash: info_hash(),
             piece: 4,
+            holds: 17,
         }),
     );
     add(

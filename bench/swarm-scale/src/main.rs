@@ -171,10 +171,11 @@ fn main() -> anyhow::Result<()> {
             );
         }
         eprintln!(
-            "{}: {} events ({:.2} M/s), {} duplicates, {} not-haves, {} busy, {} corrupt-peer bans, {} departed",
+            "{}: {} events ({:.2} M/s), {} have batches spared, {} duplicates, {} not-haves, {} busy, {} corrupt-peer bans, {} departed",
             scenario.name,
             outcome.events,
             outcome.events as f64 / wall / 1e6,
+            outcome.haves_spared,
             outcome.duplicates,
             outcome.not_haves,
             outcome.busies,

@@ -205,6 +205,8 @@ pub struct Outcome {
     pub corrupt_bans: u64,
     /// "Not have" answers received (the liar's, and stale records).
     pub not_haves: u64,
+    /// Have batches not sent, because the receiver had announced every piece in them.
+    pub haves_spared: u64,
     /// Leechers that left before completing.
     pub departed: u64,
     /// Verified pieces received that the receiver already had.
@@ -246,6 +248,7 @@ pub struct Sim {
     honest_banned: u64,
     corrupt_bans: u64,
     not_haves: u64,
+    haves_spared: u64,
     departed: u64,
     duplicates: u64,
     busies: u64,
@@ -353,6 +356,7 @@ impl Sim {
             honest_banned: 0,
             corrupt_bans: 0,
             not_haves: 0,
+            haves_spared: 0,
             departed: 0,
             duplicates: 0,
             busies: 0,
@@ -556,6 +560,7 @@ impl Sim {
             honest_banned: self.honest_banned,
             corrupt_bans: self.corrupt_bans,
             not_haves: self.not_haves,
+            haves_spared: self.haves_spared,
             departed: self.departed,
             duplicates: self.duplicates,
             busies: self.busies,
@@ -1225,10 +1230,14 @@ impl Sim {
                 let fp = self.nodes[i as usize].info.fingerprint;
                 self.tracker.heartbeat(fp, now_ms);
             }
-            Action::Advertise(pieces) => {
+            Action::Advertise { pieces, known_to } => {
                 let pieces: Rc<[u32]> = pieces.into();
                 let links = self.nodes[i as usize].links.clone();
                 for to in links {
+                    if known_to.contains(&self.nodes[to as usize].info.fingerprint) {
+                        self.haves_spared += 1;
+                        continue;
+                    }
                     let delay = self.latency(i, to);
                     let pieces = Rc::clone(&pieces);
                     self.after(

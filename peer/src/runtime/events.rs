@@ -56,6 +56,8 @@ pub(crate) enum Event {
     UploadRequest {
         peer: Fingerprint,
         piece: u32,
+        /// How many pieces the requester says it holds.
+        requester_holds: u32,
         grant: tokio::sync::oneshot::Sender<bool>,
     },
     /// A granted upload ended, with this many bytes sent (0 if it failed).

@@ -180,7 +180,12 @@ async fn serve_piece(
     let (grant, granted) = tokio::sync::oneshot::channel();
     if entry
         .events
-        .send(Event::UploadRequest { peer, piece, grant })
+        .send(Event::UploadRequest {
+            peer,
+            piece,
+            requester_holds: request.holds,
+            grant,
+        })
         .is_err()
     {
         let _ = responder.respond(&PieceHeader::Busy, Bytes::new()).await;

@@ -238,6 +238,11 @@ impl PieceStore {
         self.state().have.clone()
     }
 
+    /// How many pieces are held.
+    pub fn held(&self) -> u32 {
+        self.state().have.count()
+    }
+
     /// Whether piece `piece` is held.
     pub fn has(&self, piece: u32) -> bool {
         self.state().have.get(piece)

@@ -81,7 +81,14 @@ pub enum Action {
     /// Pieces are announced in batches at most once per
     /// [`SwarmConfig::announce_interval`](super::SwarmConfig::announce_interval), the first
     /// after a quiet spell at once.
-    Advertise(Vec<u32>),
+    Advertise {
+        /// The pieces gained since the last announcement.
+        pieces: Vec<u32>,
+        /// Neighbours that announced every one of these pieces themselves: the news is
+        /// of no use to them, so they are not sent it. (The batch that completes the
+        /// download goes to every link: a complete neighbour lets go of a complete peer.)
+        known_to: Vec<Fingerprint>,
+    },
     /// Every piece is verified: the download is complete and the peer now only seeds.
     /// Emitted each time the download becomes complete (again after a lost piece is
     /// fetched anew), and at construction when every piece is already present.

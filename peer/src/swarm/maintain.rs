@@ -41,7 +41,13 @@ impl Swarm {
             self.offer_uplink(now);
         }
         if let Some(pieces) = self.announcements.take_due(now, newly_complete) {
-            self.outputs.push_back(Action::Advertise(pieces));
+            let known_to = if newly_complete {
+                Vec::new()
+            } else {
+                self.neighbours_holding(&pieces)
+            };
+            self.outputs
+                .push_back(Action::Advertise { pieces, known_to });
         }
         if let Some(batch) = self.reports.take_due(now, newly_complete) {
             self.outputs.push_back(Action::ReportHave(batch));
@@ -52,6 +58,18 @@ impl Swarm {
         if newly_complete {
             self.outputs.push_back(Action::Complete);
         }
+    }
+
+    /// The neighbours that announced every one of `pieces`.
+    fn neighbours_holding(&self, pieces: &[u32]) -> Vec<Fingerprint> {
+        self.peers
+            .iter()
+            .filter_map(|(fp, p)| {
+                let n = p.neighbour()?;
+                let holds = n.announced && pieces.iter().all(|&i| n.bitfield.get(i));
+                holds.then_some(*fp)
+            })
+            .collect()
     }
 
     /// Lets a neighbour go: its requests are freed for others and its pieces no longer

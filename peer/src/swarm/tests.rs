@@ -208,7 +208,7 @@ fn endgame_duplicates_requests_and_cancels_the_losers() {
     assert!(
         !drain(&mut s)
             .iter()
-            .any(|a| matches!(a, Action::Advertise(_)))
+            .any(|a| matches!(a, Action::Advertise { .. }))
     );
 }
 
@@ -523,7 +523,7 @@ fn new_pieces_are_announced_at_once_after_a_quiet_spell_and_batched_within_the_i
         actions
             .into_iter()
             .filter_map(|a| match a {
-                Action::Advertise(pieces) => Some(pieces),
+                Action::Advertise { pieces, .. } => Some(pieces),
                 _ => None,
             })
             .collect()
@@ -543,6 +543,50 @@ fn new_pieces_are_announced_at_once_after_a_quiet_spell_and_batched_within_the_i
     // A second later the next piece goes at once again.
     s.handle_piece_verified(fp(1), 0, t0 + ms(1200));
     assert_eq!(advertised(drain(&mut s)), vec![vec![0]]);
+}
+
+#[test]
+fn announcements_spare_neighbours_that_announced_every_piece_in_them() {
+    let t0 = Instant::now();
+    let mut s = swarm_with(SwarmConfig::default(), 10, Bitfield::new(10), t0);
+    drain(&mut s);
+    join(&mut s, 1, bits(10, 0..9), t0);
+    join(&mut s, 2, bits(10, [4]), t0);
+    join(&mut s, 3, bits(10, [5]), t0);
+    let announced = |actions: Vec<Action>| -> Vec<(Vec<u32>, Vec<Fingerprint>)> {
+        actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Advertise {
+                    pieces,
+                    mut known_to,
+                } => {
+                    known_to.sort();
+                    Some((pieces, known_to))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    s.handle_piece_verified(fp(1), 4, t0 + ms(10));
+    assert_eq!(
+        announced(drain(&mut s)),
+        vec![(vec![4], vec![fp(1), fp(2)])],
+        "only 3 lacks piece 4"
+    );
+    // A batch is spared only to a neighbour that holds all of it: 3 holds 5, not 6.
+    s.handle_piece_verified(fp(1), 5, t0 + ms(30));
+    s.handle_piece_verified(fp(1), 6, t0 + ms(60));
+    s.handle_timeout(t0 + ms(110));
+    assert_eq!(announced(drain(&mut s)), vec![(vec![5, 6], vec![fp(1)])]);
+    // What a neighbour announced later counts too.
+    s.handle_haves(fp(3), &[7], t0 + ms(500));
+    drain(&mut s);
+    s.handle_piece_verified(fp(1), 7, t0 + ms(1000));
+    assert_eq!(
+        announced(drain(&mut s)),
+        vec![(vec![7], vec![fp(1), fp(3)])]
+    );
 }
 
 #[test]
@@ -583,7 +627,11 @@ fn completion_flushes_reports_releases_neighbours_and_is_announced_once() {
                 banned: false
             },
             // Piece 0 went at once; the rest are not held back for the interval.
-            Action::Advertise(vec![1, 2]),
+            // Every link hears the batch that completes the download.
+            Action::Advertise {
+                pieces: vec![1, 2],
+                known_to: vec![]
+            },
             Action::ReportHave(vec![0, 1, 2]),
             Action::Complete
         ]

@@ -60,7 +60,9 @@ impl TorrentTask {
                 }
                 Action::ReportNotHave(pieces) => self.report_not_have(pieces),
                 Action::Heartbeat => self.heartbeat(),
-                Action::Advertise(pieces) => self.broadcast(Control::Have(pieces)),
+                Action::Advertise { pieces, known_to } => {
+                    self.broadcast_except(Control::Have(pieces), &known_to)
+                }
                 Action::Complete => {
                     self.checkpoint_if_due(true);
                     self.entry

@@ -28,9 +28,17 @@ impl TorrentTask {
         }
     }
 
+    /// Sends `message` on every link.
     pub(super) fn broadcast(&self, message: Control) {
-        for (link, _) in self.links.values() {
-            let _ = link.control.send(message.clone());
+        self.broadcast_except(message, &[]);
+    }
+
+    /// Sends `message` on every link but those to `except`.
+    pub(super) fn broadcast_except(&self, message: Control, except: &[Fingerprint]) {
+        for (peer, (link, _)) in &self.links {
+            if !except.contains(peer) {
+                let _ = link.control.send(message.clone());
+            }
         }
     }
 

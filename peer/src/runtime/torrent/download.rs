@@ -71,6 +71,7 @@ async fn fetch(
     let request = PieceRequest {
         info_hash: entry.torrent.info_hash(),
         piece,
+        holds: entry.store.held(),
     };
     tracing::trace!(piece, remote = %connection.remote_address(), "requesting");
     let (header, mut body) = match connection.request_chunk::<_, PieceHeader>(&request).await {

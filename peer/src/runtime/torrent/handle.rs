@@ -132,8 +132,15 @@ impl TorrentTask {
             }
             Event::RejoinFailed => self.rejoining = false,
             Event::StorageFailed(why) => self.fail(why),
-            Event::UploadRequest { peer, piece, grant } => {
-                let requester_pieces = self.links.get(&peer).map_or(0, |(_, b)| b.count());
+            Event::UploadRequest {
+                peer,
+                piece,
+                requester_holds,
+                grant,
+            } => {
+                // What the requester says, bounded by the torrent. Its announcements
+                // cannot tell: it spares us news of pieces we announced ourselves.
+                let requester_pieces = requester_holds.min(self.swarm.have().len());
                 // A repeated request replaces the earlier one, whose task then answers busy.
                 self.upload_grants.insert((peer, piece), grant);
                 self.swarm
