@@ -31,7 +31,8 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Which scenarios: flash, churn, adversarial (repeatable; default all three, churn
-    /// and adversarial at the smallest size only).
+    /// and adversarial at the smallest size only), or capped (the real capped swarm's 23
+    /// leechers, only when named).
     #[arg(long = "only")]
     only: Vec<String>,
     /// Experiment: neighbours per peer (default: the swarm core's).
@@ -94,8 +95,8 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     for s in &args.only {
         anyhow::ensure!(
-            matches!(s.as_str(), "flash" | "churn" | "adversarial"),
-            "unknown scenario '{s}': use flash, churn or adversarial"
+            matches!(s.as_str(), "flash" | "churn" | "adversarial" | "capped"),
+            "unknown scenario '{s}': use flash, churn, adversarial or capped"
         );
     }
     anyhow::ensure!(
@@ -120,6 +121,10 @@ fn main() -> anyhow::Result<()> {
     }
     if wants("adversarial") {
         scenarios.push(Scenario::adversarial(smallest, args.pieces, args.seed));
+    }
+    // Only when asked for: the real capped swarm's topology, whatever --peers says.
+    if args.only.iter().any(|s| s == "capped") {
+        scenarios.push(Scenario::capped(args.seed));
     }
     for scenario in &mut scenarios {
         let c = &mut scenario.swarm;

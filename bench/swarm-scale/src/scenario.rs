@@ -128,6 +128,31 @@ impl Scenario {
         }
     }
 
+    /// The topology of the real capped swarm (`bench/swarm-capped.sh`): 23 leechers with
+    /// uplinks evenly spread over 10-20 Mbit/s, a 30 Mbit/s seeder, downlinks 10x, 256 MiB
+    /// in 256 KiB pieces, and links of a millisecond or two (the bridge adds no delay; the
+    /// real run's queues are not modelled). It tells the swarm core's schedule apart from
+    /// what the network adds.
+    pub fn capped(seed: u64) -> Scenario {
+        const LEECHERS: usize = 23;
+        let classes = (0..LEECHERS)
+            .map(|i| UplinkClass {
+                share: 1.0 / LEECHERS as f64,
+                up: mbit(10.0 + 10.0 * i as f64 / (LEECHERS - 1) as f64),
+            })
+            .collect();
+        Scenario {
+            name: format!("capped-{LEECHERS}"),
+            leechers: LEECHERS,
+            piece_len: 256 << 10,
+            pieces: 1024,
+            seeder_up: mbit(30.0),
+            classes,
+            latency_ms: (1, 2),
+            ..Scenario::flash_crowd(LEECHERS, 1024, seed)
+        }
+    }
+
     /// Bytes in the file.
     pub fn file_len(&self) -> u64 {
         self.piece_len * u64::from(self.pieces)
@@ -179,6 +204,22 @@ mod tests {
         let downs: Vec<f64> = ups.iter().map(|u| u * s.down_factor).collect();
         let t = fluid_bound(s.file_len(), s.seeder_up, &ups, &downs);
         assert!((t - 57.2).abs() < 0.1, "{t}");
+    }
+
+    #[test]
+    fn the_capped_scenario_has_the_real_capped_runs_links_and_bound() {
+        let s = Scenario::capped(1);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut ups = s.leecher_uplinks(&mut rng);
+        ups.sort_by(f64::total_cmp);
+        let expected: Vec<f64> = (0..23)
+            .map(|i| mbit(10.0 + 10.0 * f64::from(i) / 22.0))
+            .collect();
+        assert_eq!(ups, expected);
+        let downs: Vec<f64> = ups.iter().map(|u| u * s.down_factor).collect();
+        let t = fluid_bound(s.file_len(), s.seeder_up, &ups, &downs);
+        // bench/swarm-capped.sh prints T* = 131.71 s for the same links and file.
+        assert!((t - 131.71).abs() < 0.01, "{t}");
     }
 
     #[test]
