@@ -18,6 +18,16 @@ struct Setup {
     connection: Connection,
 }
 
+/// The header the seeder answers `request` with.
+async fn header_for(s: &Setup, request: &impl serde::Serialize) -> PieceHeader {
+    let (header, _body) = s
+        .connection
+        .request_chunk::<_, PieceHeader>(request)
+        .await
+        .unwrap();
+    header
+}
+
 async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let cluster = tracker_cluster(dir.path()).await;
@@ -100,12 +110,10 @@ async fn a_piece_request_that_ends_inside_its_frame_is_refused_with_malformed_fr
         piece: 0,
         holds: 0,
     };
-    let (header, _body) = s
-        .connection
-        .request_chunk::<_, PieceHeader>(&request)
-        .await
-        .unwrap();
-    assert_eq!(header, PieceHeader::Data { len: 16384 });
+    assert_eq!(
+        header_for(&s, &request).await,
+        PieceHeader::Data { len: 16384 }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,12 +129,10 @@ async fn a_request_without_the_requesters_piece_count_is_served() {
         info_hash: s.torrent.info_hash(),
         piece: 4,
     };
-    let (header, _body) = s
-        .connection
-        .request_chunk::<_, PieceHeader>(&request)
-        .await
-        .unwrap();
-    assert_eq!(header, PieceHeader::Data { len: 16384 });
+    assert_eq!(
+        header_for(&s, &request).await,
+        PieceHeader::Data { len: 16384 }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
