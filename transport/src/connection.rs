@@ -314,6 +314,20 @@ impl ChunkResponder {
         writer.finish()
     }
 
+    /// Like [`respond`](Self::respond), and then waits until the requester has
+    /// acknowledged every byte. Writing returns as soon as QUIC has buffered the bytes,
+    /// long before a capped uplink has sent them; a server that decides which request
+    /// its uplink serves next must count an upload as running until it is delivered.
+    pub async fn respond_delivered<H: Serialize + ?Sized>(
+        self,
+        header: &H,
+        body: Bytes,
+    ) -> Result<(), TransportError> {
+        let mut writer = self.start(header).await?;
+        writer.write(body).await?;
+        writer.finish_delivered().await
+    }
+
     /// Refuses the request with `code`.
     pub fn reject(mut self, code: StreamErrorCode) {
         let _ = self.send.reset(code.var_int());
@@ -337,6 +351,21 @@ impl ChunkWriter {
         self.send
             .finish()
             .map_err(|e| TransportError::StreamEnded(e.to_string()))
+    }
+
+    /// Ends the stream and waits until the reader has acknowledged every byte (or
+    /// stopped reading, which is an error).
+    pub async fn finish_delivered(mut self) -> Result<(), TransportError> {
+        self.send
+            .finish()
+            .map_err(|e| TransportError::StreamEnded(e.to_string()))?;
+        match self.send.stopped().await {
+            Ok(None) => Ok(()),
+            Ok(Some(code)) => Err(TransportError::StreamEnded(format!(
+                "the reader stopped the stream with code {code}"
+            ))),
+            Err(e) => Err(TransportError::StreamEnded(e.to_string())),
+        }
     }
 }
 

@@ -774,3 +774,97 @@ async fn a_stalled_handshake_does_not_hold_up_the_next_client() {
     assert_eq!(accepted.remote_fingerprint(), client_fp);
     stalled_dial.abort();
 }
+
+/// What the server's `respond_delivered` returned, and how many bytes the server's
+/// connection had put on the wire by then.
+type Delivered = (Result<(), TransportError>, u64);
+
+/// A server that answers one chunk request with `respond_delivered` and reports, on the
+/// returned channel, how that call returned.
+async fn delivering_pair() -> (
+    transport::Connection,
+    tokio::sync::oneshot::Receiver<Delivered>,
+) {
+    let server = endpoint(self_signed("s"), InboundTrust::Open, &[ALPN_PEER]);
+    let client = endpoint(self_signed("c"), InboundTrust::Open, &[]);
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let accepting = server.clone();
+    tokio::spawn(async move {
+        let connection = accepting.accept().await.unwrap().unwrap();
+        let stream = connection.accept().await.unwrap();
+        if let Ok(Received::Chunk(TestRequest::Chunk { len }, responder)) =
+            stream.read::<TestRequest>().await
+        {
+            let body = Bytes::from(vec![0xAB; len]);
+            let result = responder
+                .respond_delivered(&ChunkHeader::Have { len }, body)
+                .await;
+            let sent = connection.quinn().stats().udp_tx.bytes;
+            let _ = done_tx.send((result, sent));
+        }
+        // Keep the connection open until the client is done with it.
+        connection.closed().await;
+    });
+    let connection = client
+        .connect(
+            server.local_addr(),
+            &Expect::Fingerprint(server.fingerprint()),
+            ALPN_PEER,
+        )
+        .await
+        .unwrap();
+    (connection, done)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_response_returns_only_once_the_reader_has_every_byte() {
+    let (connection, mut done) = delivering_pair().await;
+    // Twice the stream's receive window: it cannot all arrive before the reader reads.
+    let len = 32 << 20;
+    let (header, body) = connection
+        .request_chunk::<_, ChunkHeader>(&TestRequest::Chunk { len })
+        .await
+        .unwrap();
+    assert_eq!(header, ChunkHeader::Have { len });
+    assert!(
+        matches!(
+            done.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+        ),
+        "returned before the reader read past its window"
+    );
+    let parts = body.read_to_end(len).await.unwrap();
+    assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), len);
+    let (result, _) = done.await.unwrap();
+    result.expect("delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_response_returns_after_the_bytes_went_out_not_when_they_were_buffered() {
+    let (connection, done) = delivering_pair().await;
+    // Within every window, so writing it only buffers it; slow start then takes several
+    // round trips to send it.
+    let len = 4 << 20;
+    let (_header, body) = connection
+        .request_chunk::<_, ChunkHeader>(&TestRequest::Chunk { len })
+        .await
+        .unwrap();
+    let (result, sent) = done.await.unwrap();
+    result.expect("delivered");
+    assert!(
+        sent >= len as u64,
+        "returned with {sent} of {len} bytes sent"
+    );
+    assert!(!body.read_to_end(len).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_response_fails_when_the_reader_stops_reading() {
+    let (connection, done) = delivering_pair().await;
+    let (_header, body) = connection
+        .request_chunk::<_, ChunkHeader>(&TestRequest::Chunk { len: 32 << 20 })
+        .await
+        .unwrap();
+    drop(body);
+    assert!(done.await.unwrap().0.is_err());
+}

@@ -215,8 +215,11 @@ async fn serve_piece(
     match read_piece(&entry, piece).await {
         Ok(data) => {
             let len = data.len() as u64;
+            // The slot is held until the requester has the bytes: the core's order of
+            // uploads (see `swarm::upload`) decides who the uplink serves only if a
+            // slot lasts as long as the uplink is busy with it, not while QUIC buffers.
             let sent = responder
-                .respond(&PieceHeader::Data { len }, Bytes::from_owner(data))
+                .respond_delivered(&PieceHeader::Data { len }, Bytes::from_owner(data))
                 .await;
             tracing::trace!(piece, "served: {sent:?}");
             if sent.is_ok() {
