@@ -27,6 +27,12 @@
 //! [`SwarmConfig::max_upload_queue`]); beyond it the least urgent request is refused as
 //! "busy" and asked elsewhere, so that the order above is what decides.
 //!
+//! An upload holds its slot until the requester has acknowledged every byte (the runtime
+//! waits for QUIC's acknowledgement, not for its buffers to take the bytes): otherwise
+//! every queued request would be handed to QUIC at once, and congestion control rather
+//! than the order above would decide whom the uplink serves. In a real swarm of 23
+//! leechers behind 10-20 Mbit/s caps, that took the slowest from 1.33 to 1.13 T*.
+//!
 //! The number of slots (uploads at once) follows the measured uplink: enough that each
 //! piece is sent in about [`SwarmConfig::upload_slot_time`] at an equal share, between
 //! [`SwarmConfig::min_upload_slots`] and [`SwarmConfig::max_upload_slots`]. Few slots get
