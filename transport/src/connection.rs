@@ -309,9 +309,7 @@ impl ChunkResponder {
         header: &H,
         body: Bytes,
     ) -> Result<(), TransportError> {
-        let mut writer = self.start(header).await?;
-        writer.write(body).await?;
-        writer.finish()
+        self.write_whole(header, body).await?.finish()
     }
 
     /// Like [`respond`](Self::respond), and then waits until the requester has
@@ -323,9 +321,21 @@ impl ChunkResponder {
         header: &H,
         body: Bytes,
     ) -> Result<(), TransportError> {
+        self.write_whole(header, body)
+            .await?
+            .finish_delivered()
+            .await
+    }
+
+    /// Sends the header and `body`, leaving the stream open for the caller to end.
+    async fn write_whole<H: Serialize + ?Sized>(
+        self,
+        header: &H,
+        body: Bytes,
+    ) -> Result<ChunkWriter, TransportError> {
         let mut writer = self.start(header).await?;
         writer.write(body).await?;
-        writer.finish_delivered().await
+        Ok(writer)
     }
 
     /// Refuses the request with `code`.
@@ -348,17 +358,13 @@ impl ChunkWriter {
 
     /// Ends the stream: the reader sees the end of the body.
     pub fn finish(mut self) -> Result<(), TransportError> {
-        self.send
-            .finish()
-            .map_err(|e| TransportError::StreamEnded(e.to_string()))
+        self.end()
     }
 
     /// Ends the stream and waits until the reader has acknowledged every byte (or
     /// stopped reading, which is an error).
     pub async fn finish_delivered(mut self) -> Result<(), TransportError> {
-        self.send
-            .finish()
-            .map_err(|e| TransportError::StreamEnded(e.to_string()))?;
+        self.end()?;
         match self.send.stopped().await {
             Ok(None) => Ok(()),
             Ok(Some(code)) => Err(TransportError::StreamEnded(format!(
@@ -366,6 +372,12 @@ impl ChunkWriter {
             ))),
             Err(e) => Err(TransportError::StreamEnded(e.to_string())),
         }
+    }
+
+    fn end(&mut self) -> Result<(), TransportError> {
+        self.send
+            .finish()
+            .map_err(|e| TransportError::StreamEnded(e.to_string()))
     }
 }
 
