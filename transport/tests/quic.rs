@@ -388,16 +388,20 @@ async fn connected_pair() -> (
 ) {
     let server = endpoint(self_signed("s"), InboundTrust::Open, &[ALPN_PEER]);
     let errors = serve(server.clone());
+    (dial_peer(&server).await, errors)
+}
+
+/// A connection from a fresh client to `server`, pinned to its fingerprint.
+async fn dial_peer(server: &Endpoint) -> transport::Connection {
     let client = endpoint(self_signed("c"), InboundTrust::Open, &[]);
-    let connection = client
+    client
         .connect(
             server.local_addr(),
             &Expect::Fingerprint(server.fingerprint()),
             ALPN_PEER,
         )
         .await
-        .unwrap();
-    (connection, errors)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -786,7 +790,6 @@ async fn delivering_pair() -> (
     tokio::sync::oneshot::Receiver<Delivered>,
 ) {
     let server = endpoint(self_signed("s"), InboundTrust::Open, &[ALPN_PEER]);
-    let client = endpoint(self_signed("c"), InboundTrust::Open, &[]);
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let accepting = server.clone();
     tokio::spawn(async move {
@@ -805,15 +808,7 @@ async fn delivering_pair() -> (
         // Keep the connection open until the client is done with it.
         connection.closed().await;
     });
-    let connection = client
-        .connect(
-            server.local_addr(),
-            &Expect::Fingerprint(server.fingerprint()),
-            ALPN_PEER,
-        )
-        .await
-        .unwrap();
-    (connection, done)
+    (dial_peer(&server).await, done)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
