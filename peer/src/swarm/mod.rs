@@ -371,7 +371,7 @@ impl Swarm {
             if let Some(d) = added.and_then(|n| n.deadline(timeout)) {
                 for kept in [&self.deadline, &self.neighbour_wake] {
                     if let Some(at) = kept.get() {
-                        kept.set(Some(Some(at.map_or(d, |at| at.min(d)))));
+                        kept.set(Some(maintain::earliest(at, Some(d))));
                     }
                 }
             }
