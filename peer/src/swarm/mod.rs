@@ -266,11 +266,11 @@ impl Swarm {
         };
         match p.contact {
             Contact::Connecting(_) => {
-                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)))
+                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)), None)
             }
-            Contact::Connected(_) => {}
+            Contact::Connected(..) => {}
             Contact::Idle if room => {
-                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)))
+                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)), None)
             }
             Contact::Idle => self.outputs.push_back(Action::Disconnect {
                 peer,

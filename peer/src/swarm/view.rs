@@ -98,7 +98,7 @@ impl Swarm {
                         (state, 0.0, 0, 0, p.info.pieces)
                     }
                     Contact::Connecting(_) => (ContactState::Connecting, 0.0, 0, 0, p.info.pieces),
-                    Contact::Connected(n) => (
+                    Contact::Connected(n, _) => (
                         ContactState::Connected,
                         n.rate.bytes_per_sec().unwrap_or(0.0),
                         n.in_flight.len(),
