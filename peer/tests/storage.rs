@@ -407,6 +407,69 @@ fn reading_a_piece_whose_bytes_changed_is_piece_lost_and_drops_it() {
 }
 
 #[test]
+fn a_piece_read_again_is_trusted_until_someone_else_changes_its_file() {
+    let (t, data) = tree();
+    let d = dirs();
+    let (store, _) = open(&t, &d);
+    write_all(&store, &t, &data, 0..t.piece_count());
+    let counts = |s: &PieceStore| {
+        let c = s.read_counts();
+        (c.hashed, c.trusted)
+    };
+    // Written (and so checked) by this store, its file changed by nobody else since.
+    assert_eq!(store.read_piece(0).unwrap(), piece(&t, &data, 0));
+    assert_eq!(store.read_piece(0).unwrap(), piece(&t, &data, 0));
+    assert_eq!(counts(&store), (0, 2));
+    // Piece 1's bytes (in the same file) changed in place, the modification time put
+    // back: the change time still moves, so piece 0 is hashed again (and is intact).
+    let x = d.root.join("holiday/a/x.bin");
+    let mtime = fs::metadata(&x).unwrap().modified().unwrap();
+    let f = fs::OpenOptions::new().write(true).open(&x).unwrap();
+    f.write_all_at(b"bit rot", t.piece_range(1).unwrap().start + 10)
+        .unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert_eq!(store.read_piece(0).unwrap(), piece(&t, &data, 0));
+    assert_eq!(counts(&store), (1, 2));
+    // Hashed once in the file's new state, it is trusted again; piece 1 is found lost.
+    assert_eq!(store.read_piece(0).unwrap(), piece(&t, &data, 0));
+    assert_eq!(counts(&store), (1, 3));
+    assert!(matches!(
+        store.read_piece(1),
+        Err(StorageError::PieceLost { piece: 1, .. })
+    ));
+    assert_eq!(counts(&store), (2, 3));
+    // Piece 2 spans x.bin and others: hashed once, as x.bin changed, then trusted.
+    for _ in 0..2 {
+        assert_eq!(store.read_piece(2).unwrap(), piece(&t, &data, 2));
+    }
+    assert_eq!(counts(&store), (3, 4));
+}
+
+#[test]
+fn with_no_time_to_trust_a_check_every_read_hashes() {
+    let (t, data) = tree();
+    let d = dirs();
+    let (store, _) = PieceStore::open_with(
+        t.clone(),
+        &d.root,
+        &d.state,
+        &peer::storage::StoreOptions {
+            reverify_after: Duration::ZERO,
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    write_all(&store, &t, &data, 0..t.piece_count());
+    for _ in 0..3 {
+        assert_eq!(store.read_piece(0).unwrap(), piece(&t, &data, 0));
+    }
+    let c = store.read_counts();
+    assert_eq!((c.hashed, c.trusted), (3, 0));
+}
+
+#[test]
 fn a_damaged_resume_file_is_ignored_and_the_disk_reverified() {
     let (t, data) = tree();
     let d = dirs();

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tracker::torrent::{FileSpan, Torrent};
 
 use super::StorageError;
+use super::checked::FileVersion;
 use super::resume::FileStamp;
 
 /// What a file looked like before the store touched it.
@@ -288,6 +289,12 @@ impl DataFiles {
             at += len;
         }
         Ok(())
+    }
+
+    /// File number `file`'s version now; `None` if it cannot be looked at.
+    pub(crate) fn version(&self, file: usize) -> Option<FileVersion> {
+        let metadata = self.handle(file, false).ok()?.metadata().ok()?;
+        Some(FileVersion::of(&metadata))
     }
 
     /// Makes file number `file`'s data durable (fdatasync) and returns its stamp.

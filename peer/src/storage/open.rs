@@ -3,11 +3,13 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 use tracker::Bitfield;
 use tracker::torrent::Torrent;
 
+use super::checked::Checked;
 use super::files::{Created, DataFiles, Prepared, ReadFailure, create_root};
 use super::journal::Journal;
 use super::lock::FileLock;
@@ -34,6 +36,13 @@ pub struct StoreOptions {
     /// flight rarely reopen a file, far below the common limit of 1024 descriptors per
     /// process (which the network also needs), whatever the number of files.
     pub max_open_files: usize,
+    /// How long a check of a piece against its hash counts when the piece is read to be
+    /// served, if its files have changed only by this store's writes since.
+    ///
+    /// Default 10 minutes: a piece served many times is hashed about once, and a fault
+    /// of the disk under an unchanged file is still found within minutes. Zero hashes
+    /// every read.
+    pub reverify_after: std::time::Duration,
 }
 
 impl Default for StoreOptions {
@@ -42,6 +51,7 @@ impl Default for StoreOptions {
             verify_all: false,
             must_exist: false,
             max_open_files: 64,
+            reverify_after: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -168,6 +178,11 @@ impl PieceStore {
                 .collect(),
             stamps: prepared.iter().map(|p| p.stamp).collect(),
             unsaved: 0,
+            checked: Checked::new(
+                prepared.len(),
+                torrent.piece_count(),
+                options.reverify_after,
+            ),
         };
         let (ok, bad) = match rehash(&torrent, &files, &plan.uncertain, &mut state, progress) {
             Ok(counts) => counts,
@@ -189,7 +204,10 @@ impl PieceStore {
             journal,
             resume_path,
             gate: RwLock::new(()),
+            writes: Mutex::new(()),
             state: Mutex::new(state),
+            reads_hashed: AtomicU64::new(0),
+            reads_trusted: AtomicU64::new(0),
             _locks: [Some(state_lock), output_lock]
                 .into_iter()
                 .flatten()
