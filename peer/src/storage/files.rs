@@ -297,6 +297,16 @@ impl DataFiles {
         Some(FileVersion::of(&metadata))
     }
 
+    /// The versions of the files `spans` lie in, looked at now.
+    pub(crate) fn versions(&self, spans: &[FileSpan]) -> Vec<(usize, Option<FileVersion>)> {
+        let mut files: Vec<usize> = spans.iter().map(|s| s.file).collect();
+        files.dedup();
+        files
+            .into_iter()
+            .map(|file| (file, self.version(file)))
+            .collect()
+    }
+
     /// Makes file number `file`'s data durable (fdatasync) and returns its stamp.
     ///
     /// The handle may be a fresh one if the one that wrote was closed: on the systems this

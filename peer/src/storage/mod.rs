@@ -142,7 +142,7 @@ pub use open::{HashProgress, OpenReport, ResumeStatus, StoreOptions};
 pub use policy::CheckpointPolicy;
 pub use resume::{RESUME_MAGIC, RESUME_VERSION};
 
-use checked::{Checked, FileVersion};
+use checked::Checked;
 use files::{Created, DataFiles, ReadFailure};
 use journal::Journal;
 use resume::{FileStamp, Resume};
@@ -345,30 +345,25 @@ impl PieceStore {
         let _shared = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         let _alone = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
         let started = Instant::now();
-        let before = self.versions(&spans);
+        let before = self.files.versions(&spans);
+        self.state().checked.writing(&before);
         // Recorded first: if the write is cut short, the next open re-hashes the piece.
-        self.journal.record(piece)?;
-        self.files.write_spans_parts(&spans, parts)?;
-        let after = self.versions(&spans);
+        let written = self
+            .journal
+            .record(piece)
+            .and_then(|()| self.files.write_spans_parts(&spans, parts));
+        let after = self.files.versions(&spans);
         let mut state = self.state();
+        let done = written.is_ok().then_some(piece);
+        state
+            .checked
+            .wrote(done, &before, &after, started, Instant::now());
+        written?;
         state.dirty.extend(spans.iter().map(|s| s.file));
         if state.have.set(piece) {
             state.unsaved = state.unsaved.saturating_add(1);
         }
-        state
-            .checked
-            .wrote(piece, &before, &after, started, Instant::now());
         Ok(())
-    }
-
-    /// The versions of the files `spans` lie in, looked at now.
-    fn versions(&self, spans: &[tracker::torrent::FileSpan]) -> Vec<(usize, Option<FileVersion>)> {
-        let mut files: Vec<usize> = spans.iter().map(|s| s.file).collect();
-        files.dedup();
-        files
-            .into_iter()
-            .map(|file| (file, self.files.version(file)))
-            .collect()
     }
 
     /// How reads of pieces were verified so far.
@@ -414,9 +409,9 @@ impl PieceStore {
         }
         let spans = self.torrent.piece_spans(piece).unwrap_or_default();
         let started = Instant::now();
-        let before = self.versions(&spans);
+        let before = self.files.versions(&spans);
         let read = self.files.read_spans(&spans, buf);
-        let after = self.versions(&spans);
+        let after = self.files.versions(&spans);
         if read.is_ok() && self.state().checked.trusts(piece, &after, Instant::now()) {
             self.reads_trusted.fetch_add(1, Ordering::Relaxed);
             return Ok(());

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use tracker::Bitfield;
 use tracker::torrent::Torrent;
@@ -375,12 +376,19 @@ fn rehash(
         let len = torrent.piece_len(piece).unwrap_or(0);
         buf.resize(usize::try_from(len).unwrap_or(usize::MAX), 0);
         let spans = torrent.piece_spans(piece).unwrap_or_default();
+        let started = Instant::now();
+        let before = files.versions(&spans);
         let intact = match files.read_spans(&spans, &mut buf) {
             Ok(()) => torrent.piece_matches(piece, &buf),
             Err(ReadFailure::Lost { .. }) => false,
             Err(ReadFailure::Other(e)) => return Err(e),
         };
         if intact {
+            // Checked now, like a read: serving it soon needs no second hash.
+            let after = files.versions(&spans);
+            state
+                .checked
+                .read_matched(piece, &before, &after, started, Instant::now());
             state.have.set(piece);
             state.dirty.extend(spans.iter().map(|s| s.file));
             ok += 1;
