@@ -179,6 +179,29 @@ fn single_file_round_trips_byte_for_byte() {
 }
 
 #[test]
+fn a_new_files_blocks_are_reserved_at_the_open() {
+    use std::os::unix::fs::MetadataExt;
+    let d = dirs();
+    // Only where the file system can reserve blocks at all.
+    fs::create_dir_all(&d.state).unwrap();
+    let probe = fs::File::create(d.state.join("probe")).unwrap();
+    let flags = rustix::fs::FallocateFlags::empty();
+    if rustix::fs::fallocate(&probe, flags, 0, 1 << 20).is_err() {
+        eprintln!("skipped: this file system cannot reserve blocks (fallocate)");
+        return;
+    }
+    let (t, _) = torrent("big.bin", &[(&[], 3 << 20)], MIN_PIECE_LENGTH, 1);
+    let _store = open(&t, &d);
+    let metadata = fs::metadata(d.root.join("big.bin")).unwrap();
+    assert_eq!(metadata.len(), 3 << 20);
+    assert!(
+        metadata.blocks() * 512 >= 3 << 20,
+        "{} bytes allocated for a file of 3 MiB",
+        metadata.blocks() * 512
+    );
+}
+
+#[test]
 fn directory_tree_round_trips_byte_for_byte_with_a_piece_spanning_files() {
     let (t, data) = tree();
     let spans = t.piece_spans(2).unwrap();

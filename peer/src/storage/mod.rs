@@ -4,8 +4,9 @@
 //! A [`PieceStore`] owns the data files of one torrent below a download directory (at
 //! [`Torrent::output_path`]) and a resume file and a journal in a state directory. It
 //!
-//! * creates the files (or the whole tree) at their full length when opened, sparse:
-//!   blocks are allocated as pieces arrive;
+//! * creates the files (or the whole tree) at their full length when opened, with their
+//!   blocks reserved where the file system can (so that a full disk shows at the start;
+//!   elsewhere they are sparse, and blocks are allocated as pieces arrive);
 //! * writes a piece only after it matched the torrent's BLAKE3 hash
 //!   ([`PieceStore::write_piece`]), at its offsets, across files where it spans several;
 //! * verifies a piece again when it is read to be served ([`PieceStore::read_piece`]),
