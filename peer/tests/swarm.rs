@@ -20,9 +20,26 @@ async fn one_seeder_and_five_leechers_all_complete_with_identical_copies() {
         complete_within(handle, Duration::from_secs(60)).await;
         assert!(same_bytes(&original, &data.join("payload.bin")));
     }
-    // Leechers traded among themselves, not only with the seeder.
-    let from_peers: u64 = leechers.iter().map(|(_, h, _)| h.status().uploaded).sum();
-    assert!(from_peers > 0, "leechers served each other");
+    // Leechers traded among themselves, not only with the seeder. A status is refreshed
+    // at each tick, so a leecher's last uploads may show only in its next one.
+    let mut watches: Vec<_> = leechers.iter().map(|(_, h, _)| h.watch()).collect();
+    let served_each_other = async {
+        loop {
+            let sum: u64 = watches
+                .iter_mut()
+                .map(|w| w.borrow_and_update().uploaded)
+                .sum();
+            if sum > 0 {
+                return;
+            }
+            let changes = watches.iter_mut().map(|w| Box::pin(w.changed()));
+            let (changed, _, _) = futures::future::select_all(changes).await;
+            changed.expect("a leecher's task ended");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), served_each_other)
+        .await
+        .expect("leechers served each other");
     cluster.shutdown();
 }
 
@@ -36,8 +53,14 @@ async fn a_link_neither_side_downloads_over_is_closed() {
     let (_leecher, handle, data) = start_leecher(dir.path(), "leecher", &torrent).await;
     complete_within(&handle, Duration::from_secs(60)).await;
     assert!(same_bytes(&original, &data.join("payload.bin")));
-    // Over a link to the seeder (the only holder).
-    assert!(seeding.status().uploaded > 0);
+    // Over a link to the seeder (the only holder); its status shows it from its next tick.
+    wait_status(
+        &seeding,
+        Duration::from_secs(10),
+        "the seeder counted its upload",
+        |s| s.uploaded > 0,
+    )
+    .await;
     // The seeder never downloads, and the complete leecher no longer does: both ends
     // close the link instead of keeping it (and announcing pieces over it) for good.
     wait_status(

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::sync::watch;
 
 use super::progress::Progress;
 use crate::runtime::{Peer, Phase, TorrentHandle, TorrentStatus};
@@ -51,14 +52,18 @@ pub(crate) async fn follow(
     let mut progress = Progress::for_output(&handles);
     progress.start(&handles);
     let mut tick = tokio::time::interval(FOLLOW_INTERVAL);
+    let mut watches: Vec<_> = handles.iter().map(TorrentHandle::watch).collect();
+    let mut phases: Vec<Phase> = handles.iter().map(|h| h.status().phase).collect();
     let mut done_reported = vec![false; handles.len()];
     let result = loop {
         let stopped = tokio::select! {
             _ = tick.tick() => false,
+            () = phase_change(&mut watches, &phases) => false,
             _ = interrupt.recv() => true,
             _ = terminate.recv() => true,
         };
         let statuses: Vec<_> = handles.iter().map(TorrentHandle::status).collect();
+        phases = statuses.iter().map(|s| s.phase.clone()).collect();
         let _ = status_file::write(
             state,
             &ProcessStatus {
@@ -94,6 +99,28 @@ pub(crate) async fn follow(
         handle.remove();
     }
     result
+}
+
+/// Resolves once some torrent's phase differs from the one in `seen`, so that a download
+/// ends (and its failure is shown) the moment it completes or fails, not at the next tick.
+/// A torrent whose task has ended never resolves it: the tick still reads its status.
+async fn phase_change(watches: &mut [watch::Receiver<TorrentStatus>], seen: &[Phase]) {
+    if watches.is_empty() {
+        // `select_all` of nothing would panic.
+        return std::future::pending().await;
+    }
+    let waits = watches.iter_mut().zip(seen).map(|(watch, seen)| {
+        Box::pin(async move {
+            if watch
+                .wait_for(|status| status.phase != *seen)
+                .await
+                .is_err()
+            {
+                std::future::pending::<()>().await;
+            }
+        })
+    });
+    futures::future::select_all(waits).await;
 }
 
 /// "NAME at P% (H/T pieces)" for each torrent.
@@ -135,7 +162,60 @@ fn shell_quote(arg: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{phase_change, shell_quote};
+    use crate::runtime::{Phase, TorrentStatus};
+    use tokio::sync::watch;
+
+    fn status(phase: Phase) -> TorrentStatus {
+        TorrentStatus {
+            info_hash: "00".repeat(32),
+            name: "t".into(),
+            path: "t".into(),
+            phase,
+            pieces_have: 0,
+            pieces_total: 1,
+            bytes_have: 0,
+            bytes_total: 1,
+            download_rate: 0.0,
+            upload_rate: 0.0,
+            downloaded: 0,
+            uploaded: 0,
+            piece_map: ".".into(),
+            neighbours: Vec::new(),
+            tracker: None,
+            tracker_failovers: 0,
+            banned: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_phase_change_wakes_the_follower_and_a_status_update_does_not() {
+        let (first_tx, first) = watch::channel(status(Phase::Downloading));
+        let (second_tx, second) = watch::channel(status(Phase::Downloading));
+        let mut watches = vec![first, second];
+        let seen = vec![Phase::Downloading, Phase::Downloading];
+        let mut change = Box::pin(phase_change(&mut watches, &seen));
+        assert!(futures::poll!(&mut change).is_pending());
+        // Progress within the same phase is left to the tick.
+        second_tx.send_modify(|s| s.pieces_have = 1);
+        assert!(futures::poll!(&mut change).is_pending());
+        second_tx.send_modify(|s| s.phase = Phase::Complete);
+        assert!(futures::poll!(&mut change).is_ready());
+        drop(first_tx);
+    }
+
+    #[tokio::test]
+    async fn an_ended_torrent_task_does_not_make_the_follower_spin() {
+        let (tx, rx) = watch::channel(status(Phase::Downloading));
+        drop(tx);
+        let mut watches = vec![rx];
+        let seen = vec![Phase::Downloading];
+        let mut change = Box::pin(phase_change(&mut watches, &seen));
+        assert!(futures::poll!(&mut change).is_pending());
+        let mut none: Vec<watch::Receiver<TorrentStatus>> = Vec::new();
+        let mut nothing = Box::pin(phase_change(&mut none, &[]));
+        assert!(futures::poll!(&mut nothing).is_pending());
+    }
 
     #[test]
     fn arguments_are_quoted_only_when_a_shell_would_split_or_expand_them() {

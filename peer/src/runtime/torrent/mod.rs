@@ -159,6 +159,7 @@ impl TorrentTask {
                             return;
                         }
                     }
+                    self.publish_phase_change();
                 }
                 _ = tokio::time::sleep_until(deadline) => {
                     if !self.paused {

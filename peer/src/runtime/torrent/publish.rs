@@ -35,19 +35,16 @@ pub(crate) fn initial_status(torrent: &Torrent, path: &Path) -> TorrentStatus {
 }
 
 impl TorrentTask {
-    pub(super) fn publish_status(&mut self) {
-        let now = Instant::now();
-        let uploaded = self.entry.uploaded.load(Ordering::Relaxed);
-        self.rates.update(now, self.downloaded, uploaded);
-        let progress = self.swarm.progress();
-        let phase = if let Some(why) = &self.failed {
+    /// The phase the torrent is in now.
+    pub(super) fn phase(&self) -> Phase {
+        if let Some(why) = &self.failed {
             Phase::Failed(why.clone())
         } else if self.paused {
             Phase::Paused
         } else if !self.in_swarm {
             // Not seeding or downloading while the tracker does not list us.
             Phase::Joining
-        } else if progress.complete {
+        } else if self.swarm.is_complete() {
             if self.options.seed {
                 Phase::Seeding
             } else {
@@ -55,7 +52,23 @@ impl TorrentTask {
             }
         } else {
             Phase::Downloading
-        };
+        }
+    }
+
+    /// Publishes the status at once if the phase changed since the last publication:
+    /// whoever waits for completion or failure learns of it now, not at the next tick.
+    pub(super) fn publish_phase_change(&mut self) {
+        if self.status.borrow().phase != self.phase() {
+            self.publish_status();
+        }
+    }
+
+    pub(super) fn publish_status(&mut self) {
+        let now = Instant::now();
+        let uploaded = self.entry.uploaded.load(Ordering::Relaxed);
+        self.rates.update(now, self.downloaded, uploaded);
+        let progress = self.swarm.progress();
+        let phase = self.phase();
         let mut neighbours: Vec<NeighbourStatus> = self
             .swarm
             .peers()
