@@ -16,7 +16,8 @@
 #   2. Re-executes itself in private network and PID namespaces (unshare) holding only `lo`:
 #      no traffic can leave 127.0.0.0/8, and every process it started dies with it.
 #   3. Per size: writes one random payload file. Per rep, in alternating order (so a slow
-#      spell of the machine hits both), each system on fresh directories:
+#      spell of the machine hits both), each system on fresh directories, and each timed
+#      from a clean page cache (`sync` first: no earlier step's writeback in its time):
 #        ours:  starts `bt-tracker dev --nodes 3`, then `bt seed` (which hashes, publishes and
 #               seeds) and waits for its "seeding" line; starts N `bt get --no-seed` at once,
 #               each with its own state directory; the time ends when the last one exits 0
@@ -196,6 +197,12 @@ auto_piece_kib() {
   echo $((p >> 10))
 }
 
+# start_clean: writes back what earlier steps left dirty (the payload just made, the last
+# run's files), so that its writeback does not fall into the timed run that follows.
+start_clean() {
+  sync
+}
+
 # wait_leechers DIR N: waits (bounded by TIMEOUT) until DIR holds N files done.l*.
 wait_leechers() {
   local dir=$1 n=$2 deadline=$((SECONDS + TIMEOUT))
@@ -311,6 +318,7 @@ run_ours() {
   fi
 
   local load busy0 t0 seed_cpu0
+  start_clean
   load=$(load1); busy0=$(busy_ticks); t0=$EPOCHREALTIME; seed_cpu0=$(cpu_s "$seed_pid")
   for i in $(seq "$n"); do
     mkdir -p "$R/l$i"
@@ -370,6 +378,7 @@ run_aria2() {
     return
   fi
   local load busy0 t0 lpids=() seed_cpu0
+  start_clean
   load=$(load1); busy0=$(busy_ticks); t0=$EPOCHREALTIME; seed_cpu0=$(cpu_s "${PIDS[1]}")
   for i in $(seq "$n"); do
     mkdir -p "$R/l$i"
