@@ -480,14 +480,20 @@ impl Pipeline<'_> {
     /// input about it can change (what [`top_up`](Self::top_up) reports), without
     /// topping it up.
     fn is_quiet(&self, n: &Neighbour, now: Instant) -> bool {
+        !n.announced
+            || n.busy_until.is_some_and(|until| now < until)
+            || n.in_flight.len() >= self.target(n)
+    }
+
+    /// How many requests `n`'s pipeline should hold, from its measured rate.
+    fn target(&self, n: &Neighbour) -> usize {
         let cfg = self.config;
-        let target = n.target_in_flight(
+        n.target_in_flight(
             cfg.min_in_flight,
             cfg.max_in_flight,
             cfg.queue_time,
             self.piece_len,
-        );
-        !n.announced || n.busy_until.is_some_and(|until| now < until) || n.in_flight.len() >= target
+        )
     }
 
     /// Requests pieces of `n` until its pipeline holds its target. Returns whether `n`
@@ -503,14 +509,7 @@ impl Pipeline<'_> {
             }
             n.busy_until = None;
         }
-        let cfg = self.config;
-        let target = n.target_in_flight(
-            cfg.min_in_flight,
-            cfg.max_in_flight,
-            cfg.queue_time,
-            self.piece_len,
-        );
-        let free = target.saturating_sub(n.in_flight.len());
+        let free = self.target(n).saturating_sub(n.in_flight.len());
         if free == 0 {
             return true;
         }
