@@ -152,6 +152,25 @@ impl Bitfield {
             .sum()
     }
 
+    /// Whether every piece present here is present in `other` too (same length assumed;
+    /// extra pieces of either side are ignored): `count_missing_from(other) == 0`, read
+    /// eight bytes at a time and stopping at the first piece `other` lacks.
+    pub fn is_subset_of(&self, other: &Bitfield) -> bool {
+        let n = self.bytes.len().min(other.bytes.len());
+        let (mine, theirs) = (&self.bytes[..n], &other.bytes[..n]);
+        let word = |chunk: &[u8]| u64::from_ne_bytes(chunk.try_into().unwrap_or_default());
+        let whole = mine
+            .chunks_exact(8)
+            .zip(theirs.chunks_exact(8))
+            .all(|(a, b)| word(a) & !word(b) == 0);
+        let tail = n - n % 8;
+        whole
+            && mine[tail..]
+                .iter()
+                .zip(&theirs[tail..])
+                .all(|(a, b)| a & !b == 0)
+    }
+
     fn clear_spare_bits(&mut self) {
         let spare = self.bytes.len() as u64 * 8 - u64::from(self.len);
         if spare > 0
@@ -232,5 +251,24 @@ mod tests {
         b.set(5);
         assert_eq!(a.count_missing_from(&b), 2);
         assert_eq!(b.count_missing_from(&a), 0);
+    }
+
+    #[test]
+    fn subset_agrees_with_the_count_of_missing_pieces() {
+        for len in [1, 7, 8, 63, 64, 65, 130, 1024] {
+            let mut a = Bitfield::new(len);
+            let mut b = Bitfield::new(len);
+            assert!(a.is_subset_of(&b));
+            a.set(len - 1);
+            assert!(!a.is_subset_of(&b), "{len}: the last piece counts");
+            assert!(b.is_subset_of(&a));
+            b.set(len - 1);
+            if len > 3 {
+                b.set(3);
+            }
+            assert!(a.is_subset_of(&b));
+            assert_eq!(a.is_subset_of(&b), a.count_missing_from(&b) == 0);
+            assert_eq!(b.is_subset_of(&a), b.count_missing_from(&a) == 0, "{len}");
+        }
     }
 }

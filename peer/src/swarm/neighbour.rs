@@ -198,7 +198,7 @@ impl Neighbour {
         now >= self.connected_at + tenure
             && self.announced
             && self.in_flight.is_empty()
-            && self.bitfield.count_missing_from(have) == 0
+            && self.bitfield.is_subset_of(have)
     }
 
     /// The earliest instant after `now` it needs attention: its request deadline, the end

@@ -66,7 +66,10 @@ struct Waiting {
     peer: Fingerprint,
     piece: u32,
     requester_pieces: u32,
-    since: Instant,
+    /// When it has waited [`UploadLimits::max_wait`] (`None`: past the end of time), kept
+    /// rather than its arrival: ranking the queue compares it with now for every entry,
+    /// and subtracting instants there was a tenth of the ranking's time.
+    overdue_at: Option<Instant>,
     order: u64,
 }
 
@@ -183,7 +186,7 @@ impl Uploads {
             peer,
             piece,
             requester_pieces,
-            since: now,
+            overdue_at: now.checked_add(limits.max_wait),
             order: self.next_order,
         });
         self.next_order += 1;
@@ -199,7 +202,7 @@ impl Uploads {
     /// The index of the most (or, with `worst`, least) urgent waiting request.
     fn best_index(&self, now: Instant, limits: &UploadLimits, worst: bool) -> usize {
         let key = |w: &Waiting| {
-            let overdue = now.saturating_duration_since(w.since) >= limits.max_wait;
+            let overdue = w.overdue_at.is_some_and(|at| now >= at);
             let copies = self.copies.get(w.piece as usize).copied().unwrap_or(0);
             let surplus = limits.spread && copies > self.min_copies.saturating_add(SPREAD_SLACK);
             (!overdue, surplus, w.requester_pieces, copies, w.order)
