@@ -93,6 +93,8 @@ impl Swarm {
                 }
             }
         }
+        self.active -= 1;
+        self.contact_times.set(None);
         if why != Release::Done {
             p.backoff.fail(&self.config.backoff, now, &mut self.rng);
             if p.backoff.failures() >= self.config.max_failures {
@@ -135,20 +137,15 @@ impl Swarm {
         let connect = self.config.connect_timeout;
         let request = self.config.request_timeout;
         // No neighbour is late while the wake-up noted by the last fill is still to come
-        // (one connected since had its deadline set from now): then only dials are
-        // checked, without following every neighbour's pointer.
+        // (one connected since had its deadline set from now), and no dial while the
+        // first dial timeout is: then nothing is checked, without a walk over the known
+        // peers or following every neighbour's pointer.
         let neighbours_on_time = !self.complete
             && self
                 .neighbour_wake
                 .get()
                 .is_some_and(|wake| wake.is_none_or(|w| w > now));
         let late_neighbour = |n: &Neighbour| n.deadline(request).is_some_and(|d| now >= d);
-        let is_late = |p: &KnownPeer| match &p.contact {
-            Contact::Idle => false,
-            Contact::Connecting(since) => now >= *since + connect,
-            Contact::Connected(..) if neighbours_on_time => false,
-            Contact::Connected(n, _) => late_neighbour(n),
-        };
         debug_assert!(
             !neighbours_on_time
                 || !self
@@ -158,6 +155,20 @@ impl Swarm {
                     .any(late_neighbour),
             "a neighbour is late before the kept wake-up"
         );
+        let dials_on_time = || {
+            self.contact_times(now)
+                .dial_timeout
+                .is_none_or(|timeout| timeout > now)
+        };
+        if neighbours_on_time && dials_on_time() {
+            return;
+        }
+        let is_late = |p: &KnownPeer| match &p.contact {
+            Contact::Idle => false,
+            Contact::Connecting(since) => now >= *since + connect,
+            Contact::Connected(..) if neighbours_on_time => false,
+            Contact::Connected(n, _) => late_neighbour(n),
+        };
         // Checked before collecting: this runs after every input and is rarely true.
         if !self.peers.values().any(is_late) {
             return;
@@ -209,8 +220,7 @@ impl Swarm {
         if !self.has_candidate(now) {
             return;
         }
-        let mut active = self.active();
-        if active >= self.config.max_neighbours {
+        if self.active() >= self.config.max_neighbours {
             // Swaps are not rate-limited although at the start of a flash crowd every
             // neighbour is empty and useless, so peers churn their neighbours: that churn is
             // how empty-handed peers find the pieces. In simulation (1,000 leechers) one
@@ -226,11 +236,11 @@ impl Swarm {
             });
             let Some(peer) = useless else { return };
             self.release(peer, Release::Useless, true, now);
-            active -= 1;
         }
         let candidates = self.candidates(now);
+        let dial_timeout = now + self.config.connect_timeout;
         for fp in candidates {
-            if active >= self.config.max_neighbours {
+            if self.active() >= self.config.max_neighbours {
                 break;
             }
             // A useless neighbour released above is backed off, so not a candidate; but a
@@ -238,7 +248,12 @@ impl Swarm {
             if let Some(p) = self.peers.get_mut(&fp) {
                 p.contact = Contact::Connecting(now);
                 self.outputs.push_back(Action::Connect((*p.info).clone()));
-                active += 1;
+                self.active += 1;
+                // A candidate was not backed off, so only the dials' time can move.
+                if let Some(mut times) = self.contact_times.get() {
+                    times.dial_timeout = earliest(times.dial_timeout, Some(dial_timeout));
+                    self.contact_times.set(Some(times));
+                }
             }
         }
     }
@@ -416,11 +431,7 @@ impl Swarm {
             // than the tracker may be asked again.
             if let Some(idle) = self.idle_uplink_deadline() {
                 consider(Some(idle.max(self.next_tracker_ask)));
-                for p in self.peers.values() {
-                    if let Contact::Idle = p.contact {
-                        consider(p.backoff.backed_off_until(now));
-                    }
-                }
+                consider(self.contact_times(now).backoff_end);
             }
         } else {
             consider(Some(self.next_tracker_ask));
@@ -434,12 +445,17 @@ impl Swarm {
                 "kept neighbour wake-up {kept:?} is stale"
             );
             consider(kept.unwrap_or_else(|| self.neighbours_wake_after(now)));
-            for p in self.peers.values() {
-                consider(match &p.contact {
-                    Contact::Idle => p.backoff.backed_off_until(now),
-                    Contact::Connecting(since) => Some(*since + self.config.connect_timeout),
-                    Contact::Connected(..) => None,
-                });
+            let times = self.contact_times(now);
+            consider(times.backoff_end);
+            if times.dial_timeout.is_some_and(|timeout| timeout <= now) {
+                // A dial is late and goes at the next upkeep: the next dial counts.
+                for p in self.peers.values() {
+                    if let Contact::Connecting(since) = &p.contact {
+                        consider(Some(*since + self.config.connect_timeout));
+                    }
+                }
+            } else {
+                consider(times.dial_timeout);
             }
         }
         earliest

@@ -133,6 +133,22 @@ pub struct Swarm {
     /// follow every neighbour's pointer again: with 10,000 simulated peers those 32
     /// cache misses per input were a tenth of the simulation.
     neighbour_wake: std::cell::Cell<Option<Option<Instant>>>,
+    /// Known peers connected or being dialled, counted as their contact changes: every
+    /// dial and swap decision needs it, and counting walked every known peer.
+    active: usize,
+    /// When the first dial times out and the first back-off ends, as the last walk found
+    /// them, until a contact changes (`None`: walk again). See
+    /// [`contact_times`](Self::contact_times).
+    contact_times: std::cell::Cell<Option<ContactTimes>>,
+}
+
+/// What the idle and dialled peers will need next, from one walk over the known peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ContactTimes {
+    /// The earliest instant a dial times out (one already late included).
+    dial_timeout: Option<Instant>,
+    /// The earliest end of an idle peer's back-off that was still to come at the walk.
+    backoff_end: Option<Instant>,
 }
 
 /// Why a neighbour is let go.
@@ -195,6 +211,8 @@ impl Swarm {
             outputs: VecDeque::new(),
             deadline: std::cell::Cell::new(None),
             neighbour_wake: std::cell::Cell::new(None),
+            active: 0,
+            contact_times: std::cell::Cell::new(None),
         };
         swarm.maintain(now);
         swarm
@@ -266,11 +284,14 @@ impl Swarm {
         };
         match p.contact {
             Contact::Connecting(_) => {
-                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)), None)
+                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)), None);
+                self.contact_times.set(None);
             }
             Contact::Connected(..) => {}
             Contact::Idle if room => {
-                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)), None)
+                p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)), None);
+                self.active += 1;
+                self.contact_times.set(None);
             }
             Contact::Idle => self.outputs.push_back(Action::Disconnect {
                 peer,
@@ -573,6 +594,49 @@ impl Swarm {
 
     /// Neighbours connected or being dialled.
     fn active(&self) -> usize {
-        self.peers.values().filter(|p| p.is_active()).count()
+        debug_assert_eq!(
+            self.active,
+            self.peers.values().filter(|p| p.is_active()).count(),
+            "the count of active peers drifted"
+        );
+        self.active
+    }
+
+    /// When the first dial times out and the first back-off of an idle peer ends after
+    /// `now`: kept from the last walk while no contact has changed and that back-off is
+    /// still to come, since both are fixed when set. Every input asks (through
+    /// [`expire`](Self::maintain) and [`next_timeout`](Self::next_timeout)), while
+    /// contacts change far less often.
+    fn contact_times(&self, now: Instant) -> ContactTimes {
+        if let Some(kept) = self.contact_times.get()
+            && kept.backoff_end.is_none_or(|end| end > now)
+        {
+            debug_assert_eq!(kept, self.walk_contact_times(now), "kept contact times");
+            return kept;
+        }
+        let fresh = self.walk_contact_times(now);
+        self.contact_times.set(Some(fresh));
+        fresh
+    }
+
+    fn walk_contact_times(&self, now: Instant) -> ContactTimes {
+        let mut times = ContactTimes {
+            dial_timeout: None,
+            backoff_end: None,
+        };
+        for p in self.peers.values() {
+            match &p.contact {
+                Contact::Idle => {
+                    let end = p.backoff.backed_off_until(now);
+                    times.backoff_end = maintain::earliest(times.backoff_end, end);
+                }
+                Contact::Connecting(since) => {
+                    let timeout = Some(*since + self.config.connect_timeout);
+                    times.dial_timeout = maintain::earliest(times.dial_timeout, timeout);
+                }
+                Contact::Connected(..) => {}
+            }
+        }
+        times
     }
 }
