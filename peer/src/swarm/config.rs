@@ -6,7 +6,11 @@ use backoff::Backoff;
 
 /// How the swarm core picks neighbours, sizes its request pipelines, gives up on slow or
 /// failing neighbours and paces what it tells the tracker.
+///
+/// Laid out in the order written (`repr(C)`): the settings read on every input, by the
+/// pipelines and timeouts, come first and share a cache line (see [`Swarm`](super::Swarm)).
 #[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
 pub struct SwarmConfig {
     /// Most neighbours connected or being connected at once (also how many the tracker is
     /// asked for at join). 32, by measurement in the swarm simulator (`swarm-scale`, 300
