@@ -240,6 +240,11 @@ pub struct Sim {
     /// bit read instead of a scan of the receiver's links.
     link_set: LinkMatrix,
     by_fp: FxHashMap<Fingerprint, u32>,
+    /// Each node's fingerprint and count of pieces on disk, densely: nearly every
+    /// delivery names its sender to the receiver's core, and every request carries the
+    /// requester's count, while a node's whole record is far larger than a cache line.
+    fingerprints: Vec<Fingerprint>,
+    held: Vec<u32>,
     tracker: TrackerSide,
     layout: PieceLayout,
     uploaded_bins: Vec<f64>,
@@ -339,6 +344,8 @@ impl Sim {
             TRACKER_TTL_MS,
         );
         let node_count = nodes.len();
+        let fingerprints = nodes.iter().map(|n| n.info.fingerprint).collect();
+        let held = nodes.iter().map(|n| n.disk.count()).collect();
         let mut sim = Sim {
             t0: Instant::now(),
             now: 0,
@@ -348,6 +355,8 @@ impl Sim {
             link_set: LinkMatrix::new(nodes.len()),
             nodes,
             by_fp,
+            fingerprints,
+            held,
             tracker,
             layout,
             uploaded_bins: Vec::new(),
@@ -605,7 +614,7 @@ impl Sim {
                 Some(to)
             }
             Ev::DialAnswered { from, to } => {
-                let fp = self.nodes[to as usize].info.fingerprint;
+                let fp = self.fingerprints[to as usize];
                 if !self.linked(from, to) {
                     let Some(s) = self.swarm(from) else { return };
                     s.handle_connect_failed(fp, now);
@@ -618,7 +627,7 @@ impl Sim {
                 Some(from)
             }
             Ev::DialFailed { from, to } => {
-                let fp = self.nodes[to as usize].info.fingerprint;
+                let fp = self.fingerprints[to as usize];
                 let Some(s) = self.swarm(from) else { return };
                 s.handle_connect_failed(fp, now);
                 Some(from)
@@ -627,7 +636,7 @@ impl Sim {
                 if !self.linked(to, from) {
                     return;
                 }
-                let fp = self.nodes[from as usize].info.fingerprint;
+                let fp = self.fingerprints[from as usize];
                 let Some(s) = self.swarm(to) else { return };
                 s.handle_haves(fp, &pieces, now);
                 Some(to)
@@ -644,7 +653,7 @@ impl Sim {
                     return;
                 }
                 self.abandoned.insert((at, from));
-                let fp = self.nodes[from as usize].info.fingerprint;
+                let fp = self.fingerprints[from as usize];
                 if self.swarm(at).is_some_and(|s| !s.wants(&fp)) {
                     // Neither side downloads from the other: the link is closed.
                     self.close_link(at, from);
@@ -665,7 +674,7 @@ impl Sim {
                     // runtime finds the requester's stream reset.
                     n.cancelled.push((from, piece));
                 }
-                let fp = self.nodes[from as usize].info.fingerprint;
+                let fp = self.fingerprints[from as usize];
                 if aborted && let Some(s) = self.swarm(at) {
                     s.handle_upload_done(fp, piece, 0, now);
                     self.start_uploads(at);
@@ -691,13 +700,17 @@ impl Sim {
                 if !self.linked(to, from) {
                     return;
                 }
-                let fp = self.nodes[from as usize].info.fingerprint;
-                if good && !self.nodes[to as usize].disk.set(piece) {
-                    self.duplicates += 1;
+                let fp = self.fingerprints[from as usize];
+                if good {
+                    if self.nodes[to as usize].disk.set(piece) {
+                        self.held[to as usize] += 1;
+                    } else {
+                        self.duplicates += 1;
+                    }
                 }
                 let n = &self.nodes[to as usize];
                 if let Some((at, graceful)) = n.leave_at_pieces
-                    && n.disk.count() >= at
+                    && self.held[to as usize] >= at
                     && n.alive
                 {
                     self.after(0, Ev::Depart { node: to, graceful });
@@ -715,7 +728,7 @@ impl Sim {
                     return;
                 }
                 self.not_haves += 1;
-                let fp = self.nodes[from as usize].info.fingerprint;
+                let fp = self.fingerprints[from as usize];
                 let Some(s) = self.swarm(to) else { return };
                 s.handle_not_have(fp, piece, now);
                 Some(to)
@@ -725,7 +738,7 @@ impl Sim {
                     return;
                 }
                 self.busies += 1;
-                let fp = self.nodes[from as usize].info.fingerprint;
+                let fp = self.fingerprints[from as usize];
                 let Some(s) = self.swarm(to) else { return };
                 s.handle_busy(fp, piece, now);
                 Some(to)
@@ -736,7 +749,7 @@ impl Sim {
                     // Dialled again since: the new link stands.
                     return;
                 }
-                let fp = self.nodes[from as usize].info.fingerprint;
+                let fp = self.fingerprints[from as usize];
                 let Some(s) = self.swarm(to) else { return };
                 s.handle_disconnected(fp, now);
                 Some(to)
@@ -830,8 +843,8 @@ impl Sim {
             return;
         }
         self.advance_uplink(at);
-        let requester = self.nodes[from as usize].info.fingerprint;
-        let requester_pieces = self.nodes[from as usize].disk.count();
+        let requester = self.fingerprints[from as usize];
+        let requester_pieces = self.held[from as usize];
         let now = self.instant();
         if let Some(s) = self.swarm(at) {
             s.handle_upload_requested(requester, piece, requester_pieces, now);
@@ -875,7 +888,7 @@ impl Sim {
         for (to, piece) in done {
             self.flow_done(at, to, piece);
             let len = self.layout.len_of(piece);
-            let fp = self.nodes[to as usize].info.fingerprint;
+            let fp = self.fingerprints[to as usize];
             let now = self.instant();
             if let Some(s) = self.swarm(at) {
                 s.handle_upload_done(fp, piece, len, now);
@@ -978,7 +991,7 @@ impl Sim {
             }
             keep
         });
-        let fp = self.nodes[to as usize].info.fingerprint;
+        let fp = self.fingerprints[to as usize];
         let now = self.instant();
         let told = !dropped.is_empty() && self.swarm(at).is_some();
         if let Some(s) = self.swarm(at) {
@@ -1207,34 +1220,34 @@ impl Sim {
                 );
             }
             Action::AskTrackerForPeers { exclude, want } => {
-                let fp = self.nodes[i as usize].info.fingerprint;
+                let fp = self.fingerprints[i as usize];
                 let seed = self.rng.random();
                 let peers = self.tracker.more_peers(fp, exclude, want, seed);
                 self.after(ns(TRACKER_RTT), Ev::Offered { to: i, peers });
             }
             Action::AskTrackerForPiece(piece) => {
-                let fp = self.nodes[i as usize].info.fingerprint;
+                let fp = self.fingerprints[i as usize];
                 let seed = self.rng.random();
                 let peers = self.tracker.peers_with_piece(fp, piece, 5, seed);
                 self.after(ns(TRACKER_RTT), Ev::Offered { to: i, peers });
             }
             Action::ReportHave(pieces) => {
-                let fp = self.nodes[i as usize].info.fingerprint;
+                let fp = self.fingerprints[i as usize];
                 self.tracker.report(fp, pieces, true, now_ms);
             }
             Action::ReportNotHave(pieces) => {
-                let fp = self.nodes[i as usize].info.fingerprint;
+                let fp = self.fingerprints[i as usize];
                 self.tracker.report(fp, pieces, false, now_ms);
             }
             Action::Heartbeat => {
-                let fp = self.nodes[i as usize].info.fingerprint;
+                let fp = self.fingerprints[i as usize];
                 self.tracker.heartbeat(fp, now_ms);
             }
             Action::Advertise { pieces, known_to } => {
                 let pieces: Rc<[u32]> = pieces.into();
                 let links = self.nodes[i as usize].links.clone();
                 for to in links {
-                    if known_to.contains(&self.nodes[to as usize].info.fingerprint) {
+                    if known_to.contains(&self.fingerprints[to as usize]) {
                         self.haves_spared += 1;
                         continue;
                     }
