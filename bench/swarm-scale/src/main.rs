@@ -91,7 +91,33 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// Starts the simulator again with glibc's heap in transparent huge pages, unless
+/// `GLIBC_TUNABLES` is set already (set it, even empty, to run without).
+///
+/// Every event reads a few cache lines of a peer picked anywhere in a heap of up to
+/// 1.3 GiB; with 4 KiB pages nearly each of those reads also misses the TLB, and with
+/// 2 MiB pages most do not. The machine's setting is usually "madvise", and glibc
+/// advises huge pages for its heap only when told at start, by this variable. 3,000
+/// simulated leechers took 256 CPU seconds with them against 284 without, side by side.
+#[cfg(unix)]
+fn restart_with_huge_pages() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let failed = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")
+        .exec();
+    eprintln!("running without huge pages: restarting failed: {failed}");
+}
+
 fn main() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    restart_with_huge_pages();
     let args = Args::parse();
     for s in &args.only {
         anyhow::ensure!(
