@@ -244,8 +244,11 @@ impl Swarm {
                 break;
             }
             // A useless neighbour released above is backed off, so not a candidate; but a
-            // candidate may have been forgotten by `release` in between.
-            if let Some(p) = self.peers.get_mut(&fp) {
+            // candidate may have been forgotten by `release` in between. Only an idle
+            // peer is dialled, or the count of active peers would drift.
+            if let Some(p) = self.peers.get_mut(&fp)
+                && matches!(p.contact, Contact::Idle)
+            {
                 p.contact = Contact::Connecting(now);
                 self.outputs.push_back(Action::Connect((*p.info).clone()));
                 self.active += 1;
