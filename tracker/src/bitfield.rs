@@ -85,6 +85,24 @@ impl Bitfield {
         &self.bytes
     }
 
+    /// The pieces 64 at a time: word `k` holds pieces `64k..64k + 64`, the first in the
+    /// most significant bit (as in the bytes), the last word padded with zeros. Set
+    /// operations over whole bitfields (subsets, what one holder offers another) read
+    /// these rather than bytes; a whole word is one load, and only the short last one is
+    /// copied (a copy of a length unknown at compile time is a call to `memmove`).
+    pub fn words(&self) -> impl Iterator<Item = u64> + '_ {
+        self.bytes
+            .chunks(8)
+            .map(|chunk| match <[u8; 8]>::try_from(chunk) {
+                Ok(whole) => u64::from_be_bytes(whole),
+                Err(_) => {
+                    let mut w = [0u8; 8];
+                    w[..chunk.len()].copy_from_slice(chunk);
+                    u64::from_be_bytes(w)
+                }
+            })
+    }
+
     /// Number of pieces the bitfield covers.
     pub fn len(&self) -> u32 {
         self.len
@@ -153,22 +171,12 @@ impl Bitfield {
     }
 
     /// Whether every piece present here is present in `other` too (same length assumed;
-    /// extra pieces of either side are ignored): `count_missing_from(other) == 0`, read
-    /// eight bytes at a time and stopping at the first piece `other` lacks.
+    /// extra pieces of either side are ignored): `count_missing_from(other) == 0`, read a
+    /// word at a time and stopping at the first piece `other` lacks.
     pub fn is_subset_of(&self, other: &Bitfield) -> bool {
-        let n = self.bytes.len().min(other.bytes.len());
-        let (mine, theirs) = (&self.bytes[..n], &other.bytes[..n]);
-        let word = |chunk: &[u8]| u64::from_ne_bytes(chunk.try_into().unwrap_or_default());
-        let whole = mine
-            .chunks_exact(8)
-            .zip(theirs.chunks_exact(8))
-            .all(|(a, b)| word(a) & !word(b) == 0);
-        let tail = n - n % 8;
-        whole
-            && mine[tail..]
-                .iter()
-                .zip(&theirs[tail..])
-                .all(|(a, b)| a & !b == 0)
+        self.words()
+            .zip(other.words())
+            .all(|(mine, theirs)| mine & !theirs == 0)
     }
 
     fn clear_spare_bits(&mut self) {
@@ -251,6 +259,17 @@ mod tests {
         b.set(5);
         assert_eq!(a.count_missing_from(&b), 2);
         assert_eq!(b.count_missing_from(&a), 0);
+    }
+
+    #[test]
+    fn words_put_the_first_piece_on_top_and_pad_the_last_word() {
+        let mut b = Bitfield::new(70);
+        for i in [0, 63, 64, 69] {
+            b.set(i);
+        }
+        let words: Vec<u64> = b.words().collect();
+        assert_eq!(words, vec![(1 << 63) | 1, (1 << 63) | (1 << 58)]);
+        assert_eq!(Bitfield::new(0).words().count(), 0);
     }
 
     #[test]

@@ -266,23 +266,8 @@ impl Picker {
 /// (most words are skipped whole).
 fn for_each_useful(have: &Bitfield, holder: &Bitfield, mut f: impl FnMut(u32)) {
     let len = have.len().min(holder.len());
-    let word = |bytes: &[u8], k: usize| {
-        // Piece 8k + j is bit 7 - j of byte k: big-endian puts the first piece on top.
-        // A whole word is one load; only the last, short one is copied (a copy of a
-        // length unknown at compile time is a call to `memmove`).
-        if let Some(whole) = bytes.get(k * 8..k * 8 + 8) {
-            let whole: [u8; 8] = whole.try_into().unwrap_or_default();
-            return u64::from_be_bytes(whole);
-        }
-        let mut w = [0u8; 8];
-        let chunk = bytes.get(k * 8..).unwrap_or(&[]);
-        let take = chunk.len().min(8);
-        w[..take].copy_from_slice(&chunk[..take]);
-        u64::from_be_bytes(w)
-    };
-    let words = (len as usize).div_ceil(64);
-    for k in 0..words {
-        let mut bits = word(holder.as_bytes(), k) & !word(have.as_bytes(), k);
+    for (k, (held, had)) in holder.words().zip(have.words()).enumerate() {
+        let mut bits = held & !had;
         while bits != 0 {
             let top = bits.leading_zeros();
             bits &= !(1u64 << (63 - top));
