@@ -275,20 +275,38 @@ impl Swarm {
             let Some((n, quiet)) = p.neighbour_and_quiet() else {
                 continue;
             };
-            if let Some(q) = quiet.filter(|q| q.holds_at(now)) {
+            if let Some(q) = quiet.filter(|q| q.holds_at(now, pipeline.picker)) {
                 debug_assert!(
-                    pipeline.is_quiet(n, now)
-                        && q.until == n.wake_after(now, timeout, tenure)
+                    (if q.barren {
+                        pipeline.is_barren(n)
+                    } else {
+                        pipeline.is_quiet(n, now)
+                    }) && q.until == n.wake_after(now, timeout, tenure)
                         && q.engaged == (!n.announced || !n.in_flight.is_empty()),
                     "a neighbour noted quiet is not: {q:?}"
                 );
                 wake = earliest(wake, q.until);
                 continue;
             }
-            let stays_quiet = pipeline.top_up(*fp, n, now);
+            let filled = pipeline.top_up(*fp, n, now);
             let until = n.wake_after(now, timeout, tenure);
             let engaged = !n.announced || !n.in_flight.is_empty();
-            *quiet = stays_quiet.then_some(Quiet { until, engaged });
+            let freed = pipeline.picker.freed();
+            *quiet = match filled {
+                Filled::Asked => None,
+                Filled::Quiet => Some(Quiet {
+                    until,
+                    barren: false,
+                    freed,
+                    engaged,
+                }),
+                Filled::Barren => Some(Quiet {
+                    until,
+                    barren: true,
+                    freed,
+                    engaged,
+                }),
+            };
             wake = earliest(wake, until);
         }
         self.neighbour_wake.set(Some(wake));
@@ -515,36 +533,70 @@ impl Pipeline<'_> {
         )
     }
 
-    /// Requests pieces of `n` until its pipeline holds its target. Returns whether `n`
-    /// is [`Quiet`]: it was asked nothing, and nothing but an input about it (or its
-    /// next wake-up) can change that.
-    fn top_up(&mut self, fp: Fingerprint, n: &mut Neighbour, now: Instant) -> bool {
+    /// Whether `n` has room but nothing to ask it for, outside endgame (what
+    /// [`top_up`](Self::top_up) reports as [`Filled::Barren`]), without topping it up:
+    /// a pick from a copy of the generator finds nothing.
+    fn is_barren(&self, n: &Neighbour) -> bool {
+        !self.picker.is_endgame()
+            && self
+                .picker
+                .pick(
+                    &n.bitfield,
+                    |i| n.in_flight.contains_key(&i),
+                    1,
+                    &mut self.rng.clone(),
+                )
+                .is_empty()
+    }
+
+    /// Requests pieces of `n` until its pipeline holds its target, and says whether it
+    /// may be skipped by fills to come (see [`Quiet`]).
+    fn top_up(&mut self, fp: Fingerprint, n: &mut Neighbour, now: Instant) -> Filled {
         if !n.announced {
-            return true;
+            return Filled::Quiet;
         }
         if let Some(until) = n.busy_until {
             if now < until {
-                return true;
+                return Filled::Quiet;
             }
             n.busy_until = None;
         }
         let free = self.target(n).saturating_sub(n.in_flight.len());
         if free == 0 {
-            return true;
+            return Filled::Quiet;
         }
+        let endgame = self.picker.is_endgame();
         let picks = self.picker.pick(
             &n.bitfield,
             |i| n.in_flight.contains_key(&i),
             free,
             self.rng,
         );
+        // Fewer than asked for means every candidate was picked. Outside endgame each
+        // picked piece is now requested, so nothing is left to pick until the picker
+        // frees a piece (or `n` changes). In endgame a piece may be asked of several
+        // neighbours, and requests elsewhere do not exclude it.
+        let barren = picks.len() < free && !endgame;
         for piece in picks {
             n.request_sent(piece, now);
             self.picker.requested(piece);
             self.outputs.push_back(Action::Request { peer: fp, piece });
         }
-        // Room left, whether or not anything was picked: what it lacks may be picked
-        // after another neighbour's input.
-        false
+        if barren {
+            Filled::Barren
+        } else {
+            Filled::Asked
+        }
     }
+}
+
+/// What topping up a neighbour's pipeline found.
+enum Filled {
+    /// Nothing asked, and nothing to ask until an input about it or its next wake-up.
+    Quiet,
+    /// Room left but nothing to ask for, outside endgame, until the picker frees a piece.
+    Barren,
+    /// Asked for all it had room for, or in endgame: the next fill looks again (in
+    /// endgame, whatever other neighbours' inputs changed may be asked of it).
+    Asked,
 }

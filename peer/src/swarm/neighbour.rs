@@ -8,6 +8,7 @@ use backoff::BackoffState;
 use tracker::Bitfield;
 use tracker::api::PeerInfo;
 
+use super::picker::Picker;
 use super::rate::Rate;
 
 /// A peer the core knows of, with its standing.
@@ -36,20 +37,28 @@ pub(crate) enum Contact {
 }
 
 /// A neighbour whose pipeline needs nothing until an input changes it or `until` passes:
-/// it has not announced its pieces, it is busy, or its pipeline is full. Kept beside the
-/// box, so that filling after every input skips such a neighbour without reading it (most
-/// of the neighbours a fill visits are quiet, and reading each one's box was a third of
-/// the time of topping up, in cache misses).
+/// it has not announced its pieces, it is busy, or its pipeline is full; or, outside
+/// endgame, it has room but nothing to ask it for (every piece it has that we miss is
+/// asked of others) until the picker frees a piece. Kept beside the box, so that filling
+/// after every input skips such a neighbour without reading it (most of the neighbours a
+/// fill visits are quiet, and reading each one's box, its bitfield and the picker's
+/// counts for its pieces was most of the time of topping up, in cache misses).
 ///
-/// None of those three changes without an input about the neighbour itself, and every
-/// such input reaches it through [`KnownPeer::neighbour_mut`], which forgets the note.
-/// A neighbour with nothing we miss is not noted: that changes with other neighbours'
-/// inputs.
+/// None of those changes without an input about the neighbour itself, the picker freeing
+/// a piece, or endgame beginning; every input about the neighbour reaches it through
+/// [`KnownPeer::neighbour_mut`], which forgets the note. A neighbour with nothing we miss
+/// is barren too: only a piece lost here, which the picker counts as freed, changes that.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Quiet {
     /// Its next wake-up, as [`Neighbour::wake_after`] gave it when the note was taken;
     /// the note holds while that is still to come.
     pub(crate) until: Option<Instant>,
+    /// It had room, but nothing to ask for, outside endgame: the note holds only while
+    /// endgame has not begun and the picker's count of freed pieces is still `freed`.
+    pub(crate) barren: bool,
+    /// The picker's [`freed`](super::picker::Picker::freed) count when a barren note
+    /// was taken.
+    pub(crate) freed: u32,
     /// It had requests outstanding or had not announced its pieces, so it is not useless
     /// (see [`Neighbour::is_useless`]). Unlike `until`, this holds until the note is
     /// forgotten: time alone changes neither.
@@ -57,9 +66,10 @@ pub(crate) struct Quiet {
 }
 
 impl Quiet {
-    /// Whether the note still holds at `now`.
-    pub(crate) fn holds_at(&self, now: Instant) -> bool {
+    /// Whether the note still holds at `now`, with the picker as it is.
+    pub(crate) fn holds_at(&self, now: Instant, picker: &Picker) -> bool {
         self.until.is_none_or(|until| now < until)
+            && (!self.barren || (picker.freed() == self.freed && !picker.is_endgame()))
     }
 }
 

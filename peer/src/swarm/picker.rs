@@ -30,6 +30,12 @@ pub(crate) struct Picker {
     missing_unrequested: u32,
     /// Missing pieces.
     missing: u32,
+    /// How many times a piece became askable again: a missing piece's last outstanding
+    /// request ended, or a held piece was lost. Outside endgame nothing else turns a
+    /// piece a neighbour has into one to ask it for, so a neighbour that offered nothing
+    /// offers nothing until this moves or the neighbour itself changes (see
+    /// [`Quiet`](super::neighbour::Quiet)). Wraps.
+    freed: u32,
 }
 
 /// A piece's two counts, side by side: picking reads both for every candidate piece.
@@ -58,11 +64,17 @@ impl Picker {
             missing_unavailable: missing,
             missing_unrequested: missing,
             missing,
+            freed: 0,
         }
     }
 
     fn is_missing(&self, piece: u32) -> bool {
         !self.have.get(piece)
+    }
+
+    /// The count of pieces freed for asking (see the field); only its changes mean anything.
+    pub(crate) fn freed(&self) -> u32 {
+        self.freed
     }
 
     /// Pieces held.
@@ -160,6 +172,7 @@ impl Picker {
         if let Some(c) = self.counts.get_mut(piece as usize) {
             if c.requested == 1 && missing {
                 self.missing_unrequested += 1;
+                self.freed = self.freed.wrapping_add(1);
             }
             c.requested = c.requested.saturating_sub(1);
         }
@@ -183,6 +196,7 @@ impl Picker {
             return false;
         }
         let i = piece as usize;
+        self.freed = self.freed.wrapping_add(1);
         self.missing += 1;
         self.missing_unavailable += u32::from(self.counts[i].availability == 0);
         self.missing_unrequested += u32::from(self.counts[i].requested == 0);

@@ -943,3 +943,55 @@ fn a_neighbour_refusing_pieces_it_announced_is_let_go() {
     let view = s.peers().into_iter().find(|p| p.peer == fp(1)).unwrap();
     assert!(matches!(view.state, ContactState::BackedOff(_)), "{view:?}");
 }
+
+/// A neighbour with room but nothing left to ask for (what it has is asked of another)
+/// is skipped by fills until a piece is freed: then it is asked at the next fill, though
+/// no input was about it.
+#[test]
+fn a_neighbour_with_nothing_to_ask_is_asked_once_a_piece_is_freed() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        min_in_flight: 2,
+        max_in_flight: 2,
+        endgame_threshold: 0,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 8, Bitfield::new(8), t0);
+    drain(&mut s);
+    let first = join(&mut s, 1, bits(8, [0, 1]), t0);
+    let mut asked = requests_to(&first, fp(1));
+    asked.sort_unstable();
+    assert_eq!(asked, vec![0, 1]);
+    let second = join(&mut s, 2, bits(8, [0, 1]), t0);
+    assert!(
+        requests_to(&second, fp(2)).is_empty(),
+        "all it has is asked of 1"
+    );
+    // Inputs about others leave it with nothing to ask.
+    let third = join(&mut s, 3, bits(8, []), t0 + ms(1));
+    assert!(requests_to(&third, fp(2)).is_empty());
+    // 1 does not have piece 0 after all: the piece is freed, and 2 is asked for it.
+    s.handle_not_have(fp(1), 0, t0 + ms(2));
+    assert_eq!(requests_to(&drain(&mut s), fp(2)), vec![0]);
+}
+
+/// A neighbour holding only pieces we have is asked for one once we lose it.
+#[test]
+fn a_neighbour_is_asked_for_a_piece_we_lost() {
+    let t0 = Instant::now();
+    let config = SwarmConfig {
+        endgame_threshold: 0,
+        ..SwarmConfig::default()
+    };
+    let mut s = swarm_with(config, 8, bits(8, [5]), t0);
+    drain(&mut s);
+    join(&mut s, 1, bits(8, [0]), t0);
+    let holder = join(&mut s, 2, bits(8, [5]), t0);
+    assert!(
+        requests_to(&holder, fp(2)).is_empty(),
+        "it has nothing we miss"
+    );
+    join(&mut s, 3, bits(8, []), t0 + ms(1));
+    s.handle_local_piece_lost(5, t0 + ms(2));
+    assert_eq!(requests_to(&drain(&mut s), fp(2)), vec![5]);
+}
