@@ -28,6 +28,8 @@ impl Swarm {
         let newly_complete = !self.complete && self.picker.missing() == 0;
         if newly_complete {
             self.complete = true;
+            // Which known peers may be dialled depends on it.
+            self.contact_times.set(None);
             let active: Vec<Fingerprint> = self.active_peers();
             for peer in active {
                 self.release(peer, Release::Done, true, now);
@@ -120,6 +122,7 @@ impl Swarm {
         }
         self.release(peer, Release::Done, false, now);
         self.peers.remove(&peer);
+        self.contact_times.set(None);
         self.outputs
             .push_back(Action::Disconnect { peer, banned: true });
     }
@@ -198,14 +201,15 @@ impl Swarm {
         found.into_iter().map(|(_, fp)| fp).collect()
     }
 
-    /// Whether some known peer may be dialled now.
+    /// Whether some known peer may be dialled now (kept with the contact times: it
+    /// changes only with a contact, a peer learnt or forgotten, or a back-off ending).
     fn has_candidate(&self, now: Instant) -> bool {
-        self.peers.values().any(|p| self.is_candidate(p, now))
+        self.contact_times(now).candidate
     }
 
     /// Whether `p` may be dialled now: not connected, not backed off, and, for a complete
     /// peer (which dials only to offer its uplink), not known to be complete itself.
-    fn is_candidate(&self, p: &KnownPeer, now: Instant) -> bool {
+    pub(super) fn is_candidate(&self, p: &KnownPeer, now: Instant) -> bool {
         matches!(p.contact, Contact::Idle)
             && p.backoff.backed_off_until(now).is_none()
             && !(self.complete
@@ -238,7 +242,6 @@ impl Swarm {
             self.release(peer, Release::Useless, true, now);
         }
         let candidates = self.candidates(now);
-        let dial_timeout = now + self.config.connect_timeout;
         for fp in candidates {
             if self.active() >= self.config.max_neighbours {
                 break;
@@ -252,11 +255,7 @@ impl Swarm {
                 p.contact = Contact::Connecting(now);
                 self.outputs.push_back(Action::Connect((*p.info).clone()));
                 self.active += 1;
-                // A candidate was not backed off, so only the dials' time can move.
-                if let Some(mut times) = self.contact_times.get() {
-                    times.dial_timeout = earliest(times.dial_timeout, Some(dial_timeout));
-                    self.contact_times.set(Some(times));
-                }
+                self.contact_times.set(None);
             }
         }
     }

@@ -130,8 +130,9 @@ pub struct Swarm {
     /// follow every neighbour's pointer again: with 10,000 simulated peers those 32
     /// cache misses per input were a tenth of the simulation.
     neighbour_wake: std::cell::Cell<Option<Option<Instant>>>,
-    /// When the first dial times out and the first back-off ends, as the last walk found
-    /// them, until a contact changes (`None`: walk again). See
+    /// When the first dial times out and the first back-off ends, and whether a peer may
+    /// be dialled, as the last walk found them, until a contact changes (`None`: walk
+    /// again). See
     /// [`contact_times`](Self::contact_times).
     contact_times: std::cell::Cell<Option<ContactTimes>>,
     outputs: VecDeque<Action>,
@@ -157,6 +158,9 @@ struct ContactTimes {
     dial_timeout: Option<Instant>,
     /// The earliest end of an idle peer's back-off that was still to come at the walk.
     backoff_end: Option<Instant>,
+    /// Some known peer may be dialled (see `is_candidate`). Asked after every input,
+    /// and it changes only where the rest does, or when the core completes.
+    candidate: bool,
 }
 
 /// Why a neighbour is let go.
@@ -263,10 +267,13 @@ impl Swarm {
             }
             if let Some(peer) = self.peers.get_mut(&fp) {
                 if matches!(peer.contact, Contact::Idle) {
+                    // Its count of pieces decides whether a complete core dials it.
                     *peer.info = info;
+                    self.contact_times.set(None);
                 }
             } else if self.peers.len() < self.config.max_known_peers {
                 self.peers.insert(fp, KnownPeer::new(info));
+                self.contact_times.set(None);
                 learnt = true;
             }
         }
@@ -576,6 +583,7 @@ impl Swarm {
             self.announcements.lost(piece);
             self.outputs.push_back(Action::ReportNotHave(vec![piece]));
             self.complete = false;
+            self.contact_times.set(None);
         }
         self.maintain(now);
     }
@@ -611,8 +619,9 @@ impl Swarm {
     }
 
     /// When the first dial times out and the first back-off of an idle peer ends after
-    /// `now`: kept from the last walk while no contact has changed and that back-off is
-    /// still to come, since both are fixed when set. Every input asks (through
+    /// `now`, and whether some peer may be dialled: kept from the last walk while no
+    /// contact, known peer or completeness has changed and that back-off is still to
+    /// come, since all are fixed when set. Every input asks (through
     /// [`expire`](Self::maintain) and [`next_timeout`](Self::next_timeout)), while
     /// contacts change far less often.
     fn contact_times(&self, now: Instant) -> ContactTimes {
@@ -631,8 +640,10 @@ impl Swarm {
         let mut times = ContactTimes {
             dial_timeout: None,
             backoff_end: None,
+            candidate: false,
         };
         for p in self.peers.values() {
+            times.candidate = times.candidate || self.is_candidate(p, now);
             match &p.contact {
                 Contact::Idle => {
                     let end = p.backoff.backed_off_until(now);
