@@ -170,6 +170,13 @@ impl Swarm {
             Contact::Idle => false,
             Contact::Connecting(since) => now >= *since + connect,
             Contact::Connected(..) if neighbours_on_time => false,
+            // A note is taken by a fill, after the late were let go at the same instant,
+            // so its wake-up is no later than the neighbour's deadline: while that is
+            // to come, the neighbour is on time, known without reading its box.
+            Contact::Connected(n, Some(q)) if q.until.is_none_or(|until| now < until) => {
+                debug_assert!(!late_neighbour(n), "late before its noted wake-up");
+                false
+            }
             Contact::Connected(n, _) => late_neighbour(n),
         };
         // Checked before collecting: this runs after every input and is rarely true.
@@ -410,14 +417,18 @@ impl Swarm {
             asked = true;
         }
         // Only once every neighbour has said what it has: until then "nobody has it" may
-        // just mean "nobody has said so yet".
-        let settled = self.peers.values().all(|p| match &p.contact {
-            Contact::Idle => true,
-            Contact::Connecting(_) => false,
-            Contact::Connected(n, _) => n.announced,
-        });
-        let connected = self.peers.values().any(|p| p.neighbour().is_some());
-        if settled && connected {
+        // just mean "nobody has said so yet". Walked only when some missing piece is
+        // unavailable: this runs after every input while the tracker may be asked, and
+        // the walk reads every neighbour.
+        let settled = || {
+            self.peers.values().all(|p| match &p.contact {
+                Contact::Idle => true,
+                Contact::Connecting(_) => false,
+                Contact::Connected(n, _) => n.announced,
+            })
+        };
+        let connected = || self.peers.values().any(|p| p.neighbour().is_some());
+        if self.picker.any_unavailable() && settled() && connected() {
             let mut rare = self.picker.unavailable();
             rare.shuffle(&mut self.rng);
             rare.truncate(self.config.rare_piece_asks);

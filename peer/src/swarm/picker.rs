@@ -215,6 +215,11 @@ impl Picker {
         missing <= self.endgame_threshold || self.missing_unrequested == 0
     }
 
+    /// Whether some missing piece is held by no connected neighbour.
+    pub(crate) fn any_unavailable(&self) -> bool {
+        self.missing_unavailable > 0
+    }
+
     /// Missing pieces that no connected neighbour has.
     pub(crate) fn unavailable(&self) -> Vec<u32> {
         if self.missing_unavailable == 0 {
