@@ -4,27 +4,32 @@
 //! A discrete-event simulation never schedules into the past, so the keys it pops only
 //! grow. A radix heap uses that: every key waits in the bucket named by the highest bit in
 //! which it differs from the last key popped, so a push is an append to a vector, and a
-//! pop scans at most 129 bucket heads. A key is moved to a lower bucket only when the
+//! pop scans at most 65 bucket heads. A key is moved to a lower bucket only when the
 //! bucket holding the minimum is split, and each split lowers it by at least one bit, so
 //! over its life a key moves a handful of times, always through vectors read and written
 //! in order. A binary heap instead swaps a popped slot down through log2(n) levels that
 //! are far apart in memory: with 10,000 simulated peers the heap held millions of events
 //! and that walk was the largest single cost of the simulation.
 
-/// Keys are `(time, insertion number)`: unique, and increasing for a given time, so the
-/// order among events due at the same instant is the order they were scheduled in.
-type Key = u128;
+use std::collections::VecDeque;
 
-/// A monotone priority queue of values due at simulated times (nanoseconds).
+/// A monotone priority queue of values due at simulated times (nanoseconds); values due
+/// at the same time come out in the order they were pushed.
+///
+/// Keys are the times alone. Values of one time are always in one bucket together (a
+/// bucket is a function of the key and `last`), in the order pushed: pushes append, and a
+/// split moves a bucket's values in order to the end of lower buckets, none of which
+/// holds that time. The values due at `last` wait in a queue of their own, taken from its
+/// front. (Keys of time and insertion number would order ties too, at twice the size of
+/// a key, and with every key distinct, a split for every pop.)
 pub struct EventQueue<T> {
-    /// Bucket 0 holds keys equal to `last`; bucket b > 0 holds keys whose highest bit that
-    /// differs from `last` is bit b - 1.
-    buckets: Vec<Vec<(Key, T)>>,
-    /// The last key popped: no key below it may be pushed.
-    last: Key,
-    /// Insertion number of the next push; from 1, so that every key is above the initial
-    /// `last`.
-    next_seq: u64,
+    /// Bucket b holds values whose time's highest bit that differs from `last` is bit
+    /// b - 1 (bucket 0 is unused: see `due`).
+    buckets: Vec<Vec<(u64, T)>>,
+    /// The values due at `last`, in the order pushed.
+    due: VecDeque<T>,
+    /// The time of the last split: no earlier time may be pushed.
+    last: u64,
     len: usize,
 }
 
@@ -38,9 +43,9 @@ impl<T> EventQueue<T> {
     /// An empty queue whose time starts at 0.
     pub fn new() -> Self {
         EventQueue {
-            buckets: (0..=Key::BITS).map(|_| Vec::new()).collect(),
+            buckets: (0..=u64::BITS).map(|_| Vec::new()).collect(),
+            due: VecDeque::new(),
             last: 0,
-            next_seq: 1,
             len: 0,
         }
     }
@@ -61,16 +66,18 @@ impl<T> EventQueue<T> {
     /// If `time` is before the time of the last event popped: a simulation that schedules
     /// into its past is broken.
     pub fn push(&mut self, time: u64, value: T) {
-        let key = (Key::from(time) << 64) | Key::from(self.next_seq);
         assert!(
-            key > self.last,
+            time >= self.last,
             "event scheduled in the past: {time} ns is before {} ns",
-            self.last >> 64
+            self.last
         );
-        self.next_seq += 1;
         self.len += 1;
-        let b = self.bucket_of(key);
-        self.buckets[b].push((key, value));
+        if time == self.last {
+            self.due.push_back(value);
+        } else {
+            let b = self.bucket_of(time);
+            self.buckets[b].push((time, value));
+        }
     }
 
     /// The earliest event and its time.
@@ -78,16 +85,16 @@ impl<T> EventQueue<T> {
         if self.len == 0 {
             return None;
         }
-        if self.buckets[0].is_empty() {
+        if self.due.is_empty() {
             self.split_lowest();
         }
-        let (key, value) = self.buckets[0].pop()?;
+        let value = self.due.pop_front()?;
         self.len -= 1;
-        Some(((key >> 64) as u64, value))
+        Some((self.last, value))
     }
 
-    /// Makes the smallest key the new `last` and spreads its bucket over the lower ones,
-    /// where every key lands in a bucket below the one it left (the smallest in bucket 0).
+    /// Makes the earliest time the new `last` and spreads its bucket over the lower ones
+    /// (the values due then into `due`), each value landing below the bucket it left.
     fn split_lowest(&mut self) {
         let Some(b) = (1..self.buckets.len()).find(|&b| !self.buckets[b].is_empty()) else {
             return;
@@ -95,19 +102,23 @@ impl<T> EventQueue<T> {
         let mut moved = std::mem::take(&mut self.buckets[b]);
         self.last = moved
             .iter()
-            .map(|(k, _)| *k)
+            .map(|(t, _)| *t)
             .min()
             .expect("bucket is not empty");
-        for (key, value) in moved.drain(..) {
-            let to = self.bucket_of(key);
-            self.buckets[to].push((key, value));
+        for (time, value) in moved.drain(..) {
+            if time == self.last {
+                self.due.push_back(value);
+            } else {
+                let to = self.bucket_of(time);
+                self.buckets[to].push((time, value));
+            }
         }
         // Nothing moved lands in bucket b again: it keeps its allocation for later keys.
         self.buckets[b] = moved;
     }
 
-    fn bucket_of(&self, key: Key) -> usize {
-        (Key::BITS - (key ^ self.last).leading_zeros()) as usize
+    fn bucket_of(&self, time: u64) -> usize {
+        (u64::BITS - (time ^ self.last).leading_zeros()) as usize
     }
 }
 
