@@ -183,6 +183,19 @@ impl Bitfield {
             .all(|(mine, theirs)| mine & !theirs == 0)
     }
 
+    /// The first piece present here and absent from `other` (same length assumed), read a
+    /// word at a time.
+    pub fn first_missing_from(&self, other: &Bitfield) -> Option<u32> {
+        let (k, word) = self
+            .words()
+            .zip(other.words())
+            .map(|(mine, theirs)| mine & !theirs)
+            .enumerate()
+            .find(|&(_, extra)| extra != 0)?;
+        let i = k as u32 * 64 + word.leading_zeros();
+        (i < self.len.min(other.len)).then_some(i)
+    }
+
     fn clear_spare_bits(&mut self) {
         let spare = self.bytes.len() as u64 * 8 - u64::from(self.len);
         if spare > 0
@@ -295,6 +308,15 @@ mod tests {
             let by_piece = |x: &Bitfield, y: &Bitfield| x.ones().all(|i| y.get(i));
             assert_eq!(a.is_subset_of(&b), by_piece(&a, &b));
             assert_eq!(b.is_subset_of(&a), by_piece(&b, &a), "{len}");
+            let first = |x: &Bitfield, y: &Bitfield| x.ones().find(|&i| !y.get(i));
+            assert_eq!(a.first_missing_from(&b), first(&a, &b));
+            assert_eq!(b.first_missing_from(&a), first(&b, &a), "{len}");
+            a.set(len / 2);
+            assert_eq!(a.first_missing_from(&b), first(&a, &b), "{len}");
+            assert_eq!(
+                Bitfield::full(len).first_missing_from(&Bitfield::new(len)),
+                Some(0)
+            );
         }
     }
 }

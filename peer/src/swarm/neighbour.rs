@@ -63,9 +63,18 @@ pub(crate) struct Quiet {
     /// (see [`Neighbour::is_useless`]). Unlike `until`, this holds until the note is
     /// forgotten: time alone changes neither.
     pub(crate) engaged: bool,
+    /// A piece it has that we missed when the note was taken ([`Quiet::NONE`]: none,
+    /// or not looked for). It is not useless while we still miss that piece, which
+    /// the search for a neighbour to swap tells from our own bitfield, without reading
+    /// the neighbour's box; its bitfield changes only by inputs about it, which forget
+    /// the note.
+    pub(crate) holds_missing: u32,
 }
 
 impl Quiet {
+    /// No piece noted in [`holds_missing`](Self::holds_missing).
+    pub(crate) const NONE: u32 = u32::MAX;
+
     /// Whether the note still holds at `now`, with the picker as it is.
     pub(crate) fn holds_at(&self, now: Instant, picker: &Picker) -> bool {
         self.until.is_none_or(|until| now < until)
@@ -117,6 +126,12 @@ impl KnownPeer {
     /// the neighbour's box.
     pub(crate) fn noted_engaged(&self) -> bool {
         matches!(&self.contact, Contact::Connected(_, Some(q)) if q.engaged)
+    }
+
+    /// Whether a note says it has a piece we still miss (see [`Quiet::holds_missing`]).
+    pub(crate) fn noted_holding_missing(&self, have: &Bitfield) -> bool {
+        matches!(&self.contact, Contact::Connected(_, Some(q))
+            if q.holds_missing != Quiet::NONE && !have.get(q.holds_missing))
     }
 
     /// Whether it is connected or being dialled (and so takes a neighbour slot).
