@@ -161,7 +161,6 @@ struct Node {
     disk: Bitfield,
     up: f64,
     down: f64,
-    latency: Ns,
     alive: bool,
     joined_at: Option<Ns>,
     completed_at: Option<Ns>,
@@ -245,6 +244,9 @@ pub struct Sim {
     /// requester's count, while a node's whole record is far larger than a cache line.
     fingerprints: Vec<Fingerprint>,
     held: Vec<u32>,
+    /// Each node's one-way latency, densely: every message scheduled reads it for both
+    /// ends, a cache miss each in a node's record.
+    latencies: Vec<Ns>,
     tracker: TrackerSide,
     layout: PieceLayout,
     uploaded_bins: Vec<f64>,
@@ -293,6 +295,7 @@ impl Sim {
         kinds.extend(std::iter::repeat_n(Kind::Liar, scenario.liars));
         let mut nodes = Vec::with_capacity(kinds.len());
         let mut by_fp = FxHashMap::default();
+        let mut latencies = Vec::with_capacity(kinds.len());
         for (i, &kind) in kinds.iter().enumerate() {
             let fingerprint =
                 Fingerprint::from_bytes(*blake3::hash(&(i as u64).to_le_bytes()).as_bytes());
@@ -303,7 +306,7 @@ impl Sim {
                 Kind::Corrupt | Kind::Liar => scenario.seeder_up,
             };
             let (lo, hi) = scenario.latency_ms;
-            let latency = ns(Duration::from_millis(rng.random_range(lo..=hi)));
+            latencies.push(ns(Duration::from_millis(rng.random_range(lo..=hi))));
             by_fp.insert(fingerprint, i as u32);
             nodes.push(Node {
                 info: PeerInfo {
@@ -320,7 +323,6 @@ impl Sim {
                 },
                 up,
                 down: up * scenario.down_factor,
-                latency,
                 alive: true,
                 joined_at: None,
                 completed_at: None,
@@ -357,6 +359,7 @@ impl Sim {
             by_fp,
             fingerprints,
             held,
+            latencies,
             tracker,
             layout,
             uploaded_bins: Vec::new(),
@@ -422,7 +425,7 @@ impl Sim {
     }
 
     fn latency(&self, a: u32, b: u32) -> Ns {
-        self.nodes[a as usize].latency + self.nodes[b as usize].latency
+        self.latencies[a as usize] + self.latencies[b as usize]
     }
 
     fn linked(&self, a: u32, b: u32) -> bool {
