@@ -116,9 +116,6 @@ use upload::{Queued, UploadLimits, Uploads};
 pub struct Swarm {
     now: Instant,
     complete: bool,
-    /// Known peers connected or being dialled, counted as their contact changes: every
-    /// dial and swap decision needs it, and counting walked every known peer.
-    active: usize,
     /// The last [`next_timeout`](Self::next_timeout) computed, while no input since could
     /// have moved it earlier (`None` inside: nothing scheduled). The runtime asks after
     /// every input and the answer scans every known peer, so it is kept.
@@ -223,7 +220,6 @@ impl Swarm {
             outputs: VecDeque::new(),
             deadline: std::cell::Cell::new(None),
             neighbour_wake: std::cell::Cell::new(None),
-            active: 0,
             contact_times: std::cell::Cell::new(None),
         };
         swarm.maintain(now);
@@ -305,7 +301,7 @@ impl Swarm {
             Contact::Connected(..) => {}
             Contact::Idle if room => {
                 p.contact = Contact::Connected(Box::new(Neighbour::new(count, now)), None);
-                self.active += 1;
+                self.peers.set_active(&peer, true);
                 self.contact_times.set(None);
             }
             Contact::Idle => self.outputs.push_back(Action::Disconnect {
@@ -435,7 +431,8 @@ impl Swarm {
             // Copies still requested elsewhere (endgame) are cancelled; outside endgame
             // there are none, and the walk over every neighbour is skipped.
             if self.picker.requests(piece) > 0 {
-                for (&fp, p) in self.peers.iter_mut() {
+                for k in 0..self.peers.active_len() {
+                    let (&fp, p) = self.peers.active_at_mut(k);
                     if let Some(n) = p.neighbour_mut()
                         && n.in_flight.remove(&piece).is_some()
                     {
@@ -608,14 +605,18 @@ impl Swarm {
         self.peers.get_mut(&peer).and_then(KnownPeer::neighbour_mut)
     }
 
-    /// Neighbours connected or being dialled.
+    /// Neighbours connected or being dialled: the peers the table marks active, which
+    /// every change of contact keeps up to date.
     fn active(&self) -> usize {
-        debug_assert_eq!(
-            self.active,
-            self.peers.values().filter(|p| p.is_active()).count(),
-            "the count of active peers drifted"
+        debug_assert!(
+            self.peers.iter_active().map(|(fp, _)| fp).eq(self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.is_active())
+                .map(|(fp, _)| fp)),
+            "the peers marked active are not those connected or dialled"
         );
-        self.active
+        self.peers.active_len()
     }
 
     /// When the first dial times out and the first back-off of an idle peer ends after

@@ -36,6 +36,10 @@ pub(crate) struct PeerTable<V> {
     keys: Vec<Fingerprint>,
     values: Vec<V>,
     index: Index,
+    /// Positions of the entries marked active, ascending: walks that concern only those
+    /// (neighbours and dials, a fifth of the peers a core knows in a simulated flash
+    /// crowd) visit them in table order without reading the others.
+    active: Vec<u32>,
 }
 
 impl<V> PeerTable<V> {
@@ -44,6 +48,7 @@ impl<V> PeerTable<V> {
             keys: Vec::new(),
             values: Vec::new(),
             index: Index::default(),
+            active: Vec::new(),
         }
     }
 
@@ -74,18 +79,74 @@ impl<V> PeerTable<V> {
     pub(crate) fn remove(&mut self, fp: &Fingerprint) -> Option<V> {
         let slot = self.index.find(hash(fp), |i| self.keys[i] == *fp)?;
         let i = self.index.take(slot);
+        self.unmark(i);
         let last = self.keys.len() - 1;
         if i != last {
-            // The last entry moves into the freed place: its slot must say so.
+            // The last entry moves into the freed place: its slot must say so, and so
+            // must the active positions if it is marked.
             let moved = self.keys[last];
             let at = self
                 .index
                 .find(hash(&moved), |j| j == last)
                 .expect("every entry has a slot");
             self.index.point(at, i);
+            if self.unmark(last) {
+                self.mark(i);
+            }
         }
         self.keys.swap_remove(i);
         Some(self.values.swap_remove(i))
+    }
+
+    /// Marks `fp`'s entry active or not (nothing if it is not in the table).
+    pub(crate) fn set_active(&mut self, fp: &Fingerprint, active: bool) {
+        if let Some(i) = self.position(fp) {
+            if active {
+                self.mark(i);
+            } else {
+                self.unmark(i);
+            }
+        }
+    }
+
+    /// Entries marked active.
+    pub(crate) fn active_len(&self) -> usize {
+        self.active.len()
+    }
+
+    /// The entries marked active, in table order.
+    pub(crate) fn iter_active(&self) -> impl Iterator<Item = (&Fingerprint, &V)> {
+        self.active
+            .iter()
+            .map(|&i| (&self.keys[i as usize], &self.values[i as usize]))
+    }
+
+    /// The `k`-th entry marked active, in table order, its value mutable (walks that
+    /// change values index rather than iterate).
+    pub(crate) fn active_at_mut(&mut self, k: usize) -> (&Fingerprint, &mut V) {
+        let i = self.active[k] as usize;
+        (&self.keys[i], &mut self.values[i])
+    }
+
+    fn mark(&mut self, i: usize) {
+        let i = u32::try_from(i).expect("fewer than 2^32 peers");
+        if let Err(at) = self.active.binary_search(&i) {
+            self.active.insert(at, i);
+        }
+    }
+
+    /// Unmarks position `i`; returns whether it was marked.
+    fn unmark(&mut self, i: usize) -> bool {
+        let Ok(i) = u32::try_from(i) else {
+            return false;
+        };
+        match self.active.binary_search(&i) {
+            Ok(at) => {
+                self.active.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn position(&self, fp: &Fingerprint) -> Option<usize> {
@@ -96,11 +157,6 @@ impl<V> PeerTable<V> {
     /// Entries in order. A fingerprint is read only where the caller reads it.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Fingerprint, &V)> {
         self.keys.iter().zip(&self.values)
-    }
-
-    /// Entries in order, values mutable.
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (&Fingerprint, &mut V)> {
-        self.keys.iter().zip(&mut self.values)
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &Fingerprint> {
@@ -321,6 +377,39 @@ mod tests {
         for (v, k) in keys.iter().enumerate() {
             let expected = (v % 3 != 0).then_some(&v);
             assert_eq!(t.get(k), expected);
+        }
+    }
+
+    /// The active entries are those marked, in table order, through removals that move
+    /// other entries.
+    #[test]
+    fn active_entries_follow_marks_and_table_order() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut t = PeerTable::new();
+        let mut marked = std::collections::HashSet::new();
+        for step in 0..20_000u32 {
+            let k = fp(rng.random_range(0..=63));
+            match rng.random_range(0..4) {
+                0 => t.insert(k, step),
+                1 => {
+                    t.remove(&k);
+                    marked.remove(&k);
+                }
+                _ => {
+                    let on = rng.random_bool(0.5);
+                    t.set_active(&k, on);
+                    if on && t.get(&k).is_some() {
+                        marked.insert(k);
+                    } else {
+                        marked.remove(&k);
+                    }
+                }
+            }
+            let expected: Vec<_> = t.iter().filter(|(k, _)| marked.contains(*k)).collect();
+            let active: Vec<_> = t.iter_active().collect();
+            assert_eq!(active, expected, "step {step}");
+            assert_eq!(t.active_len(), marked.len());
         }
     }
 }
