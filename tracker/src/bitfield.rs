@@ -178,9 +178,7 @@ impl Bitfield {
     /// extra pieces of either side are ignored), read a word at a time and stopping at the
     /// first piece `other` lacks.
     pub fn is_subset_of(&self, other: &Bitfield) -> bool {
-        self.words()
-            .zip(other.words())
-            .all(|(mine, theirs)| mine & !theirs == 0)
+        self.first_missing_from(other).is_none()
     }
 
     /// The first piece present here and absent from `other` (same length assumed), read a

@@ -427,11 +427,9 @@ impl Swarm {
         // unavailable: this runs after every input while the tracker may be asked, and
         // the walk reads every neighbour.
         let settled = || {
-            self.peers.iter_active().all(|(_, p)| match &p.contact {
-                Contact::Idle => true,
-                Contact::Connecting(_) => false,
-                Contact::Connected(n, _) => n.announced,
-            })
+            self.peers
+                .iter_active()
+                .all(|(_, p)| p.neighbour().is_some_and(|n| n.announced))
         };
         let connected = || {
             self.peers

@@ -77,7 +77,7 @@ impl<V> PeerTable<V> {
     }
 
     pub(crate) fn remove(&mut self, fp: &Fingerprint) -> Option<V> {
-        let slot = self.index.find(hash(fp), |i| self.keys[i] == *fp)?;
+        let slot = self.slot_of(fp)?;
         let i = self.index.take(slot);
         self.unmark(i);
         let last = self.keys.len() - 1;
@@ -150,8 +150,12 @@ impl<V> PeerTable<V> {
     }
 
     fn position(&self, fp: &Fingerprint) -> Option<usize> {
-        let slot = self.index.find(hash(fp), |i| self.keys[i] == *fp)?;
-        Some(self.index.position(slot))
+        self.slot_of(fp).map(|slot| self.index.position(slot))
+    }
+
+    /// The index slot of `fp`'s entry.
+    fn slot_of(&self, fp: &Fingerprint) -> Option<usize> {
+        self.index.find(hash(fp), |i| self.keys[i] == *fp)
     }
 
     /// Entries in order. A fingerprint is read only where the caller reads it.
@@ -191,7 +195,6 @@ fn hash(fp: &Fingerprint) -> u32 {
 #[derive(Debug, Clone, Default)]
 struct Index {
     slots: Vec<u64>,
-    len: usize,
 }
 
 impl Index {
@@ -226,12 +229,12 @@ impl Index {
         }
     }
 
-    /// Adds `position` under `h`, growing (and rehashing `keys`) to stay at most half full.
+    /// Adds `position` under `h`, beside the entries of `keys`, growing (and rehashing
+    /// them) to stay at most half full.
     fn insert(&mut self, h: u32, position: usize, keys: &[Fingerprint]) {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (keys.len() + 1) * 2 > self.slots.len() {
             let capacity = (self.slots.len() * 2).max(16);
             self.slots = vec![0; capacity];
-            self.len = 0;
             for (i, fp) in keys.iter().enumerate() {
                 self.place(hash(fp), i);
             }
@@ -245,15 +248,12 @@ impl Index {
         while self.slots[slot] != 0 {
             slot = (slot + 1) & mask;
         }
-        let position = u32::try_from(position + 1).expect("fewer than 2^32 peers");
-        self.slots[slot] = u64::from(h) << 32 | u64::from(position);
-        self.len += 1;
+        self.slots[slot] = slot_value(h, position);
     }
 
     /// Points `slot` at another position.
     fn point(&mut self, slot: usize, position: usize) {
-        let position = u32::try_from(position + 1).expect("fewer than 2^32 peers");
-        self.slots[slot] = u64::from(self.hash_at(slot)) << 32 | u64::from(position);
+        self.slots[slot] = slot_value(self.hash_at(slot), position);
     }
 
     /// Empties `slot`, returning its position. The entries after it in the same run move
@@ -279,9 +279,14 @@ impl Index {
             next = (next + 1) & mask;
         }
         self.slots[hole] = 0;
-        self.len -= 1;
         position
     }
+}
+
+/// What a slot holds for `position` under hash `h`.
+fn slot_value(h: u32, position: usize) -> u64 {
+    let position = u32::try_from(position + 1).expect("fewer than 2^32 peers");
+    u64::from(h) << 32 | u64::from(position)
 }
 
 #[cfg(test)]
@@ -338,7 +343,9 @@ mod tests {
                 assert_eq!(t.remove(&k), model.remove(&k));
             }
             assert_eq!(t.len(), model.len());
-            assert!(t.index.len * 2 <= t.index.slots.len().max(1));
+            let used = t.index.slots.iter().filter(|&&s| s != 0).count();
+            assert_eq!(used, t.len(), "one slot per entry");
+            assert!(used * 2 <= t.index.slots.len().max(1));
             if step % 97 == 0 {
                 for n in 0..=255 {
                     assert_eq!(t.get(&fp(n)), model.get(&fp(n)), "step {step}, key {n}");
