@@ -324,12 +324,15 @@ impl Swarm {
         self.neighbour_wake.set(Some(wake));
     }
 
-    /// Tops up one neighbour's pipeline to its target.
-    pub(super) fn fill_one(&mut self, fp: Fingerprint, now: Instant) {
+    /// Tops up the pipeline of the neighbour at position `at` in the peer table to its
+    /// target; returns its request deadline after that.
+    pub(super) fn fill_at(&mut self, at: usize, now: Instant) -> Option<Instant> {
+        let timeout = self.config.request_timeout;
         let (peers, mut pipeline) = self.peers_and_pipeline();
-        if let Some(n) = peers.get_mut(&fp).and_then(KnownPeer::neighbour_mut) {
-            pipeline.top_up(fp, n, now);
-        }
+        let (&fp, p) = peers.at_mut(at);
+        let n = p.neighbour_mut()?;
+        pipeline.top_up(fp, n, now);
+        n.deadline(timeout)
     }
 
     /// The table of peers beside what topping up their pipelines needs, borrowed apart.

@@ -128,6 +128,11 @@ impl<V> PeerTable<V> {
         (&self.keys[i], &mut self.values[i])
     }
 
+    /// The entry at position `i` (from [`position`](Self::position)), its value mutable.
+    pub(crate) fn at_mut(&mut self, i: usize) -> (&Fingerprint, &mut V) {
+        (&self.keys[i], &mut self.values[i])
+    }
+
     fn mark(&mut self, i: usize) {
         let i = u32::try_from(i).expect("fewer than 2^32 peers");
         if let Err(at) = self.active.binary_search(&i) {
@@ -149,7 +154,9 @@ impl<V> PeerTable<V> {
         }
     }
 
-    fn position(&self, fp: &Fingerprint) -> Option<usize> {
+    /// Where `fp`'s entry is, for [`at_mut`](Self::at_mut): valid until the table
+    /// changes (a removal moves the last entry).
+    pub(crate) fn position(&self, fp: &Fingerprint) -> Option<usize> {
         self.slot_of(fp).map(|slot| self.index.position(slot))
     }
 
