@@ -457,6 +457,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     // A publish request carries a whole torrent file.
     peer_config.max_frame = MAX_FRAME_LEN;
     peer_config.tuning.max_concurrent_bidi_streams = PEER_STREAMS_PER_CONNECTION;
+    // Peers send small requests: a send buffer of one packet per connection is enough,
+    // where segmentation offload keeps one of ten (15 KiB of every peer's memory).
+    peer_config.tuning.segmentation_offload = false;
     let peer_endpoint = Endpoint::bind(identity()?, peer_config)?;
 
     let ids = config.members.keys().copied();
@@ -563,11 +566,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
 }
 
 /// Requests one peer may have open at once on its connection to a node. A peer sends its
-/// writes one at a time and a few reads beside them, so 64 leaves room; the transport's
-/// default of 1,024 (sized for chunk streams between peers) costs every connection about
-/// 150 KiB of stream state up front, which at 20,000 peers was 1.2-2 GiB per node and
-/// half of its CPU time spent zeroing fresh pages (measured with `bench/tracker-crowd.sh`).
-const PEER_STREAMS_PER_CONNECTION: u32 = 64;
+/// writes one at a time and a few reads beside them, so 16 leaves room (a request beyond
+/// it waits for a stream to close rather than failing). quinn sets up the state of every
+/// stream the remote may open when the connection opens: the transport's default of
+/// 1,024 (sized for chunk streams between peers) cost every connection about 150 KiB,
+/// which at 20,000 peers was 1.2-2 GiB per node and half of its CPU time spent zeroing
+/// fresh pages (measured with `bench/tracker-crowd.sh`); 64 cost 7.3 KiB, 16 costs 1.8.
+const PEER_STREAMS_PER_CONNECTION: u32 = 16;
 
 /// While this node leads, proposes an [`Command::Expire`] every `interval`, so peers that
 /// stopped heartbeating leave their swarms on every node through the log.
