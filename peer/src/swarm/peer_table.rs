@@ -124,8 +124,7 @@ impl<V> PeerTable<V> {
     /// The `k`-th entry marked active, in table order, its value mutable (walks that
     /// change values index rather than iterate).
     pub(crate) fn active_at_mut(&mut self, k: usize) -> (&Fingerprint, &mut V) {
-        let i = self.active[k] as usize;
-        (&self.keys[i], &mut self.values[i])
+        self.at_mut(self.active[k] as usize)
     }
 
     /// The entry at position `i` (from [`position`](Self::position)), its value mutable.

@@ -262,6 +262,7 @@ impl Uploads {
         let Some((mut found, mut found_key)) = keyed.next() else {
             return 0;
         };
+        // Ranks are unique (arrival is), so "not smaller" is "larger".
         for (i, k) in keyed {
             if (k < found_key) != worst {
                 found = i;
