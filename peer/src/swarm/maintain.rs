@@ -96,13 +96,17 @@ impl Swarm {
             }
         }
         self.contact_times.set(None);
-        let forget = why != Release::Done && {
+        let forget = if why == Release::Done {
+            false
+        } else {
             p.backoff.fail(&self.config.backoff, now, &mut self.rng);
             p.backoff.failures() >= self.config.max_failures
         };
-        self.peers.set_active(&peer, false);
+        // Removing an entry unmarks it too.
         if forget {
             self.peers.remove(&peer);
+        } else {
+            self.peers.set_active(&peer, false);
         }
         if why == Release::Failed {
             self.tracker_asks_start_over();
@@ -170,7 +174,7 @@ impl Swarm {
             // A note is taken by a fill, after the late were let go at the same instant,
             // so its wake-up is no later than the neighbour's deadline: while that is
             // to come, the neighbour is on time, known without reading its box.
-            Contact::Connected(n, Some(q)) if q.until.is_none_or(|until| now < until) => {
+            Contact::Connected(n, Some(q)) if q.sleeps_at(now) => {
                 debug_assert!(!late_neighbour(n), "late before its noted wake-up");
                 false
             }

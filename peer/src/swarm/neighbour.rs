@@ -75,9 +75,14 @@ impl Quiet {
     /// No piece noted in [`holds_missing`](Self::holds_missing).
     pub(crate) const NONE: u32 = u32::MAX;
 
+    /// Whether its noted wake-up is still to come at `now`.
+    pub(crate) fn sleeps_at(&self, now: Instant) -> bool {
+        self.until.is_none_or(|until| now < until)
+    }
+
     /// Whether the note still holds at `now`, with the picker as it is.
     pub(crate) fn holds_at(&self, now: Instant, picker: &Picker) -> bool {
-        self.until.is_none_or(|until| now < until)
+        self.sleeps_at(now)
             && (!self.barren || (picker.freed() == self.freed && !picker.is_endgame()))
     }
 }
