@@ -2,7 +2,6 @@
 //! bug and asserts that the simulator finds a failing seed within the
 //! default seed budget.
 
-mod common;
 mod sim;
 
 use paxos::PlantedBugs;

@@ -4,7 +4,6 @@
 //! (default 10 000 with `--release`, 2 000 without); `PAXOS_SEED=n` replays
 //! one seed exactly.
 
-mod common;
 mod sim;
 
 use sim::world::{Scenario, SimConfig, SimStats, replay_seed, run_seed, total_seeds};

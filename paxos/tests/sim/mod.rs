@@ -15,7 +15,7 @@
 //!   slot and one order everywhere — and no `(client, seq)` is applied twice;
 //! * at the end: every acknowledged put is in the log, all replicas converged
 //!   to the same state, and the clients' history is linearizable
-//!   (`common::linearizability`);
+//!   (the `linearizability` crate);
 //! * liveness: after the faults heal (or under a partial-connectivity
 //!   scenario) a probe command commits within `recovery_bound_ms`.
 #![allow(dead_code)]

@@ -4,8 +4,8 @@
 use paxos::Replica;
 
 use super::{MS, SimStats, World};
-use crate::common::linearizability::check_kv_linearizable;
 use crate::sim::kv::KvMachine;
+use linearizability::check_kv_linearizable;
 
 impl World {
     /// At most one value is chosen per slot: compares the slots node `i`

@@ -5,8 +5,8 @@ use paxos::{ClientError, Command, NodeId};
 use rand::Rng;
 
 use super::{ClientReply, ClientReq, Kind, MS, OpKind, World};
-use crate::common::linearizability::{KvOp, KvRet, Operation};
 use crate::sim::kv::{KvCmd, KvOut};
+use linearizability::{KvOp, KvRet, Operation};
 
 impl World {
     pub(super) fn start_op(&mut self, c: usize) {

@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::kv::{KvCmd, KvMachine, KvOut, Observer};
-use crate::common::linearizability::Operation;
+use linearizability::Operation;
 
 const MS: u64 = 1_000; // simulated time is in microseconds
 
