@@ -1,6 +1,9 @@
-//! The runtime's own settings: tick interval and inbound queue length.
+//! The runtime's own settings: tick interval, inbound queue length and clock.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::clock::{Clock, MonotonicClock};
 
 #[cfg(doc)]
 use crate::config::Config;
@@ -15,6 +18,8 @@ pub struct RuntimeConfig {
     /// pipelined traffic fits; beyond it replica messages are dropped (Paxos retransmits)
     /// and clients wait.
     pub queue_len: usize,
+    /// The replica's time. The monotonic clock, unless a test runs a node fast or slow.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for RuntimeConfig {
@@ -22,6 +27,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             tick_interval: Duration::from_millis(10),
             queue_len: 65_536,
+            clock: Arc::new(MonotonicClock::new()),
         }
     }
 }

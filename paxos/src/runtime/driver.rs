@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::clock::Clock;
 use super::events::{Input, Reply};
 use super::membership::ClusterView;
 use super::metrics::MetricsCell;
@@ -25,7 +26,7 @@ pub(super) struct Driver<S: StateMachine, N> {
     replica: Replica<S>,
     network: N,
     persist: std::sync::mpsc::Sender<Batch<S>>,
-    epoch: Instant,
+    clock: Arc<dyn Clock>,
     waiting: HashMap<(ClientId, u64), (Instant, Reply<S>)>,
     reads: HashMap<(ClientId, u64), Reply<S>>,
     /// Proposals taken from the inbox since the last flush, handed to the replica
@@ -55,14 +56,14 @@ where
         replica: Replica<S>,
         network: N,
         persist: std::sync::mpsc::Sender<Batch<S>>,
-        epoch: Instant,
+        clock: Arc<dyn Clock>,
         metrics: Arc<MetricsCell>,
     ) -> Self {
         Driver {
             replica,
             network,
             persist,
-            epoch,
+            clock,
             waiting: HashMap::new(),
             reads: HashMap::new(),
             proposals: Vec::new(),
@@ -118,7 +119,7 @@ where
     }
 
     fn now(&self) -> Duration {
-        self.epoch.elapsed()
+        self.clock.elapsed()
     }
 
     /// Feeds one input to the replica; false when the driver must stop.

@@ -27,8 +27,10 @@
 //! * `client.rs`: [`Client`] sessions with retries and deadlines.
 //! * `network.rs`: the [`Network`] trait a transport implements.
 //! * `config.rs`: [`RuntimeConfig`]. `metrics.rs`: [`Metrics`].
+//! * `clock.rs`: the [`Clock`] the replica's time comes from ([`MonotonicClock`]).
 
 mod client;
+mod clock;
 mod config;
 mod driver;
 mod events;
@@ -39,6 +41,7 @@ mod node;
 mod storage_thread;
 
 pub use client::{Client, ClientConfig, RequestError};
+pub use clock::{Clock, MonotonicClock};
 pub use config::RuntimeConfig;
 pub use membership::{ChangeError, ClusterView};
 pub use metrics::{LatencySummary, Metrics};

@@ -2,7 +2,7 @@
 //! the replica and spawns its driver task and storage thread.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -233,13 +233,13 @@ where
     N: Network<MessageOf<S>>,
 {
     let durable = storage.load()?;
-    let epoch = Instant::now();
-    let replica = Replica::new(config, state_machine, durable, Duration::ZERO)?;
+    let clock = runtime.clock.clone();
+    let replica = Replica::new(config, state_machine, durable, clock.elapsed())?;
     let id = replica.id();
     let (inputs, inbox) = mpsc::channel(runtime.queue_len);
     let metrics = Arc::new(MetricsCell::new(id));
     let persist = spawn_storage::<S, St>(storage, inputs.clone(), metrics.clone());
-    let driver = Driver::new(replica, network, persist, epoch, metrics.clone());
+    let driver = Driver::new(replica, network, persist, clock, metrics.clone());
     tokio::spawn(driver.run(inbox, runtime.tick_interval));
     Ok(Node {
         id,
