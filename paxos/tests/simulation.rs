@@ -66,13 +66,23 @@ fn report(test: &str, stats: &[SimStats]) {
 #[test]
 fn three_replicas_stay_safe_and_live_under_random_faults() {
     let n = total_seeds() * 45 / 100;
-    run_many("three_replicas", 0, n, &SimConfig::standard(3));
+    run_many(
+        "three_replicas_stay_safe_and_live_under_random_faults",
+        0,
+        n,
+        &SimConfig::standard(3),
+    );
 }
 
 #[test]
 fn five_replicas_stay_safe_and_live_under_random_faults() {
     let n = total_seeds() * 35 / 100;
-    run_many("five_replicas", 1_000_000, n, &SimConfig::standard(5));
+    run_many(
+        "five_replicas_stay_safe_and_live_under_random_faults",
+        1_000_000,
+        n,
+        &SimConfig::standard(5),
+    );
 }
 
 #[test]
@@ -83,28 +93,48 @@ fn three_replicas_under_heavy_load_with_snapshots_and_batching() {
     cfg.max_batch = 64;
     cfg.max_inflight = 8;
     let n = total_seeds() * 20 / 100;
-    run_many("heavy_load", 2_000_000, n, &cfg);
+    run_many(
+        "three_replicas_under_heavy_load_with_snapshots_and_batching",
+        2_000_000,
+        n,
+        &cfg,
+    );
 }
 
 #[test]
 fn quorum_loss_partial_connectivity_does_not_livelock() {
     let n = total_seeds() * 5 / 100;
     let cfg = SimConfig::scenario(5, Scenario::QuorumLoss);
-    run_many("quorum_loss", 3_000_000, n, &cfg);
+    run_many(
+        "quorum_loss_partial_connectivity_does_not_livelock",
+        3_000_000,
+        n,
+        &cfg,
+    );
 }
 
 #[test]
 fn constrained_election_partial_connectivity_does_not_livelock() {
     let n = total_seeds() * 5 / 100;
     let cfg = SimConfig::scenario(5, Scenario::Constrained);
-    run_many("constrained", 4_000_000, n, &cfg);
+    run_many(
+        "constrained_election_partial_connectivity_does_not_livelock",
+        4_000_000,
+        n,
+        &cfg,
+    );
 }
 
 #[test]
 fn chained_partial_connectivity_does_not_livelock() {
     let n = total_seeds() * 5 / 100;
     let cfg = SimConfig::scenario(3, Scenario::Chained);
-    run_many("chained", 5_000_000, n, &cfg);
+    run_many(
+        "chained_partial_connectivity_does_not_livelock",
+        5_000_000,
+        n,
+        &cfg,
+    );
 }
 
 #[test]
@@ -120,17 +150,32 @@ fn replicas_stay_safe_under_harsh_network_and_disk_latency() {
     cfg.clients = 6;
     cfg.keys = 3;
     let n = total_seeds() * 10 / 100;
-    run_many("harsh", 6_000_000, n, &cfg);
+    run_many(
+        "replicas_stay_safe_under_harsh_network_and_disk_latency",
+        6_000_000,
+        n,
+        &cfg,
+    );
 }
 
 #[test]
 fn three_replicas_stay_safe_and_live_while_the_membership_changes() {
     let n = total_seeds() * 20 / 100;
-    run_many("reconfig_3", 7_000_000, n, &SimConfig::reconfiguring(3));
+    run_many(
+        "three_replicas_stay_safe_and_live_while_the_membership_changes",
+        7_000_000,
+        n,
+        &SimConfig::reconfiguring(3),
+    );
 }
 
 #[test]
 fn five_replicas_stay_safe_and_live_while_the_membership_changes() {
     let n = total_seeds() * 10 / 100;
-    run_many("reconfig_5", 8_000_000, n, &SimConfig::reconfiguring(5));
+    run_many(
+        "five_replicas_stay_safe_and_live_while_the_membership_changes",
+        8_000_000,
+        n,
+        &SimConfig::reconfiguring(5),
+    );
 }

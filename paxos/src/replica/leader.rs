@@ -59,6 +59,9 @@ pub(crate) struct Leader<C> {
     pub progress: BTreeMap<NodeId, Slot>,
     /// A leadership handover in progress.
     pub handover: Option<Handover>,
+    /// The last slot that may have been chosen before this leader's term: phase 1
+    /// adopted every such slot. A lease read must see them all.
+    pub term_floor: Slot,
 }
 
 /// The leader is handing its leadership over (on request, or because it was removed).
@@ -377,6 +380,7 @@ impl<S: StateMachine> Replica<S> {
             barrier: None,
             progress: BTreeMap::new(),
             handover: None,
+            term_floor: next_slot - 1,
         });
         self.leader = Some((self.id, ballot));
         // What this replica forwarded to the leader it replaces may be lost.
@@ -588,11 +592,18 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
-    /// The read index for a lease read, if this replica holds a valid lease.
+    /// The read index for a lease read, if this replica holds a valid lease: the
+    /// last slot whose command some client may have seen acknowledged. A command is
+    /// acknowledged only once applied, and applied only once known chosen, so that
+    /// is a slot chosen in an earlier term (at most [`Leader::term_floor`]) or one
+    /// this leader decided (at most `decided`; followers learn what is chosen from
+    /// the leader). Slots this leader still has in flight are not included: no client
+    /// has seen them, so a read may be ordered before them, and reads do not queue
+    /// behind writes that wait for a quorum.
     pub(super) fn lease_read_index(&self) -> Option<Slot> {
         match &self.role {
             Role::Leader(l) if self.now < l.lease_until && l.handover.is_none() => {
-                Some(l.next_slot - 1)
+                Some(l.term_floor.max(self.log.decided))
             }
             _ => None,
         }
