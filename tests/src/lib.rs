@@ -14,6 +14,8 @@
 //!   the benchmarks use as well.
 //! * [`cluster`] (`src/cluster.rs`): test support: starts, kills and restarts
 //!   `kv-server` processes, with a relay between nodes that can cut the network.
+//! * [`nemesis`] (`src/nemesis/`): the Jepsen-style fault harness on real `kv-server`
+//!   processes in network namespaces; its binary is `src/bin/nemesis.rs`.
 //! * [`demo`] (`src/demo.rs`): **the whole system in one process**: a tracker cluster, a
 //!   seeder and leechers on loopback; its binary is `src/bin/bt-demo.rs`
 //!   (`cargo run --release --bin bt-demo`). It needs the tracker's server parts and the
@@ -22,3 +24,4 @@
 pub mod cluster;
 pub mod demo;
 pub mod kv;
+pub mod nemesis;

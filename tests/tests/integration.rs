@@ -5,5 +5,6 @@
 //! One area: `cargo test --release -p tests --test integration <area>::`.
 
 mod kv_cluster;
+mod nemesis;
 mod paxos_over_quic;
 mod protocol_vectors;

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use certs::{ClusterCa, Identity};
@@ -31,6 +32,7 @@ use tests::kv::{
     ADMIN_NAME, ALPN_KV, ALPN_KV_ADMIN, Kv, KvAdmin, is_operator, serve_admin_connection,
     serve_clients,
 };
+use tests::nemesis::clock::{ClockBug, ControlledClock};
 use transport::paxos_network::{
     ClusterMember, MemberDirectory, QuicNetwork, cluster_endpoint_config, serve_with,
 };
@@ -88,6 +90,15 @@ enum Cmd {
         /// Take a snapshot every this many slots.
         #[arg(long, default_value_t = 10_000)]
         snapshot_log_len: u64,
+        /// Tests only: the replica's clock follows the rate and time-of-day steps that
+        /// FILE says (`rate=R jump_ms=J`, re-read every 10 ms), for the nemesis.
+        #[arg(long, hide = true, value_name = "FILE")]
+        clock_control: Option<PathBuf>,
+        /// Tests only: plant a bug, to prove the nemesis catches it.
+        /// `time-of-day-clock`: the replica measures its lease with the time of day,
+        /// which steps, instead of the monotonic clock.
+        #[arg(long, hide = true, value_parser = ["time-of-day-clock"], requires = "clock_control")]
+        planted_bug: Option<String>,
     },
     /// Lists, adds or removes members (operator protocol).
     Member {
@@ -219,13 +230,20 @@ async fn main() -> anyhow::Result<()> {
             peers,
             listen,
             snapshot_log_len,
+            clock_control,
+            planted_bug,
         } => {
+            let bug = match planted_bug.as_deref() {
+                Some("time-of-day-clock") => ClockBug::TimeOfDay,
+                _ => ClockBug::None,
+            };
             let node = NodeFlags {
                 id,
                 join,
                 peers,
                 listen,
                 snapshot_log_len,
+                clock: clock_control.map(|file| (file, bug)),
             };
             run(node, &certs, &data).await
         }
@@ -305,6 +323,8 @@ struct NodeFlags {
     peers: BTreeMap<u64, SocketAddr>,
     listen: SocketAddr,
     snapshot_log_len: u64,
+    /// A controlled clock (tests only): its control file and planted bug.
+    clock: Option<(PathBuf, ClockBug)>,
 }
 
 async fn run(flags: NodeFlags, certs_dir: &Path, data: &Path) -> anyhow::Result<()> {
@@ -314,6 +334,7 @@ async fn run(flags: NodeFlags, certs_dir: &Path, data: &Path) -> anyhow::Result<
         peers,
         listen,
         snapshot_log_len,
+        clock,
     } = flags;
     let Some(&paxos_addr) = peers.get(&id) else {
         bail!("--id {id} is not in --peers");
@@ -364,13 +385,13 @@ async fn run(flags: NodeFlags, certs_dir: &Path, data: &Path) -> anyhow::Result<
     let storage = paxos::FileStorage::open(data)
         .with_context(|| format!("opening the data directory {}", data.display()))?;
     let network = QuicNetwork::new(id, paxos_endpoint.clone(), &directory);
-    let node = start(
-        config,
-        Kv::default(),
-        storage,
-        network,
-        RuntimeConfig::default(),
-    )?;
+    let mut runtime = RuntimeConfig::default();
+    if let Some((file, bug)) = clock {
+        let clock = Arc::new(ControlledClock::new(bug));
+        clock.follow(file);
+        runtime.clock = clock;
+    }
+    let node = start(config, Kv::default(), storage, network, runtime)?;
     let admin_node = node.clone();
     tokio::spawn(serve_with(
         paxos_endpoint.clone(),
