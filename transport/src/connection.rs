@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use certs::Fingerprint;
 use quinn::{RecvStream, SendStream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::frame::{self, StreamKind};
+use crate::frame::{self, FrameBuffer, StreamKind};
 use crate::{StreamErrorCode, TransportError};
 
 /// What the handshake proved about the remote.
@@ -464,8 +464,7 @@ fn channel(
         },
         ChannelReceiver {
             recv,
-            max_frame,
-            buf: BytesMut::new(),
+            frames: FrameBuffer::new(max_frame),
             refused,
         },
     )
@@ -565,8 +564,7 @@ impl Drop for ChannelSender {
 #[derive(Debug)]
 pub struct ChannelReceiver {
     recv: RecvStream,
-    max_frame: usize,
-    buf: BytesMut,
+    frames: FrameBuffer,
     /// Shared with the sending half, which resets itself with this code once set.
     refused: Arc<AtomicU64>,
 }
@@ -584,12 +582,12 @@ impl ChannelReceiver {
                 return Ok(Some(value));
             }
             match self.recv.read_chunk(usize::MAX, true).await? {
-                Some(chunk) => self.buf.extend_from_slice(&chunk.bytes),
-                None if self.buf.is_empty() => return Ok(None),
+                Some(chunk) => self.frames.extend(&chunk.bytes),
+                None if self.frames.is_empty() => return Ok(None),
                 None => {
                     let detail = format!(
                         "channel finished inside a frame ({} byte(s) pending)",
-                        self.buf.len()
+                        self.frames.len()
                     );
                     return Err(self.refuse(StreamErrorCode::MalformedFrame, detail));
                 }
@@ -603,39 +601,15 @@ impl ChannelReceiver {
     }
 
     fn try_decode<T: DeserializeOwned>(&mut self) -> Result<Option<T>, TransportError> {
-        if self.buf.len() < 4 {
-            return Ok(None);
-        }
-        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
-        if len > self.max_frame {
-            let detail = format!(
-                "frame of {len} bytes exceeds the maximum of {} bytes",
-                self.max_frame
-            );
-            return Err(self.refuse(StreamErrorCode::FrameTooLarge, detail));
-        }
-        if self.buf.len() < 4 + len {
-            self.buf.reserve(4 + len - self.buf.len());
-            return Ok(None);
-        }
-        let decoded = rmp_serde::from_slice(&self.buf[4..4 + len]);
-        self.buf.advance(4 + len);
-        match decoded {
-            Ok(value) => Ok(Some(value)),
-            Err(e) => {
-                let detail = format!(
-                    "cannot decode a {} from {len} bytes: {e}",
-                    std::any::type_name::<T>()
-                );
-                Err(self.refuse(StreamErrorCode::MalformedFrame, detail))
-            }
-        }
+        self.frames
+            .try_decode()
+            .map_err(|e| self.refuse(e.code, e.detail))
     }
 
     fn refuse(&mut self, code: StreamErrorCode, detail: String) -> TransportError {
         frame::refuse(None, &mut self.recv, code);
         self.refused.store(code.to_u64(), Ordering::Relaxed);
-        self.buf.clear();
+        self.frames.clear();
         TransportError::BadFrame { code, detail }
     }
 }

@@ -1,7 +1,7 @@
 //! Framing: every message is a 4-byte big-endian length and then that many bytes of
 //! MessagePack. Each stream starts with one byte that says what kind of stream it is.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use quinn::{RecvStream, SendStream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,6 +48,126 @@ impl StreamKind {
             4 => Some(StreamKind::Channel),
             _ => None,
         }
+    }
+
+    /// The kind a stream's first byte names, if it is one of `allowed` (the kinds the
+    /// connection's protocol uses); otherwise the stream is refused with
+    /// `UNKNOWN_STREAM_KIND`.
+    pub(crate) fn check(byte: u8, allowed: &[StreamKind]) -> Result<StreamKind, FrameError> {
+        let detail = match StreamKind::from_byte(byte) {
+            Some(kind) if allowed.contains(&kind) => return Ok(kind),
+            Some(kind) => format!("stream kind {kind:?} ({byte:#04x}) is not used here"),
+            None => format!("unknown stream kind byte {byte:#04x}"),
+        };
+        Err(FrameError {
+            code: StreamErrorCode::UnknownStreamKind,
+            detail,
+        })
+    }
+}
+
+/// Why a stream's bytes were refused: the code to refuse the stream with, and what was
+/// wrong, for the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FrameError {
+    /// The stream error code.
+    pub(crate) code: StreamErrorCode,
+    /// What was wrong.
+    pub(crate) detail: String,
+}
+
+impl From<FrameError> for TransportError {
+    fn from(e: FrameError) -> Self {
+        TransportError::BadFrame {
+            code: e.code,
+            detail: e.detail,
+        }
+    }
+}
+
+/// Checks a frame's length prefix against the maximum, before anything is allocated for
+/// its body.
+pub(crate) fn check_len(len: usize, max: usize) -> Result<(), FrameError> {
+    if len > max {
+        return Err(FrameError {
+            code: StreamErrorCode::FrameTooLarge,
+            detail: format!("frame of {len} bytes exceeds the maximum of {max} bytes"),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a frame's body as a `T`.
+pub(crate) fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
+    rmp_serde::from_slice(body).map_err(|e| FrameError {
+        code: StreamErrorCode::MalformedFrame,
+        detail: format!(
+            "cannot decode a {} from {} bytes: {e}",
+            std::any::type_name::<T>(),
+            body.len()
+        ),
+    })
+}
+
+/// The bytes received on a channel, taken apart into frames as they arrive: however the
+/// stream's bytes are cut into reads, the frames come out the same.
+#[derive(Debug)]
+pub(crate) struct FrameBuffer {
+    buf: BytesMut,
+    max: usize,
+}
+
+impl FrameBuffer {
+    /// An empty buffer for frames of at most `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        FrameBuffer {
+            buf: BytesMut::new(),
+            max,
+        }
+    }
+
+    /// Appends bytes read from the stream.
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes buffered and not yet taken as frames.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether no byte is buffered.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Drops every buffered byte (the stream was refused).
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    /// The next frame as a `T` if a whole one is buffered. A frame over the maximum or a
+    /// body that is not a `T` is an error, after which the buffer is empty: the stream is
+    /// refused and nothing after the bad frame is read.
+    pub(crate) fn try_decode<T: DeserializeOwned>(&mut self) -> Result<Option<T>, FrameError> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if let Err(e) = check_len(len, self.max) {
+            self.clear();
+            return Err(e);
+        }
+        if self.buf.len() - 4 < len {
+            self.buf.reserve(4 + len - self.buf.len());
+            return Ok(None);
+        }
+        let decoded = decode_body(&self.buf[4..4 + len]);
+        self.buf.advance(4 + len);
+        if decoded.is_err() {
+            self.clear();
+        }
+        decoded.map(Some)
     }
 }
 
@@ -109,15 +229,9 @@ pub(crate) async fn read_kind(
 ) -> Result<StreamKind, TransportError> {
     let mut byte = [0u8; 1];
     recv.read_exact(&mut byte).await?;
-    let detail = match StreamKind::from_byte(byte[0]) {
-        Some(kind) if allowed.contains(&kind) => return Ok(kind),
-        Some(kind) => format!("stream kind {kind:?} ({:#04x}) is not used here", byte[0]),
-        None => format!("unknown stream kind byte {:#04x}", byte[0]),
-    };
-    refuse(Some(send), recv, StreamErrorCode::UnknownStreamKind);
-    Err(TransportError::BadFrame {
-        code: StreamErrorCode::UnknownStreamKind,
-        detail,
+    StreamKind::check(byte[0], allowed).map_err(|e| {
+        refuse(Some(send), recv, e.code);
+        e.into()
     })
 }
 
@@ -132,24 +246,15 @@ pub(crate) async fn read_frame<T: DeserializeOwned>(
     let mut len = [0u8; 4];
     read_part(send.as_deref_mut(), recv, &mut len, "length").await?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > max {
-        refuse(send, recv, StreamErrorCode::FrameTooLarge);
-        return Err(TransportError::BadFrame {
-            code: StreamErrorCode::FrameTooLarge,
-            detail: format!("frame of {len} bytes exceeds the maximum of {max} bytes"),
-        });
+    if let Err(e) = check_len(len, max) {
+        refuse(send, recv, e.code);
+        return Err(e.into());
     }
     let mut body = vec![0u8; len];
     read_part(send.as_deref_mut(), recv, &mut body, "body").await?;
-    rmp_serde::from_slice(&body).map_err(|e| {
-        refuse(send, recv, StreamErrorCode::MalformedFrame);
-        TransportError::BadFrame {
-            code: StreamErrorCode::MalformedFrame,
-            detail: format!(
-                "cannot decode a {} from {len} bytes: {e}",
-                std::any::type_name::<T>()
-            ),
-        }
+    decode_body(&body).map_err(|e| {
+        refuse(send, recv, e.code);
+        e.into()
     })
 }
 

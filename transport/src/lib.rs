@@ -58,6 +58,9 @@ mod dialer;
 mod endpoint;
 mod error;
 mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "paxos")]
 pub mod paxos_network;
 pub mod ports;
