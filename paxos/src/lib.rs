@@ -224,6 +224,9 @@
 pub mod ballot;
 pub mod config;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod membership;
 pub mod message;
 pub mod replica;

@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::wal::{Wal, WalError, WalOptions};
+use super::wal::{Recovered, Wal, WalError, WalOptions};
 use super::{DurableState, Record, Storage};
 use crate::error::StorageError;
 
@@ -66,19 +66,29 @@ where
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir)?;
         let (wal, recovered) = Wal::open(dir, WalOptions::default())?;
-        let mut state = match &recovered.snapshot {
-            Some((index, bytes)) => decode(bytes, "snapshot", *index)?,
-            None => DurableState::default(),
-        };
-        for (index, bytes) in &recovered.records {
-            state.apply(decode::<Record<C, O>>(bytes, "record", *index)?);
-        }
         Ok(FileStorage {
             wal,
-            state,
+            state: durable_state(&recovered)?,
             scratch: Vec::new(),
         })
     }
+}
+
+/// The durable state a recovered log holds: its snapshot (the whole state as of the
+/// snapshot), then every record after it applied in order.
+pub(crate) fn durable_state<C, O>(recovered: &Recovered) -> Result<DurableState<C, O>, StorageError>
+where
+    C: DeserializeOwned,
+    O: DeserializeOwned,
+{
+    let mut state = match &recovered.snapshot {
+        Some((index, bytes)) => decode(bytes, "snapshot", *index)?,
+        None => DurableState::default(),
+    };
+    for (index, bytes) in &recovered.records {
+        state.apply(decode::<Record<C, O>>(bytes, "record", *index)?);
+    }
+    Ok(state)
 }
 
 impl<C, O> Storage<C, O> for FileStorage<C, O>

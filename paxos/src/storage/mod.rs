@@ -19,7 +19,7 @@
 //!   of Paxos.
 
 mod durable_state;
-mod file;
+pub(crate) mod file;
 mod memory;
 pub mod wal;
 

@@ -83,9 +83,9 @@
 
 mod error;
 mod options;
-mod record;
+pub(crate) mod record;
 mod recovery;
-mod segment;
+pub(crate) mod segment;
 mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -200,9 +200,14 @@ pub(crate) enum LastHeader {
 /// written to it, so a bad header with valid records after it is corruption).
 pub(crate) fn check_last_header(seg: &SegmentFile) -> Result<LastHeader, WalError> {
     let buf = fs::read(&seg.path).map_err(io_err("read", &seg.path))?;
-    match check_header(&buf, seg.first_index) {
+    classify_last_header(seg, &buf)
+}
+
+/// [`check_last_header`] of the segment's bytes `buf`.
+pub(crate) fn classify_last_header(seg: &SegmentFile, buf: &[u8]) -> Result<LastHeader, WalError> {
+    match check_header(buf, seg.first_index) {
         Ok(()) => Ok(LastHeader::Valid),
-        Err(reason) => match record::find_valid_after(&buf, 0, seg.first_index) {
+        Err(reason) => match record::find_valid_after(buf, 0, seg.first_index) {
             None => Ok(LastHeader::TornCreation),
             Some((offset, index)) => Err(WalError::Corrupt {
                 file: seg.path.clone(),
@@ -231,18 +236,28 @@ pub(crate) fn scan_segment(
     skip_through: u64,
 ) -> Result<SegmentScan, WalError> {
     let buf = fs::read(&seg.path).map_err(io_err("read", &seg.path))?;
+    scan_segment_bytes(seg, &buf, is_last, skip_through)
+}
+
+/// [`scan_segment`] of the segment's bytes `buf`.
+pub(crate) fn scan_segment_bytes(
+    seg: &SegmentFile,
+    buf: &[u8],
+    is_last: bool,
+    skip_through: u64,
+) -> Result<SegmentScan, WalError> {
     let corrupt = |offset: usize, reason: String| WalError::Corrupt {
         file: seg.path.clone(),
         offset: offset as u64,
         reason,
     };
-    check_header(&buf, seg.first_index).map_err(|reason| corrupt(0, reason))?;
+    check_header(buf, seg.first_index).map_err(|reason| corrupt(0, reason))?;
     let mut records = Vec::new();
     let mut expected = seg.first_index;
     let mut pos = SEGMENT_HEADER_LEN;
     let mut torn = None;
     while pos < buf.len() {
-        match record::decode_at(&buf, pos) {
+        match record::decode_at(buf, pos) {
             Ok(rec) => {
                 if rec.index != expected {
                     return Err(corrupt(
@@ -274,7 +289,7 @@ pub(crate) fn scan_segment(
                         ),
                     ));
                 }
-                if let Some((at, index)) = record::find_valid_after(&buf, pos + 1, expected) {
+                if let Some((at, index)) = record::find_valid_after(buf, pos + 1, expected) {
                     return Err(corrupt(
                         pos,
                         format!(
