@@ -69,8 +69,9 @@
 //!   ever skipped.
 //! * A record whose checksum verifies but whose index is not the expected one,
 //!   a segment whose first index does not continue the previous segment, a
-//!   first segment that starts after the snapshot's index + 1, and a bad
-//!   segment header are corruption too. The one exception is the header of the
+//!   first segment that starts after the snapshot's index + 1, a bad segment
+//!   header, and a snapshot or segment that names an index of 2^63 or more are
+//!   corruption too. The one exception is the header of the
 //!   last segment: if it is damaged or missing and no valid record follows
 //!   it, the process died while creating that segment, and the file is
 //!   removed (also reported in [`Recovered::cut_tails`]).
@@ -100,6 +101,11 @@ pub use recovery::{CutTail, Recovered};
 
 use error::io_err;
 use record::RECORD_HEADER_LEN;
+
+/// Indexes from here on are corruption: a snapshot or a segment that names one is refused
+/// when the log is opened. No log gets near it (a record a nanosecond takes 292 years),
+/// and it leaves room to count past any index read from disk without overflow.
+pub(crate) const MAX_INDEX: u64 = 1 << 63;
 use segment::{SEGMENT_HEADER_LEN, SegmentFile};
 
 /// An open write-ahead log. See the [module docs](self).

@@ -4,6 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::MAX_INDEX;
 use super::error::{WalError, io_err};
 use super::record::{self, Defect};
 
@@ -97,6 +98,11 @@ fn check_header(buf: &[u8], first_index: u64) -> Result<(), String> {
     if idx != first_index {
         return Err(format!(
             "segment header says first index {idx}, file name says {first_index}"
+        ));
+    }
+    if first_index >= MAX_INDEX {
+        return Err(format!(
+            "segment first index {first_index} is past the largest index a log can have"
         ));
     }
     Ok(())

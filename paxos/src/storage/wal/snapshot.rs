@@ -9,6 +9,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
+use super::MAX_INDEX;
 use super::error::{WalError, io_err};
 use super::segment::sync_dir;
 
@@ -102,6 +103,11 @@ pub(crate) fn read_snapshot(dir: &Path) -> Result<Option<(u64, Vec<u8>)>, WalErr
     }
     if checksum(index, data) != crc {
         return Err(corrupt("snapshot checksum mismatch".to_owned()));
+    }
+    if index >= MAX_INDEX {
+        return Err(corrupt(format!(
+            "snapshot index {index} is past the largest index a log can have"
+        )));
     }
     Ok(Some((index, data.to_vec())))
 }

@@ -648,6 +648,44 @@ fn corrupt_snapshot_is_an_error() {
     }
 }
 
+/// Found by the `wal_open` fuzz target: a snapshot file whose checksum verifies but whose
+/// index is `u64::MAX` made `open` overflow computing the index after it (a panic where
+/// overflow is checked, a wrapped index where it is not). Such a snapshot is corruption.
+#[test]
+fn a_snapshot_at_the_largest_u64_is_corruption() {
+    let dir = Scratch::new("max-snapshot");
+    fs::create_dir_all(dir.path()).unwrap();
+    write_snapshot(dir.path(), u64::MAX, b"state").unwrap();
+    let mut segment = encode_header(4).to_vec();
+    record::encode(&mut segment, 4, &payload(4));
+    fs::write(dir.path().join(segment_name(4)), segment).unwrap();
+    match open(dir.path(), &exact()) {
+        Err(WalError::CorruptSnapshot { reason, .. }) => {
+            assert!(reason.contains("largest index"), "{reason}");
+        }
+        other => panic!("expected CorruptSnapshot, got {other:?}"),
+    }
+}
+
+/// Records up to `u64::MAX` would overflow the index after the last one: a segment whose
+/// first index is 2^63 or more is corruption, whatever the snapshot below it.
+#[test]
+fn a_segment_past_the_largest_index_is_corruption() {
+    let dir = Scratch::new("max-segment");
+    fs::create_dir_all(dir.path()).unwrap();
+    let first = super::MAX_INDEX;
+    write_snapshot(dir.path(), first - 1, b"state").unwrap();
+    let mut segment = encode_header(first).to_vec();
+    record::encode(&mut segment, first, &payload(1));
+    fs::write(dir.path().join(segment_name(first)), segment).unwrap();
+    match open(dir.path(), &exact()) {
+        Err(WalError::Corrupt { reason, .. }) => {
+            assert!(reason.contains("largest index"), "{reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
 #[test]
 fn oversized_records_and_bad_options_are_rejected() {
     let dir = Scratch::new("max");
