@@ -56,6 +56,9 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod dashboard;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod runtime;
 pub mod status_file;
 pub mod storage;

@@ -38,6 +38,11 @@ pub fn write(state_dir: &Path, status: &ProcessStatus) -> std::io::Result<()> {
     std::fs::rename(&temp, &path)
 }
 
+/// Reads a status file's bytes (JSON).
+pub(crate) fn decode(bytes: &[u8]) -> serde_json::Result<ProcessStatus> {
+    serde_json::from_slice(bytes)
+}
+
 /// Removes this process's status file.
 pub fn remove(state_dir: &Path, pid: u32) {
     let _ = std::fs::remove_file(dir(state_dir).join(format!("{pid}.json")));
@@ -64,7 +69,7 @@ pub fn read_all(state_dir: &Path) -> Vec<ProcessStatus> {
             continue;
         }
         if let Ok(bytes) = std::fs::read(&path)
-            && let Ok(status) = serde_json::from_slice::<ProcessStatus>(&bytes)
+            && let Ok(status) = decode(&bytes)
         {
             all.push(status);
         }

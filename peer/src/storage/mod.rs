@@ -127,7 +127,7 @@ mod journal;
 mod lock;
 mod open;
 mod policy;
-mod resume;
+pub(crate) mod resume;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -96,12 +96,16 @@ pub(crate) enum Loaded {
 /// The bytes of a resume file.
 pub(crate) fn encode(resume: &Resume) -> Vec<u8> {
     // Encoding plain structs of integers and byte strings into a Vec cannot fail.
-    let body = rmp_serde::to_vec_named(resume).unwrap_or_default();
+    frame(&rmp_serde::to_vec_named(resume).unwrap_or_default())
+}
+
+/// A resume file around `body`: the header, the body, the checksum.
+pub(crate) fn frame(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len() + CHECKSUM_LEN);
     out.extend_from_slice(&RESUME_MAGIC);
     out.extend_from_slice(&RESUME_VERSION.to_be_bytes());
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(body);
     let checksum = blake3::hash(&out);
     out.extend_from_slice(checksum.as_bytes());
     out
