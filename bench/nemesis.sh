@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# nemesis.sh: Jepsen-style runs of a real kv-server cluster. Each node runs in a network
+# nemesis.sh: Jepsen-style runs of a real kv-server or bt-tracker cluster. Each node runs in a network
 # namespace of its own, joined to the others by a bridge; clients record every operation;
 # faults come from a printed seed (partitions and one-way loss, kill -9 and SIGSTOP, clock
 # skew and time-of-day steps, full disks); the history is checked for linearizability.
@@ -9,10 +9,14 @@
 #     bench/nemesis.sh                                  # one run: every family, 60 s
 #     FAULTS=network SEED=1234 NODES=5 bench/nemesis.sh # replay a seed
 #     SOAK=1 bench/nemesis.sh                           # the soak: 60 runs of 60 s
+#     SYSTEM=tracker SOAK=1 RUNS=20 bench/nemesis.sh    # the tracker's soak
 #
 # Knobs (environment):
-#   SOAK      1: run RUNS runs, the families in turn (network, process, clock, disk, all),
-#             3 and 5 nodes alternating, each with a fresh seed
+#   SYSTEM    kv (default) or tracker; the tracker has no clock family (its nodes have no
+#             controllable clock)
+#   SOAK      1: run RUNS runs, the families in turn (network, process, clock, disk, all;
+#             for the tracker network, process, disk, and the three together), 3 and 5
+#             nodes alternating, each with a fresh seed
 #   RUNS      runs of the soak, default 60
 #   DURATION  seconds of faults per run, default 60
 #   FAULTS    families of a single run: network, process, clock, disk, comma-separated, or
@@ -28,12 +32,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-60}
+SYSTEM=${SYSTEM:-kv}
+case $SYSTEM in kv|tracker) ;; *) echo "nemesis.sh: SYSTEM must be kv or tracker" >&2; exit 1 ;; esac
 DURATION=${DURATION:-60}
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "nemesis.sh: RUNS must be a positive whole number" >&2; exit 1; }
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || { echo "nemesis.sh: DURATION must be a positive whole number of seconds" >&2; exit 1; }
 
 if [ "${NO_BUILD:-0}" != 1 ]; then
   cargo build --release -q -p tests --bin nemesis --bin kv-server
+  cargo build --release -q -p tracker --bin bt-tracker
 fi
 NEMESIS=target/release/nemesis
 mkdir -p bench/results
@@ -41,12 +48,16 @@ OUT="bench/results/nemesis-$(date -u +%Y%m%dT%H%M%SZ).txt"
 
 run_one() {
   # Prints the run's output; its status is the nemesis's (0 pass, 1 violation, 2 error).
-  "$NEMESIS" run --faults "$1" --nodes "$2" --duration "$DURATION" ${3:+--seed "$3"}
+  "$NEMESIS" run --system "$SYSTEM" --faults "$1" --nodes "$2" --duration "$DURATION" ${3:+--seed "$3"}
 }
 
 failed=0
 if [ "${SOAK:-0}" = 1 ]; then
-  families=(network process clock disk all)
+  if [ "$SYSTEM" = tracker ]; then
+    families=(network process disk network,process,disk)
+  else
+    families=(network process clock disk all)
+  fi
   for ((i = 0; i < RUNS; i++)); do
     family=${families[$((i % ${#families[@]}))]}
     nodes=$((3 + 2 * ((i / ${#families[@]}) % 2)))
@@ -56,7 +67,9 @@ if [ "${SOAK:-0}" = 1 ]; then
     fi
   done
 else
-  if ! run_one "${FAULTS:-all}" "${NODES:-3}" "${SEED:-}" 2>&1 | tee -a "$OUT"; then
+  default_faults=all
+  [ "$SYSTEM" = tracker ] && default_faults=network,process,disk
+  if ! run_one "${FAULTS:-$default_faults}" "${NODES:-3}" "${SEED:-}" 2>&1 | tee -a "$OUT"; then
     failed=1
   fi
 fi

@@ -23,6 +23,10 @@
 //!   whose intervals merely touch (`a.ret == b.call`) are treated as concurrent, as in Porcupine.
 //! * **Bounded work.** Each key gets at most [`MAX_STEPS_PER_KEY`] search steps; beyond that the
 //!   checker returns an error starting with `"checker gave up"` instead of hanging.
+//!
+//! The module [`set`] checks histories of grow-only sets (the tracker's swarm state).
+
+pub mod set;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;

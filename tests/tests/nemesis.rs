@@ -1,8 +1,8 @@
 //! The nemesis on real processes: one short run per fault family must find the history
 //! linearizable, and a run of a node with a planted lease bug must find it is not.
 //!
-//! Each run is a `nemesis run` process: three `kv-server` processes in network
-//! namespaces of their own (so these tests need root, `ip` and `nft`), clients bound to
+//! Each run is a `nemesis run` process: three `kv-server` (or `bt-tracker`) processes in
+//! network namespaces of their own (so these tests need root, `ip` and `nft`), clients bound to
 //! each node, and faults drawn from a fixed seed. The seeds are fixed so that a failure
 //! here replays with the command it prints.
 
@@ -21,12 +21,22 @@ struct Run {
     output: String,
 }
 
+/// `--server` for the KV runs; a tracker run finds `bt-tracker` beside `nemesis`, where
+/// building the workspace puts it.
+fn extra_server(args: &[&str]) -> Vec<&'static str> {
+    if args.contains(&"tracker") {
+        Vec::new()
+    } else {
+        vec!["--server", SERVER]
+    }
+}
+
 fn nemesis(args: &[&str]) -> Run {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let out = Command::new(NEMESIS)
         .arg("run")
         .args(args)
-        .args(["--kv-server", SERVER])
+        .args(extra_server(args))
         .output()
         .expect("nemesis runs");
     let output = format!(
@@ -92,6 +102,43 @@ fn clock_skew_and_steps_within_the_bound_keep_the_history_linearizable() {
 #[test]
 fn full_disks_keep_the_history_linearizable() {
     family_passes("disk", "104");
+}
+
+/// The tracker under partitions, kills, pauses and a full disk: every query of a
+/// piece's holders agrees with the reports acknowledged around it.
+#[test]
+fn the_tracker_keeps_its_swarm_state_linearizable_under_faults() {
+    let tracker = std::path::Path::new(NEMESIS).with_file_name("bt-tracker");
+    assert!(
+        tracker.exists(),
+        "{} is missing: build the workspace (./test does), or cargo build --release -p tracker",
+        tracker.display()
+    );
+    let run = nemesis(&[
+        "--system",
+        "tracker",
+        "--faults",
+        "network,process,disk",
+        "--seed",
+        "105",
+        "--duration",
+        "20",
+    ]);
+    assert!(
+        run.code == Some(0) && run.output.contains("verdict: linearizable"),
+        "nemesis run --system tracker --seed 105 failed:\n{}",
+        run.output
+    );
+    assert!(
+        figure(&run, "applied=") >= 4,
+        "too few faults:\n{}",
+        run.output
+    );
+    assert!(
+        figure(&run, "ops=") >= 1_000,
+        "too few operations:\n{}",
+        run.output
+    );
 }
 
 /// The planted bug: nodes that measure their lease with the time of day. A step back

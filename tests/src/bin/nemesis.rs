@@ -1,8 +1,10 @@
-//! The nemesis: a Jepsen-style test of a real `kv-server` cluster under faults.
+//! The nemesis: a Jepsen-style test of a real `kv-server` or `bt-tracker` cluster under
+//! faults.
 //!
 //! ```sh
 //! nemesis run --faults network --duration 60            # one run, a fresh seed
 //! nemesis run --faults all --seed 1234 --nodes 5        # replay a seed
+//! nemesis run --system tracker --faults network,process,disk
 //! nemesis cleanup                                       # namespaces of killed runs
 //! ```
 //!
@@ -18,10 +20,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tests::nemesis::faults::Family;
 use tests::nemesis::net::{self, Topology};
-use tests::nemesis::runner::{RunConfig, run_inside};
+use tests::nemesis::runner::{RunConfig, System, run_inside};
 
 #[derive(Parser)]
-#[command(about = "Jepsen-style faults on a real kv-server cluster, checked for linearizability")]
+#[command(
+    about = "Jepsen-style faults on a real kv-server or bt-tracker cluster, checked for linearizability"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -49,6 +53,9 @@ enum Cmd {
 
 #[derive(Args, Clone)]
 struct RunFlags {
+    /// The system under test: kv (kv-server) or tracker (bt-tracker run).
+    #[arg(long, default_value = "kv", value_parser = parse_system)]
+    system: System,
     /// Fault families, comma-separated: network, process, clock, disk, or all.
     #[arg(long, default_value = "all", value_parser = parse_families)]
     faults: FamilyList,
@@ -70,9 +77,9 @@ struct RunFlags {
     /// Plant a bug in every node (`time-of-day-clock`), to see the nemesis catch it.
     #[arg(long)]
     planted_bug: Option<String>,
-    /// The kv-server binary (default: the one beside this binary).
+    /// The server binary (default: kv-server or bt-tracker beside this binary).
     #[arg(long)]
-    kv_server: Option<PathBuf>,
+    server: Option<PathBuf>,
     /// Keep the run's directory (node logs, certificates) even when the run passes.
     #[arg(long)]
     keep: bool,
@@ -92,6 +99,21 @@ fn parse_families(text: &str) -> Result<FamilyList, String> {
     families.sort();
     families.dedup();
     Ok(FamilyList(families))
+}
+
+fn parse_system(text: &str) -> Result<System, String> {
+    match text {
+        "kv" => Ok(System::Kv),
+        "tracker" => Ok(System::Tracker),
+        _ => Err(format!("unknown system {text:?}: expected kv or tracker")),
+    }
+}
+
+fn system_name(system: System) -> &'static str {
+    match system {
+        System::Kv => "kv",
+        System::Tracker => "tracker",
+    }
 }
 
 fn names(families: &[Family]) -> String {
@@ -154,8 +176,18 @@ fn outside(flags: RunFlags) -> Result<ExitCode, String> {
     check_tools()?;
     let seed = flags.seed.unwrap_or_else(rand::random);
     let families = &flags.faults.0;
+    if flags.system == System::Tracker
+        && (families.contains(&Family::Clock) || flags.planted_bug.is_some())
+    {
+        return Err(
+            "the tracker's nodes have no controllable clock: run the clock family and the \
+             planted bug with --system kv"
+                .into(),
+        );
+    }
     println!(
-        "seed: {seed}  faults: {}  nodes: {}  duration: {} s{}",
+        "seed: {seed}  system: {}  faults: {}  nodes: {}  duration: {} s{}",
+        system_name(flags.system),
         names(families),
         flags.nodes,
         flags.duration,
@@ -165,9 +197,10 @@ fn outside(flags: RunFlags) -> Result<ExitCode, String> {
             .map_or(String::new(), |b| format!("  planted bug: {b}"))
     );
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let kv_server = match &flags.kv_server {
-        Some(path) => path.clone(),
-        None => me.with_file_name("kv-server"),
+    let server = match (&flags.server, flags.system) {
+        (Some(path), _) => path.clone(),
+        (None, System::Kv) => me.with_file_name("kv-server"),
+        (None, System::Tracker) => me.with_file_name("bt-tracker"),
     };
     let dir = tempfile::Builder::new()
         .prefix("nemesis-")
@@ -177,16 +210,20 @@ fn outside(flags: RunFlags) -> Result<ExitCode, String> {
     let tag = format!("{:06x}", (std::process::id() as u64 ^ seed) & 0xff_ffff);
     let mut mounts = Vec::new();
     let result = (|| {
-        net::run(
-            kv_server.to_str().ok_or("kv-server path is not UTF-8")?,
-            &[
-                "certs",
-                "--dir",
-                &dir.join("certs").display().to_string(),
-                "--nodes",
-                &flags.nodes.to_string(),
-            ],
-        )?;
+        let certs = dir.join("certs");
+        match flags.system {
+            System::Kv => net::run(
+                server.to_str().ok_or("server path is not UTF-8")?,
+                &[
+                    "certs",
+                    "--dir",
+                    &certs.display().to_string(),
+                    "--nodes",
+                    &flags.nodes.to_string(),
+                ],
+            )?,
+            System::Tracker => tests::nemesis::tracker::make_certs(&server, &certs, flags.nodes)?,
+        }
         for id in 1..=flags.nodes {
             let disk = dir.join(format!("disk{id}"));
             std::fs::create_dir_all(&disk).map_err(|e| format!("{}: {e}", disk.display()))?;
@@ -201,7 +238,7 @@ fn outside(flags: RunFlags) -> Result<ExitCode, String> {
             .args(["netns", "exec", &format!("btnem-{tag}-hub")])
             .arg(&me)
             .arg("inside")
-            .args(forwarded(&flags, &kv_server))
+            .args(forwarded(&flags, &server))
             .args(["--dir", &dir.display().to_string(), "--tag", &tag])
             .args(["--seed-chosen", &seed.to_string()])
             .status()
@@ -221,8 +258,10 @@ fn outside(flags: RunFlags) -> Result<ExitCode, String> {
 }
 
 /// The flags of `run` again, for `inside`.
-fn forwarded(flags: &RunFlags, kv_server: &Path) -> Vec<String> {
+fn forwarded(flags: &RunFlags, server: &Path) -> Vec<String> {
     let mut args = vec![
+        "--system".into(),
+        system_name(flags.system).into(),
         "--faults".into(),
         names(&flags.faults.0),
         "--nodes".into(),
@@ -233,8 +272,8 @@ fn forwarded(flags: &RunFlags, kv_server: &Path) -> Vec<String> {
         flags.clients.unwrap_or(2 * flags.nodes).to_string(),
         "--keys".into(),
         flags.keys.to_string(),
-        "--kv-server".into(),
-        kv_server.display().to_string(),
+        "--server".into(),
+        server.display().to_string(),
     ];
     if let Some(bug) = &flags.planted_bug {
         args.extend(["--planted-bug".into(), bug.clone()]);
@@ -244,6 +283,7 @@ fn forwarded(flags: &RunFlags, kv_server: &Path) -> Vec<String> {
 
 fn inside(flags: RunFlags, dir: PathBuf, tag: String, seed: u64) -> ExitCode {
     let config = RunConfig {
+        system: flags.system,
         dir,
         tag,
         nodes: flags.nodes,
@@ -251,7 +291,13 @@ fn inside(flags: RunFlags, dir: PathBuf, tag: String, seed: u64) -> ExitCode {
         duration: Duration::from_secs(flags.duration),
         families: flags.faults.0.clone(),
         planted_bug: flags.planted_bug.clone(),
-        kv_server: flags.kv_server.clone().expect("run passes --kv-server"),
+        server: match flags.server.clone() {
+            Some(server) => server,
+            None => {
+                eprintln!("nemesis: `inside` needs --server");
+                return ExitCode::from(2);
+            }
+        },
         clients: flags.clients.unwrap_or(2 * flags.nodes),
         keys: flags.keys,
     };
@@ -267,12 +313,13 @@ fn inside(flags: RunFlags, dir: PathBuf, tag: String, seed: u64) -> ExitCode {
         }
     };
     let families = names(&config.families);
+    let system = system_name(config.system);
     match runtime.block_on(run_inside(config)) {
         Ok(outcome) => {
             let c = outcome.counts;
             println!(
-                "operations: {} puts acknowledged, {} puts unknown; {} gets answered, {} gets failed",
-                c.puts_ok, c.puts_unknown, c.gets_ok, c.gets_failed
+                "operations: {} writes acknowledged, {} writes unknown; {} reads answered, {} reads failed",
+                c.writes_ok, c.writes_unknown, c.reads_ok, c.reads_failed
             );
             let (word, code) = match &outcome.verdict {
                 Ok(()) => ("linearizable", 0),
@@ -284,14 +331,14 @@ fn inside(flags: RunFlags, dir: PathBuf, tag: String, seed: u64) -> ExitCode {
                 println!("verdict: linearizable");
             }
             println!(
-                "result: seed={seed} faults={families} applied={} ops={} verdict={word}",
+                "result: seed={seed} system={system} faults={families} applied={} ops={} verdict={word}",
                 outcome.faults.len(),
-                c.puts_ok + c.puts_unknown + c.gets_ok + c.gets_failed
+                c.writes_ok + c.writes_unknown + c.reads_ok + c.reads_failed
             );
             ExitCode::from(code)
         }
         Err(e) => {
-            println!("result: seed={seed} faults={families} verdict=ERROR: {e}");
+            println!("result: seed={seed} system={system} faults={families} verdict=ERROR: {e}");
             ExitCode::from(2)
         }
     }

@@ -1,5 +1,5 @@
-//! A Jepsen-style nemesis on real processes: a cluster of `kv-server` nodes, each in its
-//! own network namespace, clients recording every operation, and faults drawn from a
+//! A Jepsen-style nemesis on real processes: a cluster of `kv-server` or `bt-tracker`
+//! nodes, each in its own network namespace, clients recording every operation, and faults drawn from a
 //! printed seed (partitions and one-way loss, kill -9, pauses, clock skew and steps, full
 //! disks). After the faults heal, the history is checked for linearizability.
 //!
@@ -9,11 +9,13 @@
 //! * `net.rs`: the namespaces, the bridge and the nftables cuts.
 //! * `faults.rs`: the fault families and the seeded schedule.
 //! * `clock.rs`: the node clock the nemesis skews and steps, and the planted clock bug.
-//! * `workload.rs`: the clients and the recorded history.
+//! * `workload.rs`: the key-value clients and their recorded history.
+//! * `tracker.rs`: the tracker's nodes, peers and clients, and their history.
 //! * `runner.rs`: one run: nodes, clients and schedule side by side, heal, check.
 
 pub mod clock;
 pub mod faults;
 pub mod net;
 pub mod runner;
+pub mod tracker;
 pub mod workload;

@@ -18,8 +18,10 @@ use tokio::process::{Child, Command};
 use super::clock::ClockSetting;
 use super::faults::{self, Family, Fault, PartitionKind, Target};
 use super::net::{Topology, run};
+use super::tracker::{self, SetHistory, TrackerWorkload};
 use super::workload::{Counts, History, Workload};
 use crate::kv::{KvClient, KvResponse};
+use ::tracker::client::{ClientConfig, TrackerClient};
 
 /// The paxos port of every node (each node has an address of its own).
 const PAXOS_PORT: u16 = 7000;
@@ -28,9 +30,21 @@ const CLIENT_PORT: u16 = 8000;
 /// Snapshots every this many slots: often, so that restarts and full disks meet them.
 const SNAPSHOT_LOG_LEN: u64 = 500;
 
+/// The system under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum System {
+    /// `kv-server` nodes; clients put and get a few keys (registers).
+    Kv,
+    /// `bt-tracker run` nodes; peers report pieces and clients ask who holds them
+    /// (grow-only sets).
+    Tracker,
+}
+
 /// What one run does.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
+    /// The system under test.
+    pub system: System,
     /// The run's directory: `certs/`, `disk<N>/` (a tmpfs when the disk family runs),
     /// the nodes' logs and clock-control files.
     pub dir: PathBuf,
@@ -46,8 +60,8 @@ pub struct RunConfig {
     pub families: Vec<Family>,
     /// A planted bug passed to every node (`--planted-bug`), if any.
     pub planted_bug: Option<String>,
-    /// The `kv-server` binary.
-    pub kv_server: PathBuf,
+    /// The server binary: `kv-server` or `bt-tracker`.
+    pub server: PathBuf,
     /// Concurrent clients.
     pub clients: u64,
     /// Keys.
@@ -100,7 +114,8 @@ impl NodeProcess {
         let mut stdout = BufReader::new(stdout);
         let read = stdout.read_line(&mut line);
         match tokio::time::timeout(Duration::from_secs(20), read).await {
-            Ok(Ok(_)) if line.trim() == "ready" => {
+            // kv-server prints `ready`, bt-tracker `node N ready: ...`.
+            Ok(Ok(_)) if line.contains("ready") => {
                 self.child = Some(child);
                 self.paused = false;
                 Ok(())
@@ -156,11 +171,18 @@ impl NodeProcess {
 }
 
 /// The cluster and the nemesis acting on it.
+/// How the nemesis asks a node whether it leads.
+enum Probe {
+    Kv(Box<KvClient>),
+    /// One client per node, bound to it.
+    Tracker(BTreeMap<u64, TrackerClient>),
+}
+
 struct Nemesis {
     config: RunConfig,
     topology: Topology,
     nodes: BTreeMap<u64, NodeProcess>,
-    status: KvClient,
+    status: Probe,
     log: Vec<String>,
     start: Instant,
 }
@@ -182,17 +204,23 @@ impl Nemesis {
                 let addr = SocketAddr::new(self.topology.node_ip(n.id), CLIENT_PORT);
                 let id = n.id;
                 async move {
-                    let answer =
-                        tokio::time::timeout(Duration::from_millis(300), self.status.status(addr))
-                            .await;
-                    matches!(
-                        answer,
-                        Ok(Ok(KvResponse::Status {
-                            is_leader: true,
-                            ..
-                        }))
-                    )
-                    .then_some(id)
+                    let ask = async {
+                        match &self.status {
+                            Probe::Kv(client) => matches!(
+                                client.status(addr).await,
+                                Ok(KvResponse::Status {
+                                    is_leader: true,
+                                    ..
+                                })
+                            ),
+                            Probe::Tracker(clients) => match clients.get(&id) {
+                                Some(client) => client.status().await.is_ok_and(|s| s.is_leader),
+                                None => false,
+                            },
+                        }
+                    };
+                    let leads = tokio::time::timeout(Duration::from_millis(300), ask).await;
+                    leads.unwrap_or(false).then_some(id)
                 }
             });
         futures_util::future::join_all(asks)
@@ -299,7 +327,7 @@ impl Nemesis {
     /// node running. Steps of the time of day stay, as a set clock would.
     async fn heal(&mut self) -> Result<(), String> {
         self.topology.set_cuts(&BTreeMap::new())?;
-        let binary = self.config.kv_server.clone();
+        let binary = self.config.server.clone();
         let mut restarted = Vec::new();
         for node in self.nodes.values_mut() {
             if node.paused {
@@ -357,6 +385,9 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
     let peers: Vec<String> = (1..=config.nodes)
         .map(|id| format!("{id}={}", SocketAddr::new(topology.node_ip(id), PAXOS_PORT)))
         .collect();
+    let ips: BTreeMap<u64, std::net::IpAddr> = (1..=config.nodes)
+        .map(|id| (id, topology.node_ip(id)))
+        .collect();
     let mut nodes = BTreeMap::new();
     for id in 1..=config.nodes {
         let disk = config.dir.join(format!("disk{id}"));
@@ -364,7 +395,7 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
         ClockSetting::default()
             .write(&clock_file)
             .map_err(|e| format!("{}: {e}", clock_file.display()))?;
-        let mut args: Vec<String> = vec![
+        let kv_args = vec![
             "run".into(),
             "--id".into(),
             id.to_string(),
@@ -381,6 +412,10 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
             "--clock-control".into(),
             clock_file.display().to_string(),
         ];
+        let mut args: Vec<String> = match config.system {
+            System::Kv => kv_args,
+            System::Tracker => tracker::node_args(id, &ips, &certs, &disk),
+        };
         if let Some(bug) = &config.planted_bug {
             args.extend(["--planted-bug".into(), bug.clone()]);
         }
@@ -400,26 +435,67 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
         );
     }
     for node in nodes.values_mut() {
-        node.start(&config.kv_server).await?;
+        node.start(&config.server).await?;
     }
     let ca = crate::kv::ca_fingerprint(&certs.join("ca.crt")).map_err(|e| e.to_string())?;
-    let servers: Vec<SocketAddr> = (1..=config.nodes)
-        .map(|id| SocketAddr::new(topology.node_ip(id), CLIENT_PORT))
-        .collect();
     let start = Instant::now();
-    let workload = Workload {
-        servers: servers.clone(),
-        ca,
-        clients: config.clients,
-        keys: config.keys,
-        seed: config.seed,
-        start,
+    let (load, status) = match config.system {
+        System::Kv => {
+            let servers: Vec<SocketAddr> = ips
+                .values()
+                .map(|&ip| SocketAddr::new(ip, CLIENT_PORT))
+                .collect();
+            let workload = Workload {
+                servers: servers.clone(),
+                ca,
+                clients: config.clients,
+                keys: config.keys,
+                seed: config.seed,
+                start,
+            };
+            let status = KvClient::with_endpoint(
+                super::workload::endpoint("nemesis-status").map_err(|e| e.to_string())?,
+                servers,
+                ca,
+            );
+            (Load::Kv(workload, Arc::default()), Probe::Kv(Box::new(status)))
+        }
+        System::Tracker => {
+            let peer_addrs: Vec<SocketAddr> = ips
+                .values()
+                .map(|&ip| SocketAddr::new(ip, tracker::PEER_PORT))
+                .collect();
+            let cluster: Vec<SocketAddr> = ips
+                .values()
+                .map(|&ip| SocketAddr::new(ip, tracker::CLUSTER_PORT))
+                .collect();
+            let info_hash =
+                tracker::publish(&config.server, &certs, &cluster, &peer_addrs, ca).await?;
+            let mut probes = BTreeMap::new();
+            for (&id, &ip) in &ips {
+                let endpoint =
+                    super::workload::endpoint("nemesis-status").map_err(|e| e.to_string())?;
+                let config = ClientConfig {
+                    attempt_timeout: Duration::from_millis(300),
+                    deadline: Duration::from_millis(300),
+                    ..ClientConfig::default()
+                };
+                let node = vec![SocketAddr::new(ip, tracker::PEER_PORT)];
+                probes.insert(id, TrackerClient::with_config(endpoint, node, ca, config));
+            }
+            let workload = TrackerWorkload {
+                peers: peer_addrs,
+                ca,
+                info_hash,
+                seed: config.seed,
+                start,
+            };
+            (
+                Load::Tracker(workload, Arc::default()),
+                Probe::Tracker(probes),
+            )
+        }
     };
-    let status = KvClient::with_endpoint(
-        super::workload::endpoint("nemesis-status").map_err(|e| e.to_string())?,
-        servers,
-        ca,
-    );
     let mut nemesis = Nemesis {
         config: config.clone(),
         topology,
@@ -429,35 +505,51 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
         start,
     };
 
-    let history = Arc::new(History::default());
     let stop = Arc::new(AtomicBool::new(false));
     let clients = {
-        let (workload, history, stop) = (workload.clone(), history.clone(), stop.clone());
-        tokio::spawn(async move { workload.run(history, stop).await })
+        let (load, stop) = (load.clone(), stop.clone());
+        tokio::spawn(async move {
+            match load {
+                Load::Kv(workload, history) => workload.run(history, stop).await.map(|()| None),
+                Load::Tracker(workload, history) => workload.run(history, stop).await.map(Some),
+            }
+        })
     };
     let result = schedule(&mut nemesis, &config).await;
     stop.store(true, Ordering::Relaxed);
     // Heal whatever the schedule left, even after a harness error.
     let healed = nemesis.heal().await;
-    clients.await.map_err(|e| e.to_string())??;
+    let peers = clients.await.map_err(|e| e.to_string())??;
     result?;
     healed?;
-    let recovered = workload
-        .final_reads(&history, Duration::from_secs(20))
-        .await;
+    let (counts, verdict) = match (&load, peers) {
+        (Load::Kv(workload, history), _) => {
+            let recovered = workload.final_reads(history, Duration::from_secs(20)).await;
+            let verdict = recovered
+                .and_then(|()| linearizability::check_kv_linearizable(&history.operations()));
+            (history.counts(), verdict)
+        }
+        (Load::Tracker(workload, history), Some(peers)) => {
+            let recovered = workload.final_reads(history, &peers).await;
+            (history.counts(), recovered.and_then(|()| history.check()))
+        }
+        (Load::Tracker(..), None) => return Err("the tracker's clients named no peers".into()),
+    };
     for node in nemesis.nodes.values_mut() {
         node.kill().await;
     }
-    let counts = history.counts();
-    let verdict = match recovered {
-        Ok(()) => linearizability::check_kv_linearizable(&history.operations()),
-        Err(e) => Err(e),
-    };
     Ok(Outcome {
         faults: nemesis.log,
         counts,
         verdict,
     })
+}
+
+/// The clients of a run and their history.
+#[derive(Clone)]
+enum Load {
+    Kv(Workload, Arc<History>),
+    Tracker(TrackerWorkload, Arc<SetHistory>),
 }
 
 /// Draws and applies faults until the run's time is up.

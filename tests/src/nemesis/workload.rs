@@ -23,14 +23,14 @@ pub struct History {
 /// Counts of one run's operations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Writes acknowledged.
-    pub puts_ok: u64,
+    /// Writes (puts, piece reports) acknowledged.
+    pub writes_ok: u64,
     /// Writes with no answer: they may or may not have taken effect.
-    pub puts_unknown: u64,
+    pub writes_unknown: u64,
     /// Reads answered.
-    pub gets_ok: u64,
+    pub reads_ok: u64,
     /// Reads with no answer (they constrain nothing).
-    pub gets_failed: u64,
+    pub reads_failed: u64,
 }
 
 impl History {
@@ -52,10 +52,10 @@ impl History {
             .iter()
         {
             match (&op.op, op.result.is_some()) {
-                (KvOp::Put { .. }, true) => counts.puts_ok += 1,
-                (KvOp::Put { .. }, false) => counts.puts_unknown += 1,
-                (KvOp::Get { .. }, true) => counts.gets_ok += 1,
-                (KvOp::Get { .. }, false) => counts.gets_failed += 1,
+                (KvOp::Put { .. }, true) => counts.writes_ok += 1,
+                (KvOp::Put { .. }, false) => counts.writes_unknown += 1,
+                (KvOp::Get { .. }, true) => counts.reads_ok += 1,
+                (KvOp::Get { .. }, false) => counts.reads_failed += 1,
             }
         }
         counts
