@@ -14,6 +14,13 @@ use transport::{Endpoint, EndpointConfig, InboundTrust};
 
 use crate::kv::{KvClient, KvClientError};
 
+/// A client's pause between operations, in milliseconds: a few hundred operations a
+/// second per client. Unpaced clients ran some 10,000 a second between them, which left
+/// the nodes no CPU for their timers and made each minute's history take half a minute
+/// to check, without finding more: a stale read needs a window of its own to happen in,
+/// and at this pace every window of a few milliseconds is read in.
+const THINK_MS: std::ops::Range<u64> = 1..6;
+
 /// The recorded history, shared by the clients.
 #[derive(Debug, Default)]
 pub struct History {
@@ -160,6 +167,7 @@ impl Workload {
                     };
                     let operation = perform(&mut client, index, op, start).await?;
                     history.record(operation);
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(THINK_MS))).await;
                 }
                 Ok::<(), String>(())
             }));
