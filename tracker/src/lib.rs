@@ -80,6 +80,9 @@ pub mod bitfield;
 pub mod client;
 mod encoding;
 pub mod format;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod torrent;
 
 #[cfg(feature = "server")]

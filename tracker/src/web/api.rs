@@ -245,6 +245,18 @@ pub(crate) struct NewToken {
     label: String,
 }
 
+impl NewToken {
+    /// Reads the JSON body `{"label": ...}`.
+    pub(crate) fn parse(body: &[u8]) -> Result<NewToken, WebError> {
+        serde_json::from_slice(body).map_err(|e| {
+            WebError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be {{\"label\": \"...\"}}: {e}"),
+            )
+        })
+    }
+}
+
 #[derive(Serialize)]
 struct CreatedToken {
     token: String,
@@ -260,12 +272,7 @@ pub(crate) async fn create_token(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let user = writer(&visitor, &headers, "create API tokens")?;
-    let new: NewToken = serde_json::from_slice(&body).map_err(|e| {
-        WebError::new(
-            StatusCode::BAD_REQUEST,
-            format!("the body must be {{\"label\": \"...\"}}: {e}"),
-        )
-    })?;
+    let new = NewToken::parse(&body)?;
     let (token, hash) = site.create_token(user, &new.label).await?;
     Ok((
         StatusCode::CREATED,

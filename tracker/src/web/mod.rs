@@ -17,15 +17,15 @@
 //! embedded CSS and JavaScript are plain files (`tracker/assets/`) and a strict
 //! Content-Security-Policy allows no inline script.
 
-mod account;
-mod actions;
-mod api;
+pub(crate) mod account;
+pub(crate) mod actions;
+pub(crate) mod api;
 mod assets;
 mod auth;
 mod cluster;
 mod format;
 mod layout;
-mod pages;
+pub(crate) mod pages;
 mod upload_limit;
 mod writer;
 
