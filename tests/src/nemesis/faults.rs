@@ -124,8 +124,23 @@ impl fmt::Display for Fault {
 /// default configuration (16 ms of a 160 ms lease, 10 %).
 pub const MAX_RATE_DEVIATION: f64 = 0.08;
 
+/// How far from real time the clock family may set a node's clock rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockRange {
+    /// 2-8 % fast or slow: within the drift bound the lease's safety assumes.
+    WithinBound,
+    /// 30-70 % fast or slow: beyond it, where lease reads may be stale by design. For
+    /// showing that the bound matters, not for the soak.
+    BeyondBound,
+}
+
 /// Draws the next fault of `families` for a cluster of `nodes`, and how long it holds.
-pub fn draw(rng: &mut ChaCha8Rng, families: &[Family], nodes: u64) -> (Fault, Duration) {
+pub fn draw(
+    rng: &mut ChaCha8Rng,
+    families: &[Family],
+    nodes: u64,
+    clock: ClockRange,
+) -> (Fault, Duration) {
     let family = families[rng.random_range(0..families.len())];
     let target = |rng: &mut ChaCha8Rng| {
         if rng.random_bool(0.5) {
@@ -164,7 +179,10 @@ pub fn draw(rng: &mut ChaCha8Rng, families: &[Family], nodes: u64) -> (Fault, Du
         }
         Family::Clock => {
             if rng.random_bool(0.5) {
-                let deviation = rng.random_range(0.02..=MAX_RATE_DEVIATION);
+                let deviation = match clock {
+                    ClockRange::WithinBound => rng.random_range(0.02..=MAX_RATE_DEVIATION),
+                    ClockRange::BeyondBound => rng.random_range(0.3..=0.7),
+                };
                 let rate = if rng.random_bool(0.5) {
                     1.0 + deviation
                 } else {
@@ -249,7 +267,7 @@ mod tests {
         let draws = |seed| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             (0..20)
-                .map(|_| draw(&mut rng, &Family::ALL, 5))
+                .map(|_| draw(&mut rng, &Family::ALL, 5, ClockRange::WithinBound))
                 .collect::<Vec<_>>()
         };
         assert_eq!(draws(7), draws(7));
@@ -281,7 +299,9 @@ mod tests {
     fn clock_rates_stay_within_the_drift_bound() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for _ in 0..1_000 {
-            if let (Fault::Skew(_, rate), _) = draw(&mut rng, &[Family::Clock], 3) {
+            if let (Fault::Skew(_, rate), _) =
+                draw(&mut rng, &[Family::Clock], 3, ClockRange::WithinBound)
+            {
                 assert!((rate - 1.0).abs() <= MAX_RATE_DEVIATION + 1e-9);
             }
         }

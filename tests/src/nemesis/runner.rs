@@ -58,6 +58,8 @@ pub struct RunConfig {
     pub duration: Duration,
     /// The fault families drawn from.
     pub families: Vec<Family>,
+    /// How far clock rates are set (beyond the drift bound only to show it matters).
+    pub clock: faults::ClockRange,
     /// A planted bug passed to every node (`--planted-bug`), if any.
     pub planted_bug: Option<String>,
     /// The server binary: `kv-server` or `bt-tracker`.
@@ -458,7 +460,10 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
                 servers,
                 ca,
             );
-            (Load::Kv(workload, Arc::default()), Probe::Kv(Box::new(status)))
+            (
+                Load::Kv(workload, Arc::default()),
+                Probe::Kv(Box::new(status)),
+            )
         }
         System::Tracker => {
             let peer_addrs: Vec<SocketAddr> = ips
@@ -559,7 +564,7 @@ async fn schedule(nemesis: &mut Nemesis, config: &RunConfig) -> Result<(), Strin
     tokio::time::sleep(Duration::from_secs(1)).await;
     let end = nemesis.start + config.duration;
     while Instant::now() + Duration::from_secs(1) < end {
-        let (fault, hold) = faults::draw(&mut rng, &config.families, config.nodes);
+        let (fault, hold) = faults::draw(&mut rng, &config.families, config.nodes, config.clock);
         let line = nemesis.apply(&fault, &mut rng).await?;
         nemesis.say(format!("{line} for {:.1} s", hold.as_secs_f64()));
         tokio::time::sleep(hold.min(end.saturating_duration_since(Instant::now()))).await;
