@@ -1,6 +1,6 @@
-//! One nemesis run, inside the hub namespace: starts the `kv-server` nodes in their
-//! namespaces, runs the clients and the fault schedule side by side, heals everything,
-//! reads every key once more and checks the history.
+//! One nemesis run, inside the hub namespace: starts the `kv-server` or `bt-tracker`
+//! nodes in their namespaces, runs the clients and the fault schedule side by side, heals
+//! everything, reads every key (or piece) once more and checks the history.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
