@@ -64,7 +64,11 @@ impl<C, O> DurableState<C, O> {
             }
             Record::Snapshot(s) => {
                 if s.slot > self.snapshot_slot() || self.snapshot.is_none() {
-                    self.accepted = self.accepted.split_off(&(s.slot + 1));
+                    // Keeps the slots after the snapshot's (none after the last slot).
+                    self.accepted = match s.slot.checked_add(1) {
+                        Some(after) => self.accepted.split_off(&after),
+                        None => BTreeMap::new(),
+                    };
                     self.snapshot = Some(s);
                 }
             }
@@ -74,5 +78,36 @@ impl<C, O> DurableState<C, O> {
     /// The snapshot's slot, 0 without a snapshot.
     pub fn snapshot_slot(&self) -> Slot {
         self.snapshot.as_ref().map_or(0, |s| s.slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Entry;
+
+    /// A snapshot record at slot `u64::MAX` (only a damaged or crafted log holds one:
+    /// replicas snapshot below `MAX_SLOT`) overflowed computing the slot after it, a
+    /// panic where overflow is checked. It keeps no accepted slot now.
+    #[test]
+    fn a_snapshot_at_the_last_slot_keeps_no_accepted_slot() {
+        let mut state = DurableState::<u32, u32>::default();
+        state.apply(Record::Accept {
+            slot: 7,
+            ballot: Ballot::new(1, 1),
+            value: vec![Entry::Read {
+                origin: 1,
+                client: 2,
+                id: 3,
+            }],
+        });
+        state.apply(Record::Snapshot(Snapshot {
+            slot: u64::MAX,
+            state: vec![],
+            sessions: vec![],
+            membership: Default::default(),
+        }));
+        assert!(state.accepted.is_empty());
+        assert_eq!(state.snapshot_slot(), u64::MAX);
     }
 }
