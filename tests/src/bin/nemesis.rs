@@ -353,7 +353,7 @@ fn inside(flags: RunFlags, dir: PathBuf, tag: String, seed: u64) -> ExitCode {
             }
             println!(
                 "result: seed={seed} system={system} faults={families} applied={} ops={} verdict={word}",
-                outcome.faults.len(),
+                outcome.applied,
                 c.writes_ok + c.writes_unknown + c.reads_ok + c.reads_failed
             );
             ExitCode::from(code)

@@ -49,13 +49,15 @@ pub struct KvClient {
 /// key-value clients. A server that does not answer the handshake within 500 ms counts as
 /// down, so fail-over moves on quickly.
 pub fn client_endpoint(name: &str) -> Result<Endpoint, KvClientError> {
+    client_endpoint_at(name, "127.0.0.1:0".parse().expect("constant address"))
+}
+
+/// [`client_endpoint`] bound to `bind` (`0.0.0.0:0` reaches servers on other interfaces
+/// than loopback, as in the nemesis's namespaces).
+pub fn client_endpoint_at(name: &str, bind: SocketAddr) -> Result<Endpoint, KvClientError> {
     let identity = certs::Identity::generate_self_signed(name)
         .map_err(|e| KvClientError::Refused(e.to_string()))?;
-    let mut config = EndpointConfig::new(
-        "127.0.0.1:0".parse().expect("constant address"),
-        InboundTrust::Open,
-        &[],
-    );
+    let mut config = EndpointConfig::new(bind, InboundTrust::Open, &[]);
     config.connect_timeout = Duration::from_millis(500);
     Ok(Endpoint::bind(identity, config)?)
 }

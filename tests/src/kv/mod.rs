@@ -29,7 +29,7 @@ pub use admin::{
     ADMIN_NAME, ALPN_KV_ADMIN, KvAdmin, KvAdminError, KvAdminRequest, KvAdminResponse, is_operator,
     serve_admin_connection,
 };
-pub use client::{KvClient, KvClientError, ca_fingerprint, client_endpoint};
+pub use client::{KvClient, KvClientError, ca_fingerprint, client_endpoint, client_endpoint_at};
 pub use protocol::{ALPN_KV, KvRequest, KvResponse};
 pub use server::serve_clients;
 pub use state_machine::{Kv, KvCommand, KvOutput, KvQuery};

@@ -73,8 +73,10 @@ pub struct RunConfig {
 /// What a run found.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The faults applied, one line each, with the time they began.
-    pub faults: Vec<String>,
+    /// What the nemesis did (faults and heals), one line each, with the time.
+    pub log: Vec<String>,
+    /// How many faults were applied.
+    pub applied: usize,
     /// The operations by kind and outcome.
     pub counts: Counts,
     /// `Ok` when the history is linearizable; else why not.
@@ -186,6 +188,7 @@ struct Nemesis {
     nodes: BTreeMap<u64, NodeProcess>,
     status: Probe,
     log: Vec<String>,
+    applied: usize,
     start: Instant,
 }
 
@@ -507,6 +510,7 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
         nodes,
         status,
         log: Vec::new(),
+        applied: 0,
         start,
     };
 
@@ -544,7 +548,8 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
         node.kill().await;
     }
     Ok(Outcome {
-        faults: nemesis.log,
+        log: nemesis.log,
+        applied: nemesis.applied,
         counts,
         verdict,
     })
@@ -566,6 +571,7 @@ async fn schedule(nemesis: &mut Nemesis, config: &RunConfig) -> Result<(), Strin
     while Instant::now() + Duration::from_secs(1) < end {
         let (fault, hold) = faults::draw(&mut rng, &config.families, config.nodes, config.clock);
         let line = nemesis.apply(&fault, &mut rng).await?;
+        nemesis.applied += 1;
         nemesis.say(format!("{line} for {:.1} s", hold.as_secs_f64()));
         tokio::time::sleep(hold.min(end.saturating_duration_since(Instant::now()))).await;
         nemesis.heal().await?;

@@ -10,9 +10,9 @@ use certs::Fingerprint;
 use linearizability::{KvOp, KvRet, Operation};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use transport::{Endpoint, EndpointConfig, InboundTrust};
+use transport::Endpoint;
 
-use crate::kv::{KvClient, KvClientError};
+use crate::kv::{KvClient, KvClientError, client_endpoint_at};
 
 /// A client's pause between operations, in milliseconds: a few hundred operations a
 /// second per client. Unpaced clients ran some 10,000 a second between them, which left
@@ -98,15 +98,7 @@ pub struct Workload {
 /// A client endpoint bound to any address of this namespace (the hub), so it reaches the
 /// nodes' addresses on the bridge.
 pub(crate) fn endpoint(name: &str) -> Result<Endpoint, KvClientError> {
-    let identity = certs::Identity::generate_self_signed(name)
-        .map_err(|e| KvClientError::Refused(e.to_string()))?;
-    let mut config = EndpointConfig::new(
-        "0.0.0.0:0".parse().expect("constant address"),
-        InboundTrust::Open,
-        &[],
-    );
-    config.connect_timeout = Duration::from_millis(500);
-    Ok(Endpoint::bind(identity, config)?)
+    client_endpoint_at(name, "0.0.0.0:0".parse().expect("constant address"))
 }
 
 /// Client `index`, bound to one node (`index` modulo the nodes), as Jepsen's clients
