@@ -223,8 +223,8 @@ pub fn cuts(kind: PartitionKind, shuffle: &[u64], victim: u64) -> BTreeMap<u64, 
         }
         PartitionKind::IsolateLeader => cut_both(&[victim], &others),
         PartitionKind::Bridge => {
-            let (bridge, rest) = shuffle.split_first().expect("a cluster has nodes");
-            let _ = bridge;
+            // The first node is the bridge: it hears both halves of the rest.
+            let rest = &shuffle[1..];
             let (left, right) = rest.split_at(rest.len() / 2);
             cut_both(left, right);
         }

@@ -31,8 +31,8 @@ const HTTP_PORT: u16 = 8080;
 /// on average still has pieces left at the end of a 60-second run.
 const PIECES: u32 = 1024;
 
-/// Makes the CA and every node's certificate with `bt-tracker certs`; returns the CA's
-/// fingerprint.
+/// Makes the CA and every node's certificate with `bt-tracker certs` (the runner reads
+/// the CA's fingerprint from `ca.crt`).
 pub fn make_certs(bt_tracker: &Path, certs: &Path, nodes: u64) -> Result<(), String> {
     let binary = bt_tracker.to_str().ok_or("bt-tracker path is not UTF-8")?;
     let dir = certs.display().to_string();
