@@ -12,11 +12,9 @@
 #     SYSTEM=tracker SOAK=1 RUNS=20 bench/nemesis.sh    # the tracker's soak
 #
 # Knobs (environment):
-#   SYSTEM    kv (default) or tracker; the tracker has no clock family (its nodes have no
-#             controllable clock)
-#   SOAK      1: run RUNS runs, the families in turn (network, process, clock, disk, all;
-#             for the tracker network, process, disk, and the three together), 3 and 5
-#             nodes alternating, each with a fresh seed
+#   SYSTEM    kv (default) or tracker
+#   SOAK      1: run RUNS runs, the families in turn (network, process, clock, disk, all),
+#             3 and 5 nodes alternating, each with a fresh seed
 #   RUNS      runs of the soak, default 60
 #   DURATION  seconds of faults per run, default 60
 #   FAULTS    families of a single run: network, process, clock, disk, comma-separated, or
@@ -53,11 +51,7 @@ run_one() {
 
 failed=0
 if [ "${SOAK:-0}" = 1 ]; then
-  if [ "$SYSTEM" = tracker ]; then
-    families=(network process disk network,process,disk)
-  else
-    families=(network process clock disk all)
-  fi
+  families=(network process clock disk all)
   for ((i = 0; i < RUNS; i++)); do
     family=${families[$((i % ${#families[@]}))]}
     nodes=$((3 + 2 * ((i / ${#families[@]}) % 2)))
@@ -67,9 +61,7 @@ if [ "${SOAK:-0}" = 1 ]; then
     fi
   done
 else
-  default_faults=all
-  [ "$SYSTEM" = tracker ] && default_faults=network,process,disk
-  if ! run_one "${FAULTS:-$default_faults}" "${NODES:-3}" "${SEED:-}" 2>&1 | tee -a "$OUT"; then
+  if ! run_one "${FAULTS:-all}" "${NODES:-3}" "${SEED:-}" 2>&1 | tee -a "$OUT"; then
     failed=1
   fi
 fi

@@ -108,8 +108,9 @@ fn full_disks_keep_the_history_linearizable() {
     family_passes("disk", "104");
 }
 
-/// The tracker under partitions, kills, pauses and a full disk: every query of a
-/// piece's holders agrees with the reports acknowledged around it.
+/// The tracker under every family (partitions, kills, pauses, clock skew and steps, a
+/// full disk): every query of a piece's holders agrees with the reports acknowledged
+/// around it.
 #[test]
 fn the_tracker_keeps_its_swarm_state_linearizable_under_faults() {
     let tracker = std::path::Path::new(NEMESIS).with_file_name("bt-tracker");
@@ -122,7 +123,7 @@ fn the_tracker_keeps_its_swarm_state_linearizable_under_faults() {
         "--system",
         "tracker",
         "--faults",
-        "network,process,disk",
+        "all",
         "--seed",
         "105",
         "--duration",

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use certs::{ClusterCa, Identity};
-use paxos::runtime::{ClientConfig, Node, RuntimeConfig};
+use paxos::runtime::{ClientConfig, ClockBug, ControlledClock, Node, RuntimeConfig};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use transport::paxos_network::{
@@ -122,6 +122,10 @@ pub struct NodeConfig {
     /// Peer requests this node answers at once; more are answered "busy"
     /// ([`ServiceConfig::max_in_flight`]).
     pub max_requests_in_flight: usize,
+    /// Tests only: the replica's clock follows the rate and time-of-day steps written to
+    /// this file ([`paxos::runtime::ControlledClock`]), so that a fault-injection harness
+    /// can skew this node's clock. Not part of the configuration file.
+    pub clock_control: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -146,6 +150,7 @@ impl NodeConfig {
             peer_ttl_ms: StateConfig::default().peer_ttl_ms,
             expire_interval_ms: default_expire_interval_ms(),
             max_requests_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            clock_control: None,
         }
     }
 }
@@ -212,6 +217,7 @@ impl TryFrom<NodeConfigFile> for NodeConfig {
             peer_ttl_ms,
             expire_interval_ms: file.expire_interval_ms,
             max_requests_in_flight: file.max_requests_in_flight,
+            clock_control: None,
         })
     }
 }
@@ -488,13 +494,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let node = {
         let _on = consensus.handle.enter();
         let network = QuicNetwork::new(config.id, cluster_endpoint.clone(), &directory);
-        paxos::runtime::start(
-            paxos_config,
-            state,
-            storage,
-            network,
-            RuntimeConfig::default(),
-        )?
+        let mut runtime = RuntimeConfig::default();
+        if let Some(file) = &config.clock_control {
+            let clock = Arc::new(ControlledClock::new(ClockBug::None));
+            clock.follow(file.clone());
+            runtime.clock = clock;
+        }
+        paxos::runtime::start(paxos_config, state, storage, network, runtime)?
     };
     let service = Service::new(
         node.clone(),

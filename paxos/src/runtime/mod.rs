@@ -27,11 +27,13 @@
 //! * `client.rs`: [`Client`] sessions with retries and deadlines.
 //! * `network.rs`: the [`Network`] trait a transport implements.
 //! * `config.rs`: [`RuntimeConfig`]. `metrics.rs`: [`Metrics`].
-//! * `clock.rs`: the [`Clock`] the replica's time comes from ([`MonotonicClock`]).
+//! * `clock.rs`: the [`Clock`] the replica's time comes from ([`MonotonicClock`]);
+//!   `controlled_clock.rs`: a clock tests skew and step ([`ControlledClock`]).
 
 mod client;
 mod clock;
 mod config;
+mod controlled_clock;
 mod driver;
 mod events;
 mod membership;
@@ -43,6 +45,7 @@ mod storage_thread;
 pub use client::{Client, ClientConfig, RequestError};
 pub use clock::{Clock, MonotonicClock};
 pub use config::RuntimeConfig;
+pub use controlled_clock::{ClockBug, ClockSetting, ControlledClock};
 pub use membership::{ChangeError, ClusterView};
 pub use metrics::{LatencySummary, Metrics};
 pub use network::Network;

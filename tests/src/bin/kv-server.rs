@@ -27,12 +27,12 @@ use anyhow::{Context, bail};
 use certs::{ClusterCa, Identity};
 use clap::{Parser, Subcommand};
 use paxos::Config;
+use paxos::runtime::{ClockBug, ControlledClock};
 use paxos::runtime::{RuntimeConfig, start};
 use tests::kv::{
     ADMIN_NAME, ALPN_KV, ALPN_KV_ADMIN, Kv, KvAdmin, is_operator, serve_admin_connection,
     serve_clients,
 };
-use tests::nemesis::clock::{ClockBug, ControlledClock};
 use transport::paxos_network::{
     ClusterMember, MemberDirectory, QuicNetwork, cluster_endpoint_config, serve_with,
 };

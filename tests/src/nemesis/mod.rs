@@ -8,12 +8,10 @@
 //!
 //! * `net.rs`: the namespaces, the bridge and the nftables cuts.
 //! * `faults.rs`: the fault families and the seeded schedule.
-//! * `clock.rs`: the node clock the nemesis skews and steps, and the planted clock bug.
 //! * `workload.rs`: the key-value clients and their recorded history.
 //! * `tracker.rs`: the tracker's nodes, peers and clients, and their history.
 //! * `runner.rs`: one run: nodes, clients and schedule side by side, heal, check.
 
-pub mod clock;
 pub mod faults;
 pub mod net;
 pub mod runner;

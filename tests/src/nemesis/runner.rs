@@ -15,13 +15,13 @@ use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::clock::ClockSetting;
 use super::faults::{self, Family, Fault, PartitionKind, Target};
 use super::net::{Topology, run};
 use super::tracker::{self, SetHistory, TrackerWorkload};
 use super::workload::{Counts, History, Workload};
 use crate::kv::{KvClient, KvResponse};
 use ::tracker::client::{ClientConfig, TrackerClient};
+use paxos::runtime::ClockSetting;
 
 /// The paxos port of every node (each node has an address of its own).
 const PAXOS_PORT: u16 = 7000;
@@ -419,7 +419,7 @@ pub async fn run_inside(config: RunConfig) -> Result<Outcome, String> {
         ];
         let mut args: Vec<String> = match config.system {
             System::Kv => kv_args,
-            System::Tracker => tracker::node_args(id, &ips, &certs, &disk),
+            System::Tracker => tracker::node_args(id, &ips, &certs, &disk, &clock_file),
         };
         if let Some(bug) = &config.planted_bug {
             args.extend(["--planted-bug".into(), bug.clone()]);

@@ -3,7 +3,7 @@
 //! grow-only set (a report adds the peer, a query reads the set), checked with
 //! [`linearizability::set`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +30,34 @@ const HTTP_PORT: u16 = 8080;
 /// Pieces of the torrent the peers report: enough that a peer reporting one every 60 ms
 /// on average still has pieces left at the end of a 60-second run.
 const PIECES: u32 = 1024;
+/// How many of the latest reported pieces the askers choose from, most of the time. A
+/// stale read shows only in a query of a piece reported moments before, and a random
+/// piece of 1,024 is almost never one.
+const RECENT: usize = 4;
+
+/// The pieces the peers began reporting last, shared by the reporters and the askers.
+#[derive(Debug, Default)]
+struct RecentPieces(Mutex<VecDeque<u32>>);
+
+impl RecentPieces {
+    fn push(&self, piece: u32) {
+        let mut recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(piece);
+    }
+
+    /// Three times in four one of the latest pieces, else any piece.
+    fn choose(&self, rng: &mut ChaCha8Rng) -> u32 {
+        let recent = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.is_empty() || rng.random_range(0..4) == 0 {
+            rng.random_range(0..PIECES)
+        } else {
+            recent[rng.random_range(0..recent.len())]
+        }
+    }
+}
 
 /// Makes the CA and every node's certificate with `bt-tracker certs` (the runner reads
 /// the CA's fingerprint from `ca.crt`).
@@ -46,9 +74,16 @@ pub fn make_certs(bt_tracker: &Path, certs: &Path, nodes: u64) -> Result<(), Str
     Ok(())
 }
 
-/// The arguments of `bt-tracker run` for node `id`: its data on `disk`, peers kept for an
-/// hour (no peer of a run may expire), every member at its namespace's address.
-pub fn node_args(id: u64, ips: &BTreeMap<u64, IpAddr>, certs: &Path, disk: &Path) -> Vec<String> {
+/// The arguments of `bt-tracker run` for node `id`: its data on `disk`, its replica's
+/// clock following `clock_file`, peers kept for an hour (no peer of a run may expire),
+/// every member at its namespace's address.
+pub fn node_args(
+    id: u64,
+    ips: &BTreeMap<u64, IpAddr>,
+    certs: &Path,
+    disk: &Path,
+    clock_file: &Path,
+) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "run".into(),
         "--id".into(),
@@ -61,6 +96,8 @@ pub fn node_args(id: u64, ips: &BTreeMap<u64, IpAddr>, certs: &Path, disk: &Path
         SocketAddr::new(ips[&id], HTTP_PORT).to_string(),
         "--peer-ttl-secs".into(),
         "3600".into(),
+        "--clock-control".into(),
+        clock_file.display().to_string(),
     ];
     for (member, ip) in ips {
         args.push("--member".into());
@@ -266,15 +303,22 @@ impl TrackerWorkload {
             reporters.push(peer);
         }
         let known = Arc::new(known);
+        let recent = Arc::new(RecentPieces::default());
         let mut tasks = Vec::new();
         for (index, peer) in reporters.into_iter().enumerate() {
-            let (history, stop, info_hash, start) =
-                (history.clone(), stop.clone(), self.info_hash, self.start);
+            let (history, stop, info_hash, start, recent) = (
+                history.clone(),
+                stop.clone(),
+                self.info_hash,
+                self.start,
+                recent.clone(),
+            );
             let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (index as u64 + 1));
             tasks.push(tokio::spawn(async move {
                 let mut unreported: Vec<u32> = (0..PIECES).collect();
                 while !stop.load(Ordering::Relaxed) && !unreported.is_empty() {
                     let piece = unreported.swap_remove(rng.random_range(0..unreported.len()));
+                    recent.push(piece);
                     let call = nanos_since(start);
                     let done = peer.have(info_hash, vec![piece]).await.is_ok();
                     history.record(SetOperation {
@@ -295,18 +339,19 @@ impl TrackerWorkload {
         }
         for (index, &node) in self.peers.iter().enumerate() {
             let (asker, _) = client(node, self.ca)?;
-            let (history, stop, info_hash, start, known) = (
+            let (history, stop, info_hash, start, known, recent) = (
                 history.clone(),
                 stop.clone(),
                 self.info_hash,
                 self.start,
                 known.clone(),
+                recent.clone(),
             );
             let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (0x5eed + index as u64));
             let client_id = (self.peers.len() + index) as u64;
             tasks.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let piece = rng.random_range(0..PIECES);
+                    let piece = recent.choose(&mut rng);
                     let operation = ask(&asker, client_id, info_hash, piece, start, &known).await?;
                     history.record(operation);
                 }

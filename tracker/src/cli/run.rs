@@ -46,6 +46,10 @@ pub struct RunFlags {
     /// client after a back-off.
     #[arg(long, default_value_t = crate::service::DEFAULT_MAX_IN_FLIGHT)]
     pub max_requests_in_flight: usize,
+    /// Tests only: the replica's clock follows the rate and time-of-day steps written to
+    /// this file, so that a fault-injection harness can skew this node's clock.
+    #[arg(long, hide = true, conflicts_with = "config")]
+    pub clock_control: Option<PathBuf>,
 }
 
 impl RunFlags {
@@ -74,6 +78,7 @@ impl RunFlags {
         config.http_listen = self.http;
         config.join = self.join;
         config.max_requests_in_flight = self.max_requests_in_flight;
+        config.clock_control = self.clock_control;
         config.peer_ttl_ms = self.peer_ttl_secs.checked_mul(1000).ok_or_else(|| {
             CliError::Flags(format!(
                 "--peer-ttl-secs {} is too large",
@@ -182,6 +187,26 @@ mod tests {
         );
         assert_eq!(config, defaults);
         assert_eq!(config.members.len(), 2);
+    }
+
+    /// The nemesis skews a node's clock through this hidden flag.
+    #[test]
+    fn a_clock_control_file_reaches_the_node_config() {
+        let config = flags(&[
+            "--id",
+            "1",
+            "--member",
+            "1=node1,127.0.0.1:7000,127.0.0.1:7100",
+            "--data",
+            "d",
+            "--certs",
+            "c",
+            "--clock-control",
+            "clock1",
+        ])
+        .node_config()
+        .unwrap();
+        assert_eq!(config.clock_control, Some(PathBuf::from("clock1")));
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! A node clock the nemesis can skew and jump, through a small control file.
+//! A clock a fault-injection harness can skew and step, through a small control file.
 //!
-//! `kv-server run --clock-control FILE` drives its replica with a [`ControlledClock`]. The
-//! nemesis writes `rate=R jump_ms=J` to FILE (atomically, by rename):
+//! For tests only: a server started with a control file (`kv-server run --clock-control
+//! FILE`, `bt-tracker run --clock-control FILE`) drives its replica with a
+//! [`ControlledClock`]. The harness writes `rate=R jump_ms=J` to FILE (atomically, by
+//! rename, with [`ClockSetting::write`]):
 //!
 //! * `rate` is how fast the node's clock runs against real time (1.05: five per cent fast).
 //!   It models an oscillator's drift, which the monotonic clock has too; the protocol's
@@ -15,12 +17,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use paxos::runtime::Clock;
+use super::Clock;
 
 /// How often the control file is read.
 const POLL: Duration = Duration::from_millis(10);
 
-/// A planted clock bug, for proving that the nemesis catches lease-safety bugs.
+/// A planted clock bug, for proving that a fault-injection harness catches lease-safety
+/// bugs. Never set outside such a test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockBug {
     /// Correct: the replica's time is the (possibly skewed) monotonic clock.
@@ -93,7 +96,7 @@ struct State {
     last: Duration,
 }
 
-/// A clock whose rate and time-of-day steps the nemesis sets (see the module doc).
+/// A clock whose rate and time-of-day steps a harness sets (see the module doc).
 #[derive(Debug)]
 pub struct ControlledClock {
     origin: Instant,
