@@ -2,6 +2,7 @@
 //! heartbeats, leases and timers.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::ballot::{Ballot, NodeId, Slot};
@@ -52,6 +53,15 @@ pub(crate) struct Leader<C> {
     /// Values adopted in phase 1, waiting to be proposed again in slot order
     /// (they may span membership changes, so they leave behind the barrier).
     pub backlog: BTreeMap<Slot, Value<C>>,
+    /// The open slots phase 1 settles, not proposed yet: each gets its value from the
+    /// backlog, or a no-op. A range, not a no-op per slot up front: the last open slot
+    /// comes from the promises, and a promise (or an accept before it) naming a slot
+    /// far ahead must cost the leader a pipeline of no-ops at a time, not memory and
+    /// time for every slot up to it.
+    refill: Range<Slot>,
+    /// The slots of `refill` that were known chosen when phase 1 ended: never proposed
+    /// again, even once a snapshot has truncated them.
+    chosen_before: BTreeSet<Slot>,
     /// The slot of a membership change in flight: nothing later is proposed until
     /// it is applied, so every slot in flight is governed by the membership in force.
     pub barrier: Option<Slot>,
@@ -320,8 +330,15 @@ impl<S: StateMachine> Replica<S> {
         if self.config.planted.phase1_applied_membership_only {
             return chain;
         }
-        let last = self.last_open_slot(best);
-        for slot in self.applied + 1..=last {
+        // The slots that hold a value, not every slot up to the last open one: a
+        // promise may name a slot far ahead (see `Leader::refill`).
+        let chosen = self
+            .log
+            .range_from(self.applied + 1)
+            .filter(|(_, e)| e.chosen)
+            .map(|(slot, _)| *slot);
+        let slots: BTreeSet<Slot> = chosen.chain(best.keys().copied()).collect();
+        for slot in slots {
             let value = match self.log.get(slot).filter(|e| e.chosen) {
                 Some(e) => &e.value,
                 None => match best.get(&slot) {
@@ -352,19 +369,24 @@ impl<S: StateMachine> Replica<S> {
         let ballot = c.ballot;
         let start = self.applied + 1;
         let last = self.last_open_slot(&best);
-        let mut backlog = BTreeMap::new();
-        for slot in start..=last {
-            if self.log.get(slot).is_some_and(|e| e.chosen) {
-                continue;
-            }
-            backlog.insert(slot, best.remove(&slot).unwrap_or_default());
-        }
+        let chosen_before: BTreeSet<Slot> = self
+            .log
+            .range_from(start)
+            .filter(|(_, e)| e.chosen)
+            .map(|(slot, _)| *slot)
+            .collect();
+        best.retain(|slot, _| !chosen_before.contains(slot));
+        #[allow(unused_mut)]
+        let mut backlog = best;
         #[allow(unused_mut)]
         let mut next_slot = last.max(start - 1) + 1;
+        #[allow(unused_mut)]
+        let mut refill = start..next_slot;
         #[cfg(feature = "planted-bugs")]
         if self.config.planted.skip_phase1 {
             backlog.clear();
             next_slot = self.log.decided + 1;
+            refill = next_slot..next_slot;
         }
         self.role = Role::Leader(Leader {
             ballot,
@@ -377,6 +399,8 @@ impl<S: StateMachine> Replica<S> {
             lease_until: Duration::ZERO,
             announced: 0,
             backlog,
+            refill,
+            chosen_before,
             barrier: None,
             progress: BTreeMap::new(),
             handover: None,
@@ -446,18 +470,22 @@ impl<S: StateMachine> Replica<S> {
             if l.inflight.len() >= self.config.max_inflight {
                 return;
             }
-            if let Some((&slot, value)) = l.backlog.first_key_value() {
-                if self.log.get(slot).is_some_and(|e| e.chosen) {
+            if !l.refill.is_empty() {
+                let slot = l.refill.start;
+                let chosen = self.log.get(slot).is_some_and(|e| e.chosen);
+                if l.chosen_before.remove(&slot) || chosen {
                     l.backlog.remove(&slot);
+                    l.refill.start += 1;
                     continue;
                 }
-                if holds_change(value) {
+                if l.backlog.get(&slot).is_some_and(|v| holds_change(v)) {
                     if decided + 1 < slot && !barrier_off {
                         return;
                     }
                     l.barrier = Some(slot);
                 }
                 let value = l.backlog.remove(&slot).unwrap_or_default();
+                l.refill.start += 1;
                 self.send_accept(slot, value);
                 continue;
             }

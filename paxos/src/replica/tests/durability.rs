@@ -192,6 +192,55 @@ fn malformed_messages_are_ignored() {
     assert_eq!(c.reply_for(1, 1), Some(Ok(None)));
 }
 
+/// An accept for a slot far ahead of the log, from the leader with its own ballot: no
+/// correct leader sends one (it numbers slots one after another), and a peer is a
+/// cluster member authenticated by mutual TLS, but the replica must not hang on it. The
+/// follower accepts it; the next leader's phase 1 adopts it, and the leader used to put
+/// a no-op in every slot up to it at once, in one step: it never came back. Now it
+/// proposes them a pipeline at a time (the cluster is busy with no-ops; a lying member
+/// can stall Paxos, but not hang a replica). Found by the `paxos_replica` fuzz target.
+#[test]
+fn an_accept_far_ahead_does_not_hang_the_next_leader() {
+    let mut c = Cluster::new(3, |_| {});
+    c.run_for(Duration::from_millis(400));
+    let l = c.leader().unwrap();
+    let f = (l + 1) % 3;
+    let ballot = c.r(l).promised();
+    let now = c.now;
+    let far = Message::Accept {
+        ballot,
+        slot: 1 << 61,
+        value: vec![],
+        commit: 0,
+    };
+    c.r(f).handle_message(l, far, now);
+    c.pump();
+    c.crash(l);
+    c.down.insert(l);
+    for _ in 0..1000 {
+        c.now += Duration::from_millis(1);
+        let now = c.now;
+        for r in c.reps.iter_mut().flatten() {
+            r.tick(now);
+        }
+        // The new leader's no-ops never end: a few rounds each millisecond.
+        c.pump_rounds(20);
+        if c.leader().is_some() {
+            break;
+        }
+    }
+    let new = c.leader().expect("a new leader, in time");
+    assert_ne!(new, l);
+    let Role::Leader(leader) = &c.r(new).role else {
+        unreachable!("it leads")
+    };
+    assert!(
+        leader.backlog.len() <= 1,
+        "{} values held",
+        leader.backlog.len()
+    );
+}
+
 #[test]
 fn messages_and_records_round_trip_through_messagepack() {
     let m: MessageOf<Kv> = Message::Accept {

@@ -112,7 +112,13 @@ impl Cluster {
     }
 
     fn pump(&mut self) {
-        for _ in 0..100_000 {
+        assert!(self.pump_rounds(100_000), "cluster did not quiesce");
+    }
+
+    /// Delivers outputs and messages for at most `rounds` rounds; whether the cluster
+    /// became quiet.
+    fn pump_rounds(&mut self, rounds: usize) -> bool {
+        for _ in 0..rounds {
             let mut any = false;
             for i in 0..self.reps.len() {
                 let Some(r) = self.reps[i].as_mut() else {
@@ -156,10 +162,10 @@ impl Cluster {
                 }
             }
             if !any {
-                return;
+                return true;
             }
         }
-        panic!("cluster did not quiesce");
+        false
     }
 
     fn run_for(&mut self, d: Duration) {
