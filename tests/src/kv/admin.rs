@@ -6,7 +6,8 @@
 //! handshake checks the certificate against the cluster CA, and the server checks the
 //! name. Key-value clients, who connect without a cluster certificate, cannot reach it.
 //!
-//! Each request is one frame on a one-request stream; see [`KvAdminRequest`].
+//! Each request is one frame on a one-request stream; the messages, [`KvAdminRequest`]
+//! and [`KvAdminResponse`], are in `admin_protocol.rs`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,10 +15,10 @@ use std::time::Duration;
 
 use paxos::runtime::{ChangeError, ClusterView, Node};
 use paxos::{MembershipChange, MembershipError, NodeId};
-use serde::{Deserialize, Serialize};
 use transport::paxos_network::ClusterMember;
 use transport::{Connection, Endpoint, EndpointConfig, Expect, InboundTrust};
 
+pub use super::admin_protocol::{KvAdminRequest, KvAdminResponse};
 use super::state_machine::Kv;
 
 /// ALPN of the operator protocol.
@@ -29,32 +30,6 @@ pub const ADMIN_NAME: &str = "admin";
 /// How long a node waits for a membership change to be decided before answering
 /// [`KvAdminResponse::Retry`].
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// An operator's request.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum KvAdminRequest {
-    /// The answering node's view of the cluster.
-    Cluster,
-    /// A membership change; only the leader takes it.
-    ChangeMembership(MembershipChange),
-    /// Hand the leadership to this voter, or to the most up-to-date one.
-    TransferLeader(Option<NodeId>),
-}
-
-/// A node's answer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum KvAdminResponse {
-    /// The view asked for.
-    Cluster(ClusterView),
-    /// The change is in force (or the leadership handed over).
-    Done,
-    /// Not the leader: ask this one.
-    NotLeader(Option<NodeId>),
-    /// Not done now (busy, interrupted, timed out, still catching up); ask again.
-    Retry(String),
-    /// Refused for good.
-    Refused(String),
-}
 
 /// Serves the operator's requests on `connection` (whose peer certificate names
 /// [`ADMIN_NAME`]) until it closes.

@@ -17,9 +17,12 @@
 //! * `client.rs`: [`KvClient`], with fail-over between servers and exactly-once puts.
 //! * `admin.rs`: the operator protocol ([`ALPN_KV_ADMIN`]): membership changes and
 //!   leadership transfer, served on the paxos endpoint, and its client [`KvAdmin`].
+//! * `admin_protocol.rs`: that protocol's messages ([`KvAdminRequest`],
+//!   [`KvAdminResponse`]), apart so that the fuzz targets can compile them alone.
 //! * The binaries are `src/bin/kv-server.rs` and `src/bin/kv-load.rs`.
 
 mod admin;
+mod admin_protocol;
 mod client;
 mod protocol;
 mod server;
