@@ -19,9 +19,12 @@ use std::sync::Arc;
 use bytetorrent_fuzz::TARGETS;
 use bytetorrent_fuzz::fixtures::resume_torrents;
 use bytetorrent_fuzz::input::join;
-use bytetorrent_fuzz::kv::{Kv, KvCommand, KvOutput, KvRequest, KvResponse};
+use bytetorrent_fuzz::kv::{
+    Kv, KvAdminRequest, KvAdminResponse, KvCommand, KvOutput, KvRequest, KvResponse,
+};
 use bytetorrent_fuzz::targets::seeds_dir;
 use certs::Fingerprint;
+use paxos::runtime::ClusterView;
 use paxos::wal::{Wal, WalOptions};
 use paxos::{
     Ballot, Command, DurableState, Entry, FileStorage, Membership, MembershipChange, Message,
@@ -224,6 +227,22 @@ fn main() {
             )),
         ),
     );
+
+    // Key-value operator protocol: [which][body].
+    for (i, request) in kv_admin_requests().iter().enumerate() {
+        add(
+            "kv_messages",
+            &format!("admin-request-{i}"),
+            with(3, body(request)),
+        );
+    }
+    for (i, response) in kv_admin_responses().iter().enumerate() {
+        add(
+            "kv_messages",
+            &format!("admin-response-{i}"),
+            with(4, body(response)),
+        );
+    }
 
     // Torrent files.
     for (i, known) in resume_torrents().iter().enumerate() {
@@ -711,6 +730,40 @@ fn kv_messages() -> Vec<KvMessage> {
                 membership: membership(),
             },
         },
+    ]
+}
+
+/// What `kv-admin` sends: each of its requests, as its commands make them.
+fn kv_admin_requests() -> Vec<KvAdminRequest> {
+    vec![
+        KvAdminRequest::Cluster,
+        KvAdminRequest::ChangeMembership(MembershipChange::AddLearner {
+            id: 4,
+            address: "node4@10.0.0.4:7000".into(),
+        }),
+        KvAdminRequest::ChangeMembership(MembershipChange::SetVoters {
+            voters: BTreeSet::from([1, 2, 4]),
+        }),
+        KvAdminRequest::ChangeMembership(MembershipChange::RemoveLearner { id: 4 }),
+        KvAdminRequest::TransferLeader(Some(2)),
+        KvAdminRequest::TransferLeader(None),
+    ]
+}
+
+/// What a node answers `kv-admin`.
+fn kv_admin_responses() -> Vec<KvAdminResponse> {
+    vec![
+        KvAdminResponse::Cluster(ClusterView {
+            id: 1,
+            membership: membership(),
+            leader: Some(1),
+            decided: 1_000,
+            progress: BTreeMap::from([(1, 1_000), (2, 998), (3, 1_000), (4, 12)]),
+        }),
+        KvAdminResponse::Done,
+        KvAdminResponse::NotLeader(Some(3)),
+        KvAdminResponse::Retry("another membership change is in progress".into()),
+        KvAdminResponse::Refused("membership change refused: node 9 is not a member".into()),
     ]
 }
 

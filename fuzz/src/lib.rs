@@ -12,7 +12,7 @@
 //!   to), shared with the seed generator.
 //! * [`input`]: the small framing some targets use to carry several byte strings in one
 //!   input.
-//! * [`kv`]: the key-value example's state machine and protocol, from its sources.
+//! * [`kv`]: the key-value example's state machine and protocols, from its sources.
 //!
 //! The seed corpus in `fuzz/seeds/TARGET/` is made from real encodings by
 //! `cargo run --release --example make-seeds` (run in `fuzz/`); `fuzz/smoke.sh` and

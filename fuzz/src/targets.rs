@@ -26,7 +26,7 @@ use transport::{DEFAULT_MAX_FRAME, StreamErrorCode, StreamKind, TransportError};
 
 use crate::fixtures::resume_torrents;
 use crate::input::{split, take_u64};
-use crate::kv::{Kv, KvCommand, KvOutput, KvRequest, KvResponse};
+use crate::kv::{Kv, KvAdminRequest, KvAdminResponse, KvCommand, KvOutput, KvRequest, KvResponse};
 
 // ---------------------------------------------------------------------------------------
 // Frames and the messages they carry.
@@ -266,18 +266,23 @@ where
     }
 }
 
-/// The key-value example's client protocol: `[which][frame body]`, `which % 3`: a
-/// channel request `(id, KvRequest)` or a bare `KvRequest` (what `kv-server` reads), or a
-/// channel answer `(id, KvResponse)` (what the client reads). Round trip.
+/// The key-value example's protocols: `[which][frame body]`, `which % 5`. The client
+/// protocol: a channel request `(id, KvRequest)` or a bare `KvRequest` (what `kv-server`
+/// reads), or a channel answer `(id, KvResponse)` (what the client reads). The operator
+/// protocol: a `KvAdminRequest` (what a node reads on its paxos endpoint, whose frames may
+/// be as large as Paxos's) or a `KvAdminResponse` (what `kv-admin` reads, in frames of at
+/// most 1 MiB). Round trip.
 pub fn kv_messages(data: &[u8]) {
     let Some((which, body)) = data.split_first() else {
         return;
     };
     let max = PAXOS_MAX_FRAME;
-    match which % 3 {
+    match which % 5 {
         0 => drop(frame_round_trip::<(u64, KvRequest)>(body, max)),
         1 => drop(frame_round_trip::<KvRequest>(body, max)),
-        _ => drop(frame_round_trip::<(u64, KvResponse)>(body, max)),
+        2 => drop(frame_round_trip::<(u64, KvResponse)>(body, max)),
+        3 => drop(frame_round_trip::<KvAdminRequest>(body, max)),
+        _ => drop(frame_round_trip::<KvAdminResponse>(body, DEFAULT_MAX_FRAME)),
     }
 }
 
