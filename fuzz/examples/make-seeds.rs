@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytetorrent_fuzz::TARGETS;
+use bytetorrent_fuzz::cluster::{Cluster, step};
 use bytetorrent_fuzz::fixtures::resume_torrents;
 use bytetorrent_fuzz::input::join;
 use bytetorrent_fuzz::kv::{
@@ -181,6 +182,22 @@ fn main() {
         with(0, body(&vec![install_snapshot()])),
     );
     add("paxos_messages", "kv-batch", with(1, body(&kv_batch)));
+
+    // Scripts of steps for three real replicas, and real messages replayed into them.
+    for (name, script) in replica_scripts() {
+        add(
+            "paxos_replica",
+            name,
+            join(script.iter().map(Vec::as_slice)),
+        );
+    }
+    for (name, script) in replica_replays() {
+        add(
+            "paxos_replica",
+            &name,
+            join(script.iter().map(Vec::as_slice)),
+        );
+    }
 
     // Key-value client protocol: [which][body].
     add(
@@ -765,6 +782,97 @@ fn kv_admin_responses() -> Vec<KvAdminResponse> {
         KvAdminResponse::Retry("another membership change is in progress".into()),
         KvAdminResponse::Refused("membership change refused: node 9 is not a member".into()),
     ]
+}
+
+/// Ticks of 10 ms for `ms` milliseconds.
+fn ticks(ms: u16) -> Vec<Vec<u8>> {
+    (0..ms / 10).map(|_| step::tick(10)).collect()
+}
+
+/// A leader elected (replica 1, whose timer runs out first), then puts through each
+/// replica: more slots than a snapshot interval, so the replicas take snapshots.
+fn elect_and_put() -> Vec<Vec<u8>> {
+    let mut script = ticks(300);
+    for n in 0..12u8 {
+        let at = u64::from(n % 3) + 1;
+        script.push(step::propose(at, n % 4 + 1, n / 4 + 1, n, &[n; 8]));
+        script.push(step::tick(5));
+    }
+    script.push(step::read(2, 9, 1, 3));
+    script.extend(ticks(50));
+    script
+}
+
+/// Scripts of the replicas' own traffic: an election and puts; a replica cut off while
+/// the others go on, which catches up from a snapshot when it is back; a restarted
+/// leader; the voters changed and the leadership handed over.
+fn replica_scripts() -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let mut cut_off = ticks(300);
+    cut_off.push(step::partition(&[3]));
+    for n in 0..20u8 {
+        cut_off.push(step::propose(1, 1, n + 1, n, b"while 3 is away"));
+        cut_off.push(step::tick(5));
+    }
+    cut_off.push(step::partition(&[]));
+    cut_off.extend(ticks(100));
+    let mut restarted = elect_and_put();
+    restarted.push(step::restart(1));
+    restarted.extend(ticks(400));
+    restarted.push(step::propose(2, 7, 1, 7, b"after the restart"));
+    restarted.extend(ticks(50));
+    let mut members = elect_and_put();
+    members.push(step::set_voters(1, &[1, 2]));
+    members.extend(ticks(100));
+    members.push(step::transfer(1, 2));
+    members.extend(ticks(300));
+    vec![
+        ("elect-and-put", elect_and_put()),
+        ("cut-off-and-back", cut_off),
+        ("restart-leader", restarted),
+        ("change-voters", members),
+    ]
+}
+
+/// A script, and a message its replicas sent: from, to, what.
+type Replay = (Vec<Vec<u8>>, u64, u64, KvMessage);
+
+/// For each kind of message the replicas sent while running [`replica_scripts`], the
+/// first one, replayed after the script that made it: to the replica it was not sent to,
+/// as if from its sender; back to its sender, as if from its receiver; and to its
+/// receiver, as if from a stranger.
+fn replica_replays() -> Vec<(String, Vec<Vec<u8>>)> {
+    let mut first: BTreeMap<String, Replay> = BTreeMap::new();
+    for (_, script) in replica_scripts() {
+        let mut cluster = Cluster::new().recording();
+        for part in &script {
+            cluster.step(part);
+        }
+        for (from, to, message) in cluster.sent() {
+            let kind = format!("{message:?}");
+            let kind = kind.split([' ', '{', '(']).next().unwrap_or_default();
+            first
+                .entry(kind.to_lowercase())
+                .or_insert_with(|| (script.clone(), *from, *to, message.clone()));
+        }
+    }
+    let mut replays = Vec::new();
+    for (kind, (mut replay, from, to, message)) in first {
+        let third = 6 - from - to;
+        replay.push(step::deliver(
+            third,
+            from as u8,
+            std::slice::from_ref(&message),
+        ));
+        replay.push(step::deliver(
+            from,
+            to as u8,
+            std::slice::from_ref(&message),
+        ));
+        replay.push(step::deliver(to, 4, &[message]));
+        replay.extend(ticks(50));
+        replays.push((format!("replay-{kind}"), replay));
+    }
+    replays
 }
 
 fn commented_torrent() -> Torrent {

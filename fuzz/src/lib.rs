@@ -1,8 +1,9 @@
 //! Coverage-guided fuzzing of every decoder of ByteTorrent that reads bytes from outside:
-//! frames and the messages they carry (peer, tracker, Paxos, key-value), torrent files,
-//! the write-ahead log (records, segments, a whole log directory) and what the file
-//! storage decodes from it, state machine snapshots, a peer's resume and status files, and
-//! the tracker web site's forms and JSON bodies.
+//! frames and the messages they carry (peer, tracker, Paxos, key-value), Paxos messages
+//! delivered into real replicas, torrent files, the write-ahead log (records, segments, a
+//! whole log directory) and what the file storage decodes from it, state machine
+//! snapshots, a peer's resume and status files, and the tracker web site's forms and JSON
+//! bodies.
 //!
 //! * [`targets`]: one function per fuzz target, each named like the target
 //!   (`fuzz_targets/NAME.rs` is a one-line call of it). Each says how it reads its input
@@ -13,11 +14,14 @@
 //! * [`input`]: the small framing some targets use to carry several byte strings in one
 //!   input.
 //! * [`kv`]: the key-value example's state machine and protocols, from its sources.
+//! * [`cluster`]: three real Paxos replicas driven step by step, into which the
+//!   `paxos_replica` target delivers messages of its own.
 //!
 //! The seed corpus in `fuzz/seeds/TARGET/` is made from real encodings by
 //! `cargo run --release --example make-seeds` (run in `fuzz/`); `fuzz/smoke.sh` and
 //! `fuzz/campaign.sh` run the targets.
 
+pub mod cluster;
 pub mod fixtures;
 pub mod input;
 pub mod kv;
@@ -32,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("peer_messages", targets::peer_messages),
     ("tracker_messages", targets::tracker_messages),
     ("paxos_messages", targets::paxos_messages),
+    ("paxos_replica", targets::paxos_replica),
     ("kv_messages", targets::kv_messages),
     ("torrent_file", targets::torrent_file),
     ("wal_record", targets::wal_record),

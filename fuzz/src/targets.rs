@@ -24,6 +24,7 @@ use transport::fuzzing::{ChannelFrames, check_kind, encode_frame, read_frame};
 use transport::paxos_network::PAXOS_MAX_FRAME;
 use transport::{DEFAULT_MAX_FRAME, StreamErrorCode, StreamKind, TransportError};
 
+use crate::cluster::Cluster;
 use crate::fixtures::resume_torrents;
 use crate::input::{split, take_u64};
 use crate::kv::{Kv, KvAdminRequest, KvAdminResponse, KvCommand, KvOutput, KvRequest, KvResponse};
@@ -263,6 +264,34 @@ where
         for message in &batch {
             let _ = message.is_well_formed();
         }
+    }
+}
+
+/// Most steps of a `paxos_replica` input that are run: enough for elections, batches,
+/// snapshots and catch-up, few enough that an input runs in milliseconds.
+const MAX_REPLICA_STEPS: usize = 256;
+
+/// Messages into real replicas: the input is a script of steps (see [`crate::input`]
+/// for the framing, [`crate::cluster::Step`] for each step) run on a cluster of three
+/// replicas of the key-value example (ticks, proposals, reads, partitions, restarts,
+/// membership changes, leadership transfers), where a step may deliver a frame body,
+/// decoded as the Paxos network decodes a batch, to any replica as if from any sender.
+///
+/// Which messages must a replica refuse? A peer is a cluster member authenticated by
+/// mutual TLS, and Paxos does not survive a lying member: a well-formed message can make
+/// the replicas disagree, or keep them busy for good (an accept for a slot far ahead, and
+/// the next leader fills every slot up to it with no-ops, a pipeline at a time). No
+/// correct member sends those, so the replicas need not refuse them. But no message may
+/// panic or hang a replica (its work follows what it holds, not the numbers a message
+/// names), or make it send a malformed message. So after every step: what each replica
+/// sends is well formed and encodes, its decided and applied slots never go back, a value
+/// it reported chosen stays the one it reports, a restart from what it persisted
+/// succeeds, and while no step delivered a message of the input's own, the replicas agree
+/// on every slot and the cluster becomes quiet.
+pub fn paxos_replica(data: &[u8]) {
+    let mut cluster = Cluster::new();
+    for step in split(data).into_iter().take(MAX_REPLICA_STEPS) {
+        cluster.step(step);
     }
 }
 
