@@ -23,7 +23,8 @@ use bytetorrent_fuzz::input::join;
 use bytetorrent_fuzz::kv::{
     Kv, KvAdminRequest, KvAdminResponse, KvCommand, KvOutput, KvRequest, KvResponse,
 };
-use bytetorrent_fuzz::targets::seeds_dir;
+use bytetorrent_fuzz::targets::{UPLOAD_BOUNDARIES, seeds_dir, upload_flags};
+use bytetorrent_fuzz::web::{Field, form_body};
 use certs::Fingerprint;
 use paxos::runtime::ClusterView;
 use paxos::wal::{Wal, WalOptions};
@@ -41,6 +42,7 @@ use tracker::api::{
     PeerInfo, Request, Response, SearchOrder, SearchPage, SortKey, SwarmMember, TorrentSummary,
     UserInfo, WriteId,
 };
+use tracker::fuzzing::UploadSite;
 use tracker::state::{
     Command as TrackerCommand, Output as TrackerOutput, Role, StateConfig, TokenHash, TrackerState,
     Uploader,
@@ -377,6 +379,11 @@ fn main() {
     .enumerate()
     {
         add("web_forms", &format!("{which}-{n}"), with(which, text.into_bytes()));
+    }
+
+    // Uploads to the web site: [flags][choice][body].
+    for (name, input) in web_uploads() {
+        add("web_upload", name, input);
     }
 
     for (target, run) in TARGETS {
@@ -873,6 +880,90 @@ fn replica_replays() -> Vec<(String, Vec<Vec<u8>>)> {
         replays.push((format!("replay-{kind}"), replay));
     }
     replays
+}
+
+/// Uploads as a browser sends them, and as the target builds them from fields: a
+/// torrent of this cluster (new, then again), one of another cluster, a file that is no
+/// torrent, no file, a wrong CSRF token, nobody signed in, a part's raw headers, a
+/// declared length over the limit, no boundary, and a body in small chunks.
+fn web_uploads() -> Vec<(&'static str, Vec<u8>)> {
+    use upload_flags::*;
+    let csrf = UploadSite::csrf_token();
+    let ours = resume_torrents()[0].torrent.encode();
+    let theirs = commented_torrent().encode();
+    let browser = |boundary: usize, file: &[u8]| {
+        form_body(
+            UPLOAD_BOUNDARIES[boundary],
+            &[
+                Field::Text {
+                    name: "csrf",
+                    value: csrf.as_bytes(),
+                },
+                Field::File {
+                    name: "torrent",
+                    filename: "album.torrent",
+                    content: file,
+                },
+            ],
+        )
+    };
+    let fields = |parts: &[(u8, &[u8])]| {
+        let parts: Vec<Vec<u8>> = parts
+            .iter()
+            .map(|(kind, bytes)| [&[*kind][..], bytes].concat())
+            .collect();
+        join(parts.iter().map(Vec::as_slice))
+    };
+    let upload = |flags: u8, choice: u8, body: Vec<u8>| [vec![flags, choice], body].concat();
+    let raw_part = b"Content-Disposition: form-data; name=\"torrent\"\r\n\r\nd1:ae";
+    vec![
+        ("browser", upload(SIGNED_IN | LENGTH, 1, browser(1, &ours))),
+        (
+            "browser-chunked",
+            upload(
+                SIGNED_IN | CHUNKS,
+                1,
+                browser(1, &resume_torrents()[1].torrent.encode()),
+            ),
+        ),
+        (
+            "fields",
+            upload(SIGNED_IN | FIELDS, 0, fields(&[(0, b""), (2, &ours)])),
+        ),
+        (
+            "other-cluster",
+            upload(SIGNED_IN | FIELDS, 2, fields(&[(0, b""), (2, &theirs)])),
+        ),
+        (
+            "not-a-torrent",
+            upload(SIGNED_IN | FIELDS, 0, fields(&[(0, b""), (2, b"d4:infoe")])),
+        ),
+        (
+            "no-file",
+            upload(
+                SIGNED_IN | FIELDS,
+                0,
+                fields(&[(0, b""), (3, b"\x02a comment")]),
+            ),
+        ),
+        (
+            "wrong-csrf",
+            upload(SIGNED_IN | FIELDS, 3, fields(&[(1, b"00ff"), (2, &ours)])),
+        ),
+        (
+            "signed-out",
+            upload(FIELDS | LENGTH, 0, fields(&[(0, b""), (2, &ours)])),
+        ),
+        (
+            "raw-part",
+            upload(SIGNED_IN | FIELDS, 0, fields(&[(0, b""), (4, raw_part)])),
+        ),
+        ("too-large", upload(SIGNED_IN | HUGE, 0, browser(0, &ours))),
+        (
+            "no-boundary",
+            upload(SIGNED_IN | OTHER_TYPE, 0, browser(0, &ours)),
+        ),
+    ]
 }
 
 fn commented_torrent() -> Torrent {

@@ -4,6 +4,12 @@ use std::sync::OnceLock;
 
 use tracker::torrent::{FileEntry, Fingerprint, Info, MIN_PIECE_LENGTH, Torrent};
 
+/// The tracker CA the fixtures' torrents name, and the CA of the tracker site that
+/// the `web_upload` target uploads them to.
+pub fn tracker_ca() -> Fingerprint {
+    Fingerprint::from_bytes([1; 32])
+}
+
 /// A torrent whose content is known: its files' bytes, concatenated.
 pub struct KnownTorrent {
     /// The torrent.
@@ -63,7 +69,7 @@ fn known(name: &str, files: Vec<FileEntry>) -> KnownTorrent {
     let torrent = Torrent::new(
         info,
         vec!["192.0.2.1:7000".parse().expect("an address")],
-        Fingerprint::from_bytes([1; 32]),
+        tracker_ca(),
         1_700_000_000,
         None,
     )

@@ -2,8 +2,8 @@
 //! frames and the messages they carry (peer, tracker, Paxos, key-value), Paxos messages
 //! delivered into real replicas, torrent files, the write-ahead log (records, segments, a
 //! whole log directory) and what the file storage decodes from it, state machine
-//! snapshots, a peer's resume and status files, and the tracker web site's forms and JSON
-//! bodies.
+//! snapshots, a peer's resume and status files, and the tracker web site's forms, JSON
+//! bodies and uploads.
 //!
 //! * [`targets`]: one function per fuzz target, each named like the target
 //!   (`fuzz_targets/NAME.rs` is a one-line call of it). Each says how it reads its input
@@ -14,6 +14,8 @@
 //! * [`input`]: the small framing some targets use to carry several byte strings in one
 //!   input.
 //! * [`kv`]: the key-value example's state machine and protocols, from its sources.
+//! * [`web`]: the tracker web site's upload page of a one-node cluster in this process,
+//!   and the multipart bodies the `web_upload` target sends it.
 //! * [`cluster`]: three real Paxos replicas driven step by step, into which the
 //!   `paxos_replica` target delivers messages of its own.
 //!
@@ -26,6 +28,7 @@ pub mod fixtures;
 pub mod input;
 pub mod kv;
 pub mod targets;
+pub mod web;
 
 /// A fuzz target's function: it gets one input, and panics on what the decoder must not do.
 pub type Target = fn(&[u8]);
@@ -47,6 +50,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("kv_snapshot", targets::kv_snapshot),
     ("resume_file", targets::resume_file),
     ("web_forms", targets::web_forms),
+    ("web_upload", targets::web_upload),
     ("status_file", targets::status_file),
 ];
 

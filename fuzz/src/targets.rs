@@ -7,6 +7,7 @@
 use std::any::type_name;
 use std::path::{Path, PathBuf};
 
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use paxos::fuzzing::{
     DecodedRecord, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentOutcome, decode_record,
     encode_record, find_valid_record_after, scan_segment, segment_header,
@@ -15,6 +16,7 @@ use paxos::wal::{Wal, WalOptions};
 use paxos::{MessageOf, StateMachine, StorageError};
 use serde::Serialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
+use tracker::fuzzing::UploadSite;
 use tracker::state::{
     Command as TrackerCommand, Output as TrackerOutput, Query as TrackerQuery, StateConfig,
     TrackerState,
@@ -28,6 +30,7 @@ use crate::cluster::Cluster;
 use crate::fixtures::resume_torrents;
 use crate::input::{split, take_u64};
 use crate::kv::{Kv, KvAdminRequest, KvAdminResponse, KvCommand, KvOutput, KvRequest, KvResponse};
+use crate::web::{Answer, Field, error_notice, form_body, post_upload};
 
 // ---------------------------------------------------------------------------------------
 // Frames and the messages they carry.
@@ -789,6 +792,179 @@ pub fn web_forms(data: &[u8]) {
         _ => {
             let _ = decode_new_token(bytes);
         }
+    }
+}
+
+/// Boundaries the `web_upload` target picks from: a short one, a browser's, one at the
+/// longest RFC 2046 allows (70 characters), and one with the characters that need quotes.
+pub const UPLOAD_BOUNDARIES: [&str; 4] = [
+    "X",
+    "----WebKitFormBoundary7MA4YWxkTrZu0gW",
+    "1234567890123456789012345678901234567890123456789012345678901234567890",
+    "a b(c)d:e",
+];
+
+/// `Content-Type`s other than a form with the chosen boundary (flag `0x10`).
+const OTHER_CONTENT_TYPES: [&str; 4] = [
+    "multipart/form-data",
+    "multipart/form-data; boundary=",
+    "application/x-www-form-urlencoded",
+    "multipart/mixed; boundary=X",
+];
+
+/// The `web_upload` flags: send the signed-in user's cookies; build the body from fields
+/// (see [`web_upload`]); send the body's `Content-Length`; declare a length over any
+/// upload's; send another `Content-Type` than a form; send the body in small chunks.
+pub mod upload_flags {
+    /// Send the signed-in user's cookies.
+    pub const SIGNED_IN: u8 = 0x01;
+    /// Build the body from fields.
+    pub const FIELDS: u8 = 0x02;
+    /// Send the body's `Content-Length`.
+    pub const LENGTH: u8 = 0x04;
+    /// Declare a `Content-Length` over any upload's.
+    pub const HUGE: u8 = 0x08;
+    /// Send another `Content-Type` than a form.
+    pub const OTHER_TYPE: u8 = 0x10;
+    /// Send the body in small chunks.
+    pub const CHUNKS: u8 = 0x20;
+}
+
+/// The largest body the upload page reads (a torrent file's largest size and room for
+/// the form around it); a declared length over it is refused unread.
+const MAX_UPLOAD_BODY: u64 = (tracker::torrent::MAX_TORRENT_FILE_LEN + 64 * 1024) as u64;
+
+/// An upload to the tracker's web site: `[flags][choice][body...]`, POSTed to `/upload`
+/// of a real site (see [`crate::web`]) through its real router, with
+/// `Content-Type: multipart/form-data; boundary=B` (`B` one of [`UPLOAD_BOUNDARIES`],
+/// `choice % 4`). [`upload_flags`] say what else: the signed-in user's cookies, the
+/// body's length, a declared length over the limit, another content type
+/// (`choice / 4 % 4` of a few), the body in chunks of sizes seeded by `choice`.
+///
+/// With [`upload_flags::FIELDS`] the body is a list of fields (see [`crate::input`]) that
+/// the target puts in a valid envelope, so the fuzzer reaches the handler's own checks:
+/// each `[kind][bytes...]`, `kind % 5`: the user's correct CSRF token, a `csrf` field of
+/// `bytes`, a `torrent` file of `bytes`, a field named by `bytes[0]` (`torrent`, `csrf`,
+/// another, none) holding the rest, or a part's raw header lines and content.
+///
+/// Whatever the bytes: no panic and no 5xx. Anything refused is a 4xx page whose error
+/// notice is a sentence; a declared length over the limit is a 413. A success is only
+/// for a signed-in user: a redirect to the new torrent's page, or a page that says the
+/// torrent is there already.
+pub fn web_upload(data: &[u8]) {
+    use upload_flags::*;
+    let [flags, choice, body @ ..] = data else {
+        return;
+    };
+    let boundary = UPLOAD_BOUNDARIES[usize::from(*choice) % UPLOAD_BOUNDARIES.len()];
+    let body = if flags & FIELDS != 0 {
+        upload_fields(boundary, body)
+    } else {
+        body.to_vec()
+    };
+    let content_type = if flags & OTHER_TYPE != 0 {
+        OTHER_CONTENT_TYPES[usize::from(*choice / 4) % OTHER_CONTENT_TYPES.len()].to_owned()
+    } else if boundary.contains(' ') {
+        format!("multipart/form-data; boundary=\"{boundary}\"")
+    } else {
+        format!("multipart/form-data; boundary={boundary}")
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, header_value(&content_type));
+    if flags & SIGNED_IN != 0 {
+        headers.insert(header::COOKIE, header_value(&UploadSite::cookies()));
+    }
+    let declared = match (flags & HUGE != 0, flags & LENGTH != 0) {
+        (true, _) => Some(MAX_UPLOAD_BODY + 1),
+        (false, true) => Some(body.len() as u64),
+        (false, false) => None,
+    };
+    if let Some(len) = declared {
+        headers.insert(header::CONTENT_LENGTH, header_value(&len.to_string()));
+    }
+    let mut sizes = read_sizes(*choice);
+    let chunks = (flags & CHUNKS != 0).then_some(&mut sizes as &mut dyn Iterator<Item = usize>);
+    let answer = post_upload(headers, body, chunks);
+    check_upload_answer(&answer, flags & SIGNED_IN != 0, flags & HUGE != 0);
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).expect("the target's header values are visible ASCII")
+}
+
+/// The form the fields in `data` make (see [`web_upload`]).
+fn upload_fields(boundary: &str, data: &[u8]) -> Vec<u8> {
+    const NAMES: [&str; 4] = ["torrent", "csrf", "comment", ""];
+    let csrf = UploadSite::csrf_token();
+    let mut fields = Vec::new();
+    for part in split(data) {
+        let Some((kind, bytes)) = part.split_first() else {
+            continue;
+        };
+        fields.push(match kind % 5 {
+            0 => Field::Text {
+                name: "csrf",
+                value: csrf.as_bytes(),
+            },
+            1 => Field::Text {
+                name: "csrf",
+                value: bytes,
+            },
+            2 => Field::File {
+                name: "torrent",
+                filename: "upload.torrent",
+                content: bytes,
+            },
+            3 => {
+                let (name, value) = bytes.split_first().map_or((0, &[][..]), |(n, v)| (*n, v));
+                Field::Text {
+                    name: NAMES[usize::from(name) % NAMES.len()],
+                    value,
+                }
+            }
+            _ => Field::Raw(bytes),
+        });
+    }
+    form_body(boundary, &fields)
+}
+
+/// What [`web_upload`] asserts of an answer.
+fn check_upload_answer(answer: &Answer, signed_in: bool, huge: bool) {
+    let status = answer.status;
+    assert!(
+        !status.is_server_error(),
+        "an upload was answered {answer:?}"
+    );
+    if huge {
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer:?}");
+    }
+    if status.is_client_error() {
+        let notice = error_notice(&answer.body)
+            .unwrap_or_else(|| panic!("a refusal without an error notice: {answer:?}"));
+        assert!(
+            notice.split(' ').count() >= 3 && notice.starts_with(char::is_uppercase),
+            "a refusal that is not a sentence: {notice:?}"
+        );
+        return;
+    }
+    assert!(
+        signed_in,
+        "an upload without a session succeeded: {answer:?}"
+    );
+    match status {
+        StatusCode::SEE_OTHER => {
+            let location = answer.location.as_deref().unwrap_or_default();
+            let hash = location.strip_prefix("/torrents/").unwrap_or_default();
+            assert!(
+                hash.parse::<tracker::torrent::InfoHash>().is_ok(),
+                "a redirect to {location:?} after an upload"
+            );
+        }
+        StatusCode::OK => assert!(
+            answer.body.contains("already-published"),
+            "an upload answered 200 without saying it was there already: {answer:?}"
+        ),
+        other => panic!("an upload was answered {other}: {answer:?}"),
     }
 }
 

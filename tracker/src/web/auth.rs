@@ -214,6 +214,12 @@ pub(crate) async fn ensure_browser_cookie(mut request: Request, next: Next) -> R
     response
 }
 
+/// The CSRF token of the browser `browser` with session `session`, as a hash.
+pub(crate) fn csrf_hash(browser: &str, session: Option<&str>) -> blake3::Hash {
+    let key = blake3::derive_key("bytetorrent web csrf v1", browser.as_bytes());
+    blake3::keyed_hash(&key, session.unwrap_or("").as_bytes())
+}
+
 /// Who is asking, as far as the cookies say.
 #[derive(Clone, Debug)]
 pub(crate) struct Visitor {
@@ -245,8 +251,7 @@ impl Visitor {
     }
 
     fn csrf_hash(&self) -> blake3::Hash {
-        let key = blake3::derive_key("bytetorrent web csrf v1", self.browser.as_bytes());
-        blake3::keyed_hash(&key, self.session.as_deref().unwrap_or("").as_bytes())
+        csrf_hash(&self.browser, self.session.as_deref())
     }
 
     /// The CSRF token this visitor's forms carry.

@@ -21,7 +21,7 @@ pub(crate) mod account;
 pub(crate) mod actions;
 pub(crate) mod api;
 mod assets;
-mod auth;
+pub(crate) mod auth;
 mod cluster;
 mod format;
 mod layout;
