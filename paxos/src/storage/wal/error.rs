@@ -74,6 +74,15 @@ pub enum WalError {
         /// The current snapshot's index.
         current: u64,
     },
+    /// No index is left: [`Wal::append`](super::Wal::append) refuses a record with the
+    /// index 2^63 - 1 or more, and opening refuses a log whose next record would have
+    /// 2^63 (its active segment would start there, which is corruption). No real log
+    /// gets near: a record a nanosecond takes 292 years.
+    #[error("wal is full: record index {index} is past the largest index a log can have")]
+    LogFull {
+        /// The index the record would have had.
+        index: u64,
+    },
     /// The [`WalOptions`](super::WalOptions) are unusable.
     #[error("invalid wal options: {0}")]
     InvalidOptions(&'static str),

@@ -172,6 +172,13 @@ impl Wal {
                 max: self.options.max_record_bytes,
             });
         }
+        // The last index is kept free, so that the log opens again: its active segment
+        // starts at the next index, and one starting at 2^63 is corruption.
+        if self.next_index >= MAX_INDEX - 1 {
+            return Err(WalError::LogFull {
+                index: self.next_index,
+            });
+        }
         let framed = (RECORD_HEADER_LEN + record.len()) as u64;
         let active_has_records = self.next_index > self.active_first_index();
         if active_has_records

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use super::error::io_err;
 use super::segment::{self, LastHeader, SEGMENT_HEADER_LEN, SegmentFile};
 use super::{
-    Wal, WalError, WalOptions, count_covered, initial_allocation, remove_segments, snapshot,
+    MAX_INDEX, Wal, WalError, WalOptions, count_covered, initial_allocation, remove_segments,
+    snapshot,
 };
 
 /// A damaged tail that [`Wal::open`] removed (see the [module docs](super)).
@@ -138,6 +139,10 @@ impl Wal {
         }
 
         let next_index = log_next.unwrap_or(1).max(snapshot_index + 1);
+        // Its active segment would start at 2^63, which the next open refuses.
+        if next_index >= MAX_INDEX {
+            return Err(WalError::LogFull { index: next_index });
+        }
         let mut wal = match (segments.last(), last_scan) {
             (Some(last), Some((valid_len, file_len, torn))) if log_next == Some(next_index) => {
                 let mut file = OpenOptions::new()

@@ -686,6 +686,34 @@ fn a_segment_past_the_largest_index_is_corruption() {
     }
 }
 
+/// A log keeps its last index free so that it always opens again: on a snapshot at
+/// 2^63 - 2 it opens but takes no record, and on one at 2^63 - 1 (its active segment
+/// would start at 2^63, which is corruption) it does not open. Found by the `wal_open`
+/// fuzz target: such a log opened, took a record, and did not open again.
+#[test]
+fn a_log_at_the_largest_index_refuses_the_next_record() {
+    let dir = Scratch::new("max-append");
+    fs::create_dir_all(dir.path()).unwrap();
+    write_snapshot(dir.path(), super::MAX_INDEX - 2, b"state").unwrap();
+    let (mut wal, _) = open(dir.path(), &exact()).unwrap();
+    assert!(matches!(
+        wal.append(&payload(1)),
+        Err(WalError::LogFull { index }) if index == super::MAX_INDEX - 1
+    ));
+    wal.sync().unwrap();
+    drop(wal);
+    let (_, again) = open(dir.path(), &exact()).expect("the log opens again as it was");
+    assert!(again.cut_tails.is_empty() && again.records.is_empty());
+
+    let full = Scratch::new("max-open");
+    fs::create_dir_all(full.path()).unwrap();
+    write_snapshot(full.path(), super::MAX_INDEX - 1, b"state").unwrap();
+    assert!(matches!(
+        open(full.path(), &exact()),
+        Err(WalError::LogFull { index }) if index == super::MAX_INDEX
+    ));
+}
+
 #[test]
 fn oversized_records_and_bad_options_are_rejected() {
     let dir = Scratch::new("max");
